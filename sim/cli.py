@@ -1,0 +1,214 @@
+"""Command line: argument parsing and dispatch only (the work is in :mod:`sim.api`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from sim.errors import SimError
+from sim.pricing.book import PriceBookError, UnknownRegionError
+
+console = Console()
+err_console = Console(stderr=True)
+
+SET_HELP = "Override a scenario field, e.g. --set traffic.requests_per_day=2e6 (repeatable)."
+
+
+class _LazyProgress:
+    """A progress bar that appears only once a run has taken longer than ``delay_s``."""
+
+    def __init__(self, description: str, delay_s: float = 2.0, enabled: bool = True) -> None:
+        self.description = description
+        self.delay_s = delay_s
+        self.enabled = enabled
+        self.t0 = time.monotonic()
+        self.progress: Progress | None = None
+        self.task: Any = None
+
+    def __call__(self, fraction: float) -> None:
+        if not self.enabled:
+            return
+        if self.progress is None:
+            if time.monotonic() - self.t0 < self.delay_s:
+                return
+            self.progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.percentage:>5.1f}%"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=err_console,
+                transient=True,
+            )
+            self.progress.start()
+            self.task = self.progress.add_task(self.description, total=1.0)
+        self.progress.update(self.task, completed=fraction)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="sim")
+def cli() -> None:
+    """Simulate API traffic and what an ALB or API Gateway would bill for it, hour by hour."""
+
+
+@cli.command()
+@click.argument("config", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Output directory [default: results/<scenario name>].",
+)
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Override the seed.")
+@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE", help=SET_HELP)
+@click.option("--no-plots", is_flag=True, help="Skip the PNG figures.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
+def run(
+    config: Path,
+    out_dir: Path | None,
+    seed: int | None,
+    overrides: tuple[str, ...],
+    no_plots: bool,
+    quiet: bool,
+) -> None:
+    """Simulate CONFIG and write meters, costs, summary and plots."""
+    from sim.api import run as run_scenario
+    from sim.config import load_scenario
+
+    scenario = load_scenario(config, overrides)
+    out = out_dir if out_dir is not None else Path("results") / scenario.scenario.name
+    progress = _LazyProgress(f"simulating {scenario.scenario.name}", enabled=not quiet)
+    t0 = time.perf_counter()
+    try:
+        result = run_scenario(scenario, out, seed=seed, plots=not no_plots, progress=progress)
+    finally:
+        progress.close()
+    elapsed = time.perf_counter() - t0
+    if not quiet:
+        print_summary(result.summary)
+    console.print(f"wrote {out}/ in {elapsed:.1f} s")
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    """The cost table and the findings a reader wants first."""
+    days = summary["period"]["days"]
+    table = Table(title=f"{summary['scenario']}: {days:g} days", title_justify="left")
+    for name in ("option", "front door $", "backend $", "transfer $", "total $", "total $/30 d"):
+        table.add_column(name, justify="left" if name == "option" else "right")
+    for option, t in summary["options"].items():
+        table.add_row(
+            option,
+            f"{t['front_door_usd']:,.2f}",
+            f"{t['backend_usd']:,.2f}",
+            f"{t['transfer_usd']:,.2f}",
+            f"{t['total_usd']:,.2f}",
+            f"{t['per_30_days_usd']['total_usd']:,.2f}",
+        )
+    console.print(table)
+    cheapest = summary["cheapest"]["front_door"]
+    for row in summary["savings"]:
+        if row["option"] != cheapest or row["front_door_pct"] is None:
+            continue
+        console.print(
+            f"{row['option']} saves {row['front_door_pct']:.1f}% of the front-door cost "
+            f"(${row['front_door_usd']:,.2f}) and {row['total_pct']:.1f}% of the total "
+            f"against {row['versus']}"
+        )
+    traffic = summary["traffic"]
+    console.print(
+        f"requests {traffic['requests']:,}; mean {traffic['mean_rps']:.1f} req/s; "
+        f"peak {traffic['peak_rps']} req/s (busiest hour's mean {traffic['peak_hour_mean_rps']:.1f})"
+    )
+    if "alb" in summary["options"]:
+        a = summary["alb"]
+        console.print(
+            f"ALB: dominant LCU dimension {a['dominant_lcu_dimension']}; mean {a['mean_lcu']:.3f} "
+            f"LCU, peak {a['peak_lcu']:.3f}; a monthly-average calculator would bill "
+            f"{a['monthly_average_understates_lcu_pct']:.1f}% fewer LCU-hours"
+        )
+
+
+@cli.command()
+@click.argument("config", type=click.Path(path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE", help=SET_HELP)
+def validate(config: Path, overrides: tuple[str, ...]) -> None:
+    """Check CONFIG and print the options it compares."""
+    from sim.config import load_scenario
+
+    scenario = load_scenario(config, overrides)
+    console.print(
+        f"{config}: valid scenario {scenario.scenario.name!r}, {scenario.scenario.duration_days:g} "
+        f"days from {scenario.scenario.start.isoformat()}, options {', '.join(scenario.options)}"
+    )
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of scenario files (for editor completion)."""
+    from sim.config import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))
+
+
+@cli.command()
+@click.option("--region", default=None, help="Only this region.")
+@click.option(
+    "--book",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A price book file [default: the packaged book].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def prices(region: str | None, book: Path | None, as_json: bool) -> None:
+    """Show the price book: every price with its source and retrieval date."""
+    from sim.pricing.book import load_price_book, price_rows
+
+    loaded = load_price_book(book)
+    if region is not None:
+        loaded.region(region)  # raises with the known regions
+    rows = price_rows(loaded, region)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(
+        title=f"price book {loaded.id} (retrieved {loaded.retrieved})", title_justify="left"
+    )
+    for name in ("region", "name", "tier", "value", "unit", "source", "retrieved"):
+        table.add_column(name, overflow="fold")
+    for r in rows:
+        table.add_row(
+            *(
+                str(r.get(k, ""))
+                for k in ("region", "name", "tier", "value", "unit", "source", "retrieved")
+            )
+        )
+    console.print(table)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user errors print a clear message and exit with status 2, without traceback."""
+    try:
+        cli.main(args=argv, prog_name="sim", standalone_mode=False)
+    except click.exceptions.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2 if exc.exit_code == 2 else exc.exit_code)
+    except (SimError, PriceBookError, UnknownRegionError) as exc:
+        err_console.print(f"error: {exc}", highlight=False, markup=False)
+        sys.exit(2)
+    sys.exit(0)

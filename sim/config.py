@@ -1,0 +1,505 @@
+"""Scenario files: TOML validated into frozen pydantic models, with ``--set`` overrides and clear errors.
+
+A scenario file has one table per section (``[scenario]``, ``[traffic]``, ``[payload]``,
+``[connections]``, ``[alb]``, ``[apigateway]``, ``[backend]``, ``[pricing]``, ``[engine]``); every
+section but ``[scenario]`` and ``[traffic]`` has defaults. Model families (traffic profile, size
+distribution, connection model) are tagged unions on their ``model`` key: adding a model means adding
+one class to its union, never an if/elif chain. See ``configs/seed.toml`` for a commented example and
+``sim schema`` for the JSON Schema.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import math
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+from sim.errors import ConfigError
+from sim.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- scenario
+class ScenarioSection(_Model):
+    """Identity, period and place of the simulation."""
+
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        max_length=100,
+        description="Scenario name; results go to results/<name>/ by default.",
+    )
+    start: datetime = Field(
+        description="Start of the simulated period, UTC (TOML datetime; no offset means UTC)."
+    )
+    duration_days: float = Field(gt=0, le=3660, description="Length of the period in days.")
+    region: str = Field(default="us-east-1", description="AWS region of the price book.")
+    seed: int = Field(default=0, ge=0, description="Root seed: same seed, same numbers.")
+
+    @field_validator("start")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        if value.microsecond:
+            raise ValueError("must be a whole second")
+        return value
+
+    @field_validator("duration_days")
+    @classmethod
+    def _whole_seconds(cls, value: float) -> float:
+        seconds = value * SECONDS_PER_DAY
+        if abs(seconds - round(seconds)) > 1e-6:
+            raise ValueError("must be a whole number of seconds (days × 86400)")
+        return value
+
+    @property
+    def duration_s(self) -> int:
+        """Length of the period in seconds."""
+        return round(self.duration_days * SECONDS_PER_DAY)
+
+
+# --------------------------------------------------------------------------- traffic
+class ConstantTraffic(_Model):
+    """A homogeneous Poisson stream."""
+
+    model: Literal["constant"]
+    requests_per_s: float = Field(gt=0, description="Mean arrival rate, requests/s.")
+
+
+class DailyCycleTraffic(_Model):
+    """A non-homogeneous Poisson stream whose rate follows a smooth daily cycle.
+
+    The shape is a von Mises bump, ``rate(t) ∝ exp(κ cos(2π (t − peak) / 1 day))``; κ is solved so that
+    the cycle's mean is ``requests_per_day / 86400`` and its maximum is ``peak_requests_per_s``.
+    """
+
+    model: Literal["daily_cycle"]
+    requests_per_day: float = Field(gt=0, description="Expected requests per day.")
+    peak_requests_per_s: float = Field(
+        gt=0, description="Expected rate at the daily peak, requests/s (≥ the daily mean)."
+    )
+    peak_hour_utc: float = Field(
+        default=14.0, ge=0, lt=24, description="Hour of day (UTC, fractional) of the peak."
+    )
+
+    @field_validator("peak_requests_per_s")
+    @classmethod
+    def _peak_above_mean(cls, value: float, info: ValidationInfo) -> float:
+        per_day = info.data.get("requests_per_day")
+        if per_day is not None:
+            mean = per_day / SECONDS_PER_DAY
+            if value < mean * (1 - 1e-12):
+                raise ValueError(
+                    f"must be at least the mean rate requests_per_day / 86400 = {mean:.6g} "
+                    f"requests/s (got {value:g})"
+                )
+            if value / mean > 1e4:
+                raise ValueError(f"peak factor {value / mean:.3g} is beyond 10,000: unreachable")
+        return value
+
+
+TrafficConfig = Annotated[ConstantTraffic | DailyCycleTraffic, Field(discriminator="model")]
+
+
+# --------------------------------------------------------------------------- payloads
+class FixedSize(_Model):
+    """Every message has the same size."""
+
+    model: Literal["fixed"]
+    bytes: int = Field(gt=0, description="Size in bytes, headers included.")
+
+
+class LognormalSize(_Model):
+    """Lognormal sizes with the given mean (bytes) and log-space standard deviation."""
+
+    model: Literal["lognormal"]
+    mean_bytes: float = Field(gt=0, description="Mean size in bytes, headers included.")
+    sigma: float = Field(gt=0, le=5, description="Standard deviation of ln(size).")
+
+
+SizeConfig = Annotated[FixedSize | LognormalSize, Field(discriminator="model")]
+
+
+class PayloadSection(_Model):
+    """Request and response sizes (bytes on the wire, headers included)."""
+
+    request: SizeConfig = Field(default_factory=lambda: FixedSize(model="fixed", bytes=1024))
+    response: SizeConfig = Field(default_factory=lambda: FixedSize(model="fixed", bytes=1024))
+
+
+# --------------------------------------------------------------------------- connections
+class PerConnectionModel(_Model):
+    """Each request opens a new connection with probability ``1 / requests_per_connection``.
+
+    So the number of requests a connection carries is geometric with that mean, new connections form a
+    Poisson stream of rate ``rate / requests_per_connection``, and each connection stays open for a
+    lifetime drawn independently (fixed or exponential with mean ``lifetime_s``).
+    """
+
+    model: Literal["per_connection"]
+    requests_per_connection: float = Field(
+        default=1.0, ge=1, description="Mean requests carried by one connection (1 = no reuse)."
+    )
+    lifetime_s: float = Field(default=1.0, gt=0, description="Mean connection lifetime, seconds.")
+    lifetime_distribution: Literal["fixed", "exponential"] = "exponential"
+
+
+ConnectionConfig = Annotated[PerConnectionModel, Field(discriminator="model")]
+
+
+# --------------------------------------------------------------------------- front doors
+class AlbSection(_Model):
+    """The Application Load Balancer option."""
+
+    enabled: bool = True
+    rules_processed: int = Field(
+        default=10, ge=0, le=1000, description="Listener rules evaluated per request."
+    )
+    target_type: Literal["lambda", "instance", "ip"] = Field(
+        default="lambda", description="Lambda targets: 1 LCU = 0.4 GB/h processed, else 1 GB/h."
+    )
+    internet_facing: bool = Field(
+        default=True, description="Internet-facing ALBs pay public IPv4 hours, one address per AZ."
+    )
+    availability_zones: int = Field(default=2, ge=2, le=6, description="Enabled AZs (≥ 2).")
+    mutual_tls: bool = Field(
+        default=False, description="Mutual TLS halves the active-connection capacity of an LCU."
+    )
+    trust_stores: int = Field(default=0, ge=0, le=100, description="mTLS trust stores attached.")
+
+
+class ApiGatewaySection(_Model):
+    """Which API Gateway flavours to compare with the ALB."""
+
+    apis: tuple[Literal["rest", "http"], ...] = Field(
+        default=("rest", "http"), description="API Gateway APIs to price: rest, http."
+    )
+
+    @field_validator("apis")
+    @classmethod
+    def _unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("lists an API twice")
+        return value
+
+
+# --------------------------------------------------------------------------- backend
+class FixedDuration(_Model):
+    """Every invocation runs for the same time."""
+
+    model: Literal["fixed"]
+    ms: float = Field(gt=0, le=900_000, description="Duration, milliseconds.")
+
+
+class LognormalDuration(_Model):
+    """Lognormal durations with the given mean (ms) and log-space standard deviation."""
+
+    model: Literal["lognormal"]
+    mean_ms: float = Field(gt=0, le=900_000, description="Mean duration, milliseconds.")
+    sigma: float = Field(gt=0, le=5, description="Standard deviation of ln(duration).")
+
+
+DurationConfig = Annotated[FixedDuration | LognormalDuration, Field(discriminator="model")]
+
+
+class BackendSection(_Model):
+    """The Lambda function behind every front door (billed the same behind each)."""
+
+    enabled: bool = Field(default=True, description="Include Lambda costs in the totals.")
+    memory_mb: int = Field(default=512, ge=128, le=10_240, description="Memory, MB.")
+    architecture: Literal["x86_64", "arm64"] = "x86_64"
+    duration: DurationConfig = Field(
+        default_factory=lambda: FixedDuration(model="fixed", ms=50.0),
+        description="Invocation duration (billed rounded up to 1 ms).",
+    )
+
+
+# --------------------------------------------------------------------------- pricing, engine
+class PricingSection(_Model):
+    """Which prices apply."""
+
+    book: str = Field(
+        default="aws-2025-11", description="Packaged price book id, or a path to a book file."
+    )
+    free_tier: bool = Field(
+        default=False,
+        description="Apply monthly free tiers (off by default: accounts opened from 2025-07-15 get "
+        "credits instead).",
+    )
+
+
+class EngineSection(_Model):
+    """How the simulation runs."""
+
+    fidelity: Literal["request"] = Field(
+        default="request", description="request: every request exists as array entries."
+    )
+    batch_s: int = Field(
+        default=3600, ge=1, le=3600, description="Seconds of traffic per batch (divides 3600)."
+    )
+
+    @field_validator("batch_s")
+    @classmethod
+    def _divides_hour(cls, value: int) -> int:
+        if SECONDS_PER_HOUR % value:
+            raise ValueError("must divide 3600 so batches never straddle an hour")
+        return value
+
+
+class Scenario(_Model):
+    """A whole scenario file."""
+
+    scenario: ScenarioSection
+    traffic: TrafficConfig
+    payload: PayloadSection = Field(default_factory=PayloadSection)
+    connections: ConnectionConfig = Field(
+        default_factory=lambda: PerConnectionModel(model="per_connection")
+    )
+    alb: AlbSection = Field(default_factory=AlbSection)
+    apigateway: ApiGatewaySection = Field(default_factory=ApiGatewaySection)
+    backend: BackendSection = Field(default_factory=BackendSection)
+    pricing: PricingSection = Field(default_factory=PricingSection)
+    engine: EngineSection = Field(default_factory=EngineSection)
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """Names of the options compared, e.g. ``("alb", "apigw_rest", "apigw_http")``."""
+        names = ["alb"] if self.alb.enabled else []
+        names += [f"apigw_{api}" for api in self.apigateway.apis]
+        return tuple(names)
+
+    def config_hash(self) -> str:
+        """SHA-256 of the validated scenario (canonical JSON): the provenance of a result."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------- loading
+def parse_overrides(overrides: Iterable[str]) -> list[tuple[list[str], Any]]:
+    """Parse ``section.key=value`` strings; values are TOML values, or bare strings."""
+    parsed: list[tuple[list[str], Any]] = []
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        path = key.strip().split(".")
+        if not sep or not all(part.strip() for part in path):
+            raise ConfigError("<--set>", [(item, "expected section.key=value")])
+        try:
+            value = tomllib.loads(f"v = {raw.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw.strip()
+        parsed.append(([p.strip() for p in path], value))
+    return parsed
+
+
+def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """Return a copy of ``data`` with ``--set`` overrides applied (tables created as needed)."""
+    out = _deep_copy(data)
+    for path, value in parse_overrides(overrides):
+        node = out
+        for depth, part in enumerate(path[:-1]):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(
+                    "<--set>", [(".".join(path[: depth + 1]), "is a value, not a table")]
+                )
+            node = child
+        node[path[-1]] = value
+    return out
+
+
+def _deep_copy(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _deep_copy(v) if isinstance(v, Mapping) else v for k, v in data.items()}
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML file, turning every failure into a :class:`ConfigError` naming the file."""
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(str(path), [("", "file not found")])
+    if not p.is_file():
+        raise ConfigError(str(path), [("", "is not a file")])
+    try:
+        with p.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), [("", f"malformed TOML: {exc}")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), [("", f"cannot be read: {exc}")]) from None
+
+
+def validation_problems(
+    exc: ValidationError, model: type[BaseModel], prefix: Sequence[str] = ()
+) -> list[tuple[str, str]]:
+    """Turn pydantic's errors into ``(dotted field, message)`` pairs a person can act on."""
+    problems = []
+    for err in exc.errors(include_url=False):
+        loc, parent = _resolve([str(p) for p in err["loc"]], model)
+        field = ".".join([*prefix, *loc])
+        kind = err["type"]
+        ctx = err.get("ctx", {})
+        if kind == "missing":
+            message = "missing required field"
+        elif kind == "extra_forbidden":
+            message = "unknown field" + _suggest(loc[-1], parent)
+        elif kind == "union_tag_invalid":
+            message = (
+                f"unknown model {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"
+            )
+        elif kind == "union_tag_not_found":
+            message = "missing required field 'model'"
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            message = f"{msg} (got {err['input']!r})" if _short(err.get("input")) else msg
+        problems.append((field, message))
+    return problems
+
+
+def _short(value: object) -> bool:
+    return isinstance(value, str | int | float | bool) and len(repr(value)) < 60
+
+
+def _resolve(loc: list[str], model: type[BaseModel]) -> tuple[list[str], Any]:
+    """Drop the union tags pydantic puts in locations (``traffic.daily_cycle.x`` -> ``traffic.x``).
+
+    Returns the cleaned location and the model that holds its last part (for suggestions).
+    """
+    out: list[str] = []
+    node: Any = model
+    parent: Any = None
+    for part in loc:
+        members = node if isinstance(node, tuple) else (node,)
+        tagged = [m for m in members if part in _tags(m)]
+        if tagged and (isinstance(node, tuple) or part not in _fields(node)):
+            node = tagged[0]  # a union tag: not a field of the file
+            continue
+        out.append(part)
+        parent = node
+        fields = _fields(node)
+        node = _annotation_model(fields[part].annotation) if part in fields else None
+    return out, parent
+
+
+def _fields(node: Any) -> dict[str, Any]:
+    fields = getattr(node, "model_fields", None)
+    return dict(fields) if isinstance(fields, dict) else {}
+
+
+def _tags(node: Any) -> tuple[str, ...]:
+    field = _fields(node).get("model")
+    return tuple(getattr(field.annotation, "__args__", ())) if field is not None else ()
+
+
+def _annotation_model(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    args = getattr(annotation, "__args__", ())
+    members = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+    if not members:
+        for a in args:
+            inner = _annotation_model(a)
+            if inner is not None:
+                return inner
+        return None
+    return tuple(members) if len(members) > 1 else members[0]
+
+
+def _suggest(name: str, parent: Any) -> str:
+    fields = list(_fields(parent))
+    if not fields:
+        return ""
+    close = difflib.get_close_matches(name, fields, n=1)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    return f"; expected one of {', '.join(sorted(fields))}"
+
+
+def scenario_from_dict(data: Mapping[str, Any], source: str = "<scenario>") -> Scenario:
+    """Validate a scenario given as a mapping; errors name ``source`` and each field."""
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(source, validation_problems(exc, Scenario)) from None
+    _check_references(scenario, source)
+    return scenario
+
+
+def _check_references(scenario: Scenario, source: str) -> None:
+    """Checks that need the price book: the region exists in it."""
+    from sim.pricing.book import PriceBookError, load_price_book
+
+    try:
+        book = load_price_book(_book_path(scenario.pricing.book, source))
+    except PriceBookError as exc:
+        raise ConfigError(source, [("pricing.book", str(exc))]) from None
+    if scenario.scenario.region not in book.regions:
+        known = ", ".join(sorted(book.regions))
+        raise ConfigError(
+            source,
+            [("scenario.region", f"unknown region {scenario.scenario.region!r}; expected {known}")],
+        )
+
+
+def _book_path(book: str, source: str) -> str | Path | None:
+    """``None`` for the packaged default book id, else a path (relative to the scenario file)."""
+    from sim.pricing.book import DEFAULT_BOOK_ID
+
+    if book == DEFAULT_BOOK_ID:
+        return None
+    candidate = Path(book)
+    if not candidate.is_absolute() and not source.startswith("<"):
+        candidate = Path(source).parent / candidate
+    if not candidate.exists():
+        raise ConfigError(
+            source,
+            [("pricing.book", f"expected {DEFAULT_BOOK_ID!r} or an existing file, got {book!r}")],
+        )
+    return candidate
+
+
+def load_scenario(path: str | Path, overrides: Iterable[str] = ()) -> Scenario:
+    """Load, override and validate a scenario file.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file, each bad field and what was expected.
+    """
+    data = apply_overrides(read_toml(path), overrides)
+    return scenario_from_dict(data, str(path))
+
+
+def price_book_for(scenario: Scenario, source: str = "<scenario>") -> Any:
+    """The price book a validated scenario refers to."""
+    from sim.pricing.book import load_price_book
+
+    return load_price_book(_book_path(scenario.pricing.book, source))
+
+
+def horizon_hours(scenario: Scenario) -> int:
+    """Number of clock hours the period touches (a partial hour counts)."""
+    start = scenario.scenario.start.timestamp()
+    first = math.floor(start / SECONDS_PER_HOUR)
+    last = math.ceil((start + scenario.scenario.duration_s) / SECONDS_PER_HOUR)
+    return last - first
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of scenario files (for editors)."""
+    return Scenario.model_json_schema()

@@ -1,0 +1,497 @@
+"""Price book: AWS list prices as data, each with its source URL and retrieval date.
+
+A price book is a TOML file (``sim/pricing/data/<id>.toml``); this module loads it into frozen
+dataclasses. Prices are never constants in code: re-pricing a stored run for another region or next
+year's prices means loading another book.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "DEFAULT_BOOK_ID",
+    "Price",
+    "PriceBook",
+    "PriceBookError",
+    "RegionPrices",
+    "Tier",
+    "TieredPrice",
+    "UnknownRegionError",
+    "load_price_book",
+    "price_rows",
+]
+
+DEFAULT_BOOK_ID = "aws-2025-11"
+"""Id (and file stem) of the price book packaged with ``sim``."""
+
+_UNVERIFIED = "unverified"
+
+
+class PriceBookError(ValueError):
+    """A price book file is unreadable or malformed; the message names the file and the key."""
+
+
+class UnknownRegionError(ValueError):
+    """A region was asked for that the price book does not price."""
+
+
+@dataclass(frozen=True)
+class Price:
+    """One flat price.
+
+    Attributes
+    ----------
+    value : float
+        USD per unit of ``unit``.
+    unit : str
+        What one unit is, e.g. ``"USD per LCU-hour"``.
+    source : str
+        URL the value was read from.
+    retrieved : str
+        ISO date the value was read.
+    note : str or None
+        Caveats; starts with ``"unverified"`` when the value could not be sourced.
+    """
+
+    value: float
+    unit: str
+    source: str
+    retrieved: str
+    note: str | None = None
+
+    @property
+    def verified(self) -> bool:
+        """False when the note marks the value as unverified."""
+        return not (self.note or "").startswith(_UNVERIFIED)
+
+
+@dataclass(frozen=True)
+class Tier:
+    """One tier of a tiered price.
+
+    Attributes
+    ----------
+    up_to : float or None
+        Cumulative monthly quantity at which the tier ends; None for the last, unbounded tier.
+    price : float
+        USD per unit of quantity within the tier.
+    """
+
+    up_to: float | None
+    price: float
+
+
+@dataclass(frozen=True)
+class TieredPrice:
+    """A price that falls with the month-to-date quantity (AWS volume tiers).
+
+    Attributes
+    ----------
+    tiers : tuple of Tier
+        Tiers in order; ``up_to`` strictly increasing, the last one None.
+    unit, source, retrieved, note
+        As for :class:`Price`.
+    """
+
+    tiers: tuple[Tier, ...]
+    unit: str
+    source: str
+    retrieved: str
+    note: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_tiers(self.tiers)
+
+    @property
+    def verified(self) -> bool:
+        """False when the note marks some value as unverified."""
+        return not (self.note or "").startswith(_UNVERIFIED)
+
+    @classmethod
+    def flat(cls, price: Price) -> TieredPrice:
+        """One unbounded tier at ``price.value`` (lets flat prices share the tier machinery)."""
+        return cls(
+            tiers=(Tier(None, price.value),),
+            unit=price.unit,
+            source=price.source,
+            retrieved=price.retrieved,
+            note=price.note,
+        )
+
+    def with_free(self, free_quantity: float) -> TieredPrice:
+        """Return these tiers with the first ``free_quantity`` units of the month at $0.
+
+        AWS subtracts the free tier first and the published tier boundaries stay where they are
+        (cumulative monthly counts): the free units are taken out of the lowest tier(s), and a
+        tier that lies wholly inside the free allowance disappears. Example: Lambda x86 with
+        400,000 free GB-s gives ``[0 to 400,000 at $0, 400,000 to 6 B at tier-1 price, ...]``.
+
+        Parameters
+        ----------
+        free_quantity : float
+            Free units per month, >= 0.
+
+        Returns
+        -------
+        TieredPrice
+            New tiers; ``self`` when ``free_quantity`` is 0.
+        """
+        if not (free_quantity >= 0 and math.isfinite(free_quantity)):
+            raise ValueError(f"free_quantity must be finite and >= 0, got {free_quantity!r}")
+        if free_quantity == 0:
+            return self
+        paid = tuple(t for t in self.tiers if t.up_to is None or t.up_to > free_quantity)
+        return TieredPrice(
+            tiers=(Tier(free_quantity, 0.0), *paid),
+            unit=self.unit,
+            source=self.source,
+            retrieved=self.retrieved,
+            note=self.note,
+        )
+
+
+def _check_tiers(tiers: tuple[Tier, ...]) -> None:
+    if not tiers:
+        raise ValueError("a tiered price needs at least one tier")
+    previous = 0.0
+    for i, tier in enumerate(tiers):
+        if not (tier.price >= 0 and math.isfinite(tier.price)):
+            raise ValueError(f"tier {i}: price must be finite and >= 0, got {tier.price!r}")
+        last = i == len(tiers) - 1
+        if last != (tier.up_to is None):
+            raise ValueError("only the last tier, and always the last tier, has up_to = None")
+        if tier.up_to is not None:
+            if not (tier.up_to > previous and math.isfinite(tier.up_to)):
+                raise ValueError(f"tier {i}: up_to must increase strictly, got {tier.up_to!r}")
+            previous = tier.up_to
+
+
+@dataclass(frozen=True)
+class RegionPrices:
+    """Every price the simulator needs in one region, plus the account's monthly free tiers.
+
+    Attributes
+    ----------
+    region : str
+        AWS region code, e.g. ``"us-east-1"``.
+    alb_hour, alb_lcu_hour, alb_trust_store_hour, public_ipv4_hour : Price
+        ALB charges per hour (load balancer, LCU, mutual-TLS trust store, public IPv4 address).
+    apigw_rest_requests, apigw_http_requests, apigw_websocket_messages : TieredPrice
+        API Gateway per-request (per-metered-unit, per-message) tiers.
+    apigw_websocket_connection_minutes : Price
+        Per connection minute.
+    cache_hour_by_gb : dict of float to Price
+        REST API cache price per hour by cache size in GB.
+    lambda_requests : Price
+        Per invocation.
+    lambda_gb_second_x86, lambda_gb_second_arm64 : TieredPrice
+        Per GB-second, tiers on the month's aggregate per architecture.
+    data_transfer_out : TieredPrice
+        Per GB out to the internet.
+    free_rest_requests, free_http_requests, free_websocket_messages : float
+        API Gateway free tier per month (12-month offer, older accounts).
+    free_websocket_connection_minutes : float
+        API Gateway WebSocket connection minutes free per month.
+    free_lambda_requests, free_lambda_gb_seconds : float
+        Lambda always-free tier per month.
+    free_data_transfer_gb : float
+        Data transfer out free per month (aggregated across services and regions).
+    """
+
+    region: str
+    alb_hour: Price
+    alb_lcu_hour: Price
+    alb_trust_store_hour: Price
+    public_ipv4_hour: Price
+    apigw_rest_requests: TieredPrice
+    apigw_http_requests: TieredPrice
+    apigw_websocket_messages: TieredPrice
+    apigw_websocket_connection_minutes: Price
+    cache_hour_by_gb: dict[float, Price]
+    lambda_requests: Price
+    lambda_gb_second_x86: TieredPrice
+    lambda_gb_second_arm64: TieredPrice
+    data_transfer_out: TieredPrice
+    free_rest_requests: float
+    free_http_requests: float
+    free_websocket_messages: float
+    free_websocket_connection_minutes: float
+    free_lambda_requests: float
+    free_lambda_gb_seconds: float
+    free_data_transfer_gb: float
+
+
+@dataclass(frozen=True)
+class PriceBook:
+    """A dated set of regional prices.
+
+    Attributes
+    ----------
+    id : str
+        Book id, e.g. ``"aws-2025-11"``; recorded in run provenance.
+    retrieved : str
+        ISO date of the book's snapshot.
+    regions : dict of str to RegionPrices
+        Prices per region code.
+    currency : str
+        Always ``"USD"`` for AWS list prices.
+    free_tier : dict of str to Price
+        The free-tier quantities with their sources (``value`` is a quantity, not USD).
+    """
+
+    id: str
+    retrieved: str
+    regions: dict[str, RegionPrices]
+    currency: str = "USD"
+    free_tier: dict[str, Price] = field(default_factory=dict)
+
+    def region(self, name: str) -> RegionPrices:
+        """Prices for one region.
+
+        Raises
+        ------
+        UnknownRegionError
+            If the book does not price ``name``; the message lists the regions it does price.
+        """
+        try:
+            return self.regions[name]
+        except KeyError:
+            known = ", ".join(sorted(self.regions))
+            raise UnknownRegionError(
+                f"price book {self.id!r} has no region {name!r}; known regions: {known}"
+            ) from None
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------------
+
+_FLAT = ("alb_hour", "alb_lcu_hour", "alb_trust_store_hour", "public_ipv4_hour",
+         "apigw_websocket_connection_minutes", "lambda_requests")  # fmt: skip
+_TIERED = ("apigw_rest_requests", "apigw_http_requests", "apigw_websocket_messages",
+           "lambda_gb_second_x86", "lambda_gb_second_arm64", "data_transfer_out")  # fmt: skip
+_FREE = {
+    "free_rest_requests": "rest_requests",
+    "free_http_requests": "http_requests",
+    "free_websocket_messages": "websocket_messages",
+    "free_websocket_connection_minutes": "websocket_connection_minutes",
+    "free_lambda_requests": "lambda_requests",
+    "free_lambda_gb_seconds": "lambda_gb_seconds",
+    "free_data_transfer_gb": "data_transfer_gb",
+}
+_CACHE = "apigw_cache_hour"
+
+
+def _key(*parts: str) -> str:
+    return ".".join(p if p.replace("_", "").isalnum() else f'"{p}"' for p in parts)
+
+
+class _Reader:
+    """Typed access to the parsed TOML that raises PriceBookError naming the file and key."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+
+    def error(self, key: str, problem: str) -> PriceBookError:
+        return PriceBookError(f"{self.file}: {problem}: {key}")
+
+    def get(self, table: Mapping[str, Any], path: tuple[str, ...], name: str) -> Any:
+        if name not in table:
+            raise self.error(_key(*path, name), "missing key")
+        return table[name]
+
+    def table(self, table: Mapping[str, Any], path: tuple[str, ...], name: str) -> dict[str, Any]:
+        value = self.get(table, path, name)
+        if not isinstance(value, dict):
+            raise self.error(_key(*path, name), "expected a table")
+        return value
+
+    def text(self, table: Mapping[str, Any], path: tuple[str, ...], name: str) -> str:
+        value = self.get(table, path, name)
+        if not isinstance(value, str) or not value:
+            raise self.error(_key(*path, name), "expected a non-empty string")
+        return value
+
+    def number(self, table: Mapping[str, Any], path: tuple[str, ...], name: str) -> float:
+        value = self.get(table, path, name)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.error(_key(*path, name), "expected a number")
+        number = float(value)
+        if not (number >= 0 and math.isfinite(number)):
+            raise self.error(_key(*path, name), "expected a finite number >= 0")
+        return number
+
+    def note(self, table: Mapping[str, Any], path: tuple[str, ...]) -> str | None:
+        return self.text(table, path, "note") if "note" in table else None
+
+    def meta(self, table: Mapping[str, Any], path: tuple[str, ...]) -> tuple[str, str, str]:
+        source = self.text(table, path, "source")
+        if not source.startswith("https://"):
+            raise self.error(_key(*path, "source"), "source must be an https:// URL")
+        return self.text(table, path, "unit"), source, self.text(table, path, "retrieved")
+
+    def price(self, table: Mapping[str, Any], path: tuple[str, ...]) -> Price:
+        unit, source, retrieved = self.meta(table, path)
+        value = self.number(table, path, "value")
+        return Price(value, unit, source, retrieved, self.note(table, path))
+
+    def tiered(self, table: Mapping[str, Any], path: tuple[str, ...]) -> TieredPrice:
+        unit, source, retrieved = self.meta(table, path)
+        raw = self.get(table, path, "tiers")
+        if not isinstance(raw, list) or not raw:
+            raise self.error(_key(*path, "tiers"), "expected a non-empty array of tiers")
+        tiers = []
+        for i, item in enumerate(raw):
+            tier_path = (*path, f"tiers[{i}]")
+            if not isinstance(item, dict):
+                raise self.error(_key(*tier_path), "expected a table")
+            up_to = self.number(item, tier_path, "up_to") if "up_to" in item else None
+            tiers.append(Tier(up_to, self.number(item, tier_path, "value")))
+        try:
+            return TieredPrice(tuple(tiers), unit, source, retrieved, self.note(table, path))
+        except ValueError as exc:
+            raise self.error(_key(*path, "tiers"), str(exc)) from None
+
+    def cache(self, table: Mapping[str, Any], path: tuple[str, ...]) -> dict[float, Price]:
+        unit, source, retrieved = self.meta(table, path)
+        note = self.note(table, path)
+        raw = self.get(table, path, "sizes")
+        if not isinstance(raw, list) or not raw:
+            raise self.error(_key(*path, "sizes"), "expected a non-empty array of sizes")
+        out: dict[float, Price] = {}
+        for i, item in enumerate(raw):
+            size_path = (*path, f"sizes[{i}]")
+            if not isinstance(item, dict):
+                raise self.error(_key(*size_path), "expected a table")
+            size_gb = self.number(item, size_path, "size_gb")
+            value = self.number(item, size_path, "value")
+            out[size_gb] = Price(value, unit, source, retrieved, self.note(item, size_path) or note)
+        return out
+
+
+def _default_book_path() -> Traversable:
+    return resources.files("sim.pricing").joinpath("data", f"{DEFAULT_BOOK_ID}.toml")
+
+
+def load_price_book(path: str | Path | None = None) -> PriceBook:
+    """Load a price book from a TOML file.
+
+    Parameters
+    ----------
+    path : str, Path or None
+        The book file; None loads the book packaged with ``sim`` (:data:`DEFAULT_BOOK_ID`).
+
+    Returns
+    -------
+    PriceBook
+
+    Raises
+    ------
+    PriceBookError
+        If the file cannot be read or parsed, or a key is missing or has the wrong type; the
+        message names the file and the key.
+    """
+    resource: Traversable | Path = _default_book_path() if path is None else Path(path)
+    file = str(resource)
+    try:
+        data = tomllib.loads(resource.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PriceBookError(f"{file}: cannot read price book: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise PriceBookError(f"{file}: invalid TOML: {exc}") from exc
+
+    r = _Reader(file)
+    free_table = r.table(data, (), "free_tier")
+    free_tier = {
+        name: r.price(r.table(free_table, ("free_tier",), name), ("free_tier", name))
+        for name in _FREE.values()
+    }
+    regions_table = r.table(data, (), "regions")
+    if not regions_table:
+        raise r.error("regions", "no regions in")
+    regions: dict[str, RegionPrices] = {}
+    for region, raw in regions_table.items():
+        rpath = ("regions", region)
+        if not isinstance(raw, dict):
+            raise r.error(_key(*rpath), "expected a table")
+        values: dict[str, Any] = {"region": region}
+        for name in _FLAT:
+            values[name] = r.price(r.table(raw, rpath, name), (*rpath, name))
+        for name in _TIERED:
+            values[name] = r.tiered(r.table(raw, rpath, name), (*rpath, name))
+        values["cache_hour_by_gb"] = r.cache(r.table(raw, rpath, _CACHE), (*rpath, _CACHE))
+        for name, key in _FREE.items():
+            values[name] = free_tier[key].value
+        regions[region] = RegionPrices(**values)
+    return PriceBook(
+        id=r.text(data, (), "id"),
+        retrieved=r.text(data, (), "retrieved"),
+        regions=regions,
+        currency=r.text(data, (), "currency"),
+        free_tier=free_tier,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Flat rows for `sim prices`
+# --------------------------------------------------------------------------------------------------
+
+
+def _row(
+    region: str, name: str, tier: str, up_to: float | str, price: Price
+) -> dict[str, str | float]:
+    return {
+        "region": region,
+        "name": name,
+        "tier": tier,
+        "up_to": up_to,
+        "value": price.value,
+        "unit": price.unit,
+        "source": price.source,
+        "retrieved": price.retrieved,
+        "note": price.note or "",
+    }
+
+
+def price_rows(book: PriceBook, region: str | None = None) -> list[dict[str, str | float]]:
+    """Flatten a price book into printable rows, one per price, tier and cache size.
+
+    Parameters
+    ----------
+    book : PriceBook
+    region : str or None
+        Only this region (raises :class:`UnknownRegionError` if unknown); None for all.
+
+    Returns
+    -------
+    list of dict
+        Keys ``region``, ``name``, ``tier`` (``""`` for a flat price, ``"1"``, ``"2"``, ... for
+        tiers, ``"0.5 GB"`` ... for cache sizes), ``up_to`` (tier end, ``""`` if none), ``value``,
+        ``unit``, ``source``, ``retrieved``, ``note``. Free-tier quantities come first with region
+        ``"(all)"`` and name ``free_tier.<name>``.
+    """
+    names = [region] if region is not None else list(book.regions)
+    selected = [book.region(name) for name in names]
+    rows = [_row("(all)", f"free_tier.{k}", "", "", p) for k, p in book.free_tier.items()]
+    for prices in selected:
+        for f in fields(prices):
+            value = getattr(prices, f.name)
+            if isinstance(value, Price):
+                rows.append(_row(prices.region, f.name, "", "", value))
+            elif isinstance(value, TieredPrice):
+                for i, tier in enumerate(value.tiers, start=1):
+                    price = Price(tier.price, value.unit, value.source, value.retrieved, value.note)
+                    up_to: float | str = "" if tier.up_to is None else tier.up_to
+                    rows.append(_row(prices.region, f.name, str(i), up_to, price))
+            elif f.name == "cache_hour_by_gb":
+                for size_gb, price in sorted(value.items()):
+                    rows.append(_row(prices.region, f.name, f"{size_gb:g} GB", "", price))
+    return rows

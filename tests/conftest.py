@@ -1,0 +1,26 @@
+"""Shared fixtures: small scenarios built from the shipped seed file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sim.config import Scenario, apply_overrides, read_toml, scenario_from_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
+SEED = CONFIGS / "seed.toml"
+TRACES = ROOT.parent / "shared" / "traces"
+
+
+def scenario_with(*overrides: str, base: Path = SEED) -> Scenario:
+    """The seed scenario (or ``base``) with ``--set`` style overrides."""
+    data: dict[str, Any] = apply_overrides(read_toml(base), overrides)
+    return scenario_from_dict(data, str(base))
+
+
+@pytest.fixture
+def seed_data() -> dict[str, Any]:
+    return read_toml(SEED)
