@@ -8,6 +8,7 @@ year's prices means loading another book.
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -288,10 +289,12 @@ _FREE = {
     "free_data_transfer_gb": "data_transfer_gb",
 }
 _CACHE = "apigw_cache_hour"
+_BARE_KEY = re.compile(r"[A-Za-z0-9_]+(\[\d+\])?")
 
 
 def _key(*parts: str) -> str:
-    return ".".join(p if p.replace("_", "").isalnum() else f'"{p}"' for p in parts)
+    """Dotted TOML key, quoting parts that need it (``regions."eu-west-1".alb_hour``)."""
+    return ".".join(p if _BARE_KEY.fullmatch(p) else f'"{p}"' for p in parts)
 
 
 class _Reader:

@@ -92,10 +92,12 @@ def tier_segments(prior: float, quantity: float, tiers: Sequence[Tier]) -> list[
     (https://aws.amazon.com/api-gateway/pricing/, https://aws.amazon.com/lambda/pricing/).
     """
     start = check_quantity("prior", prior)
-    end = start + check_quantity("quantity", quantity)
+    amount = check_quantity("quantity", quantity)
     segments = []
+    # Work in offsets from ``prior`` so a quantity inside one tier comes back exactly.
     for i, (lower, upper, price) in enumerate(_bounds(tiers)):
-        lo, hi = max(start, lower), min(end, upper)
+        lo = max(0.0, lower - start)
+        hi = min(amount, upper - start)
         if hi > lo:
             segments.append(Segment(tier=i, quantity=hi - lo, unit_price=price))
     return segments

@@ -1,0 +1,202 @@
+"""The packaged price book: provenance of every entry, loading errors, flat rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from sim.pricing import (
+    DEFAULT_BOOK_ID,
+    Price,
+    PriceBook,
+    PriceBookError,
+    TieredPrice,
+    UnknownRegionError,
+    cache_hour_price,
+    load_price_book,
+    price_rows,
+)
+from sim.pricing.book import _default_book_path
+
+CACHE_SIZES_GB = [0.5, 1.6, 6.1, 13.5, 28.4, 58.2, 118, 237]
+
+
+@pytest.fixture(scope="module")
+def book() -> PriceBook:
+    return load_price_book()
+
+
+def _entries(book: PriceBook) -> list[tuple[str, Price | TieredPrice]]:
+    out: list[tuple[str, Price | TieredPrice]] = [
+        (f"free_tier.{k}", p) for k, p in book.free_tier.items()
+    ]
+    for region, prices in book.regions.items():
+        for f in fields(prices):
+            value = getattr(prices, f.name)
+            if isinstance(value, Price | TieredPrice):
+                out.append((f"{region}.{f.name}", value))
+            elif f.name == "cache_hour_by_gb":
+                out.extend((f"{region}.cache.{gb}", p) for gb, p in value.items())
+    return out
+
+
+def test_default_book(book: PriceBook) -> None:
+    assert book.id == DEFAULT_BOOK_ID
+    assert book.currency == "USD"
+    assert dt.date.fromisoformat(book.retrieved)
+    assert {"us-east-1", "eu-west-1", "ap-northeast-1"} <= set(book.regions)
+    assert load_price_book(Path(str(_default_book_path()))) == book
+
+
+def test_every_entry_has_a_source_and_a_date(book: PriceBook) -> None:
+    entries = _entries(book)
+    assert len(entries) > 4 * 14
+    for name, entry in entries:
+        assert entry.source.startswith("https://"), name
+        assert dt.date.fromisoformat(entry.retrieved) <= dt.date(2026, 12, 31), name
+        assert entry.unit, name
+        assert entry.note is None or entry.note.strip(), name
+
+
+def test_us_east_1_is_fully_verified(book: PriceBook) -> None:
+    for name, entry in _entries(book):
+        if name.startswith("us-east-1."):
+            assert entry.verified, name
+
+
+def test_unverified_entries_are_marked(book: PriceBook) -> None:
+    unverified = [name for name, entry in _entries(book) if not entry.verified]
+    # stand-in values exist outside us-east-1 and each says so in its note
+    assert unverified
+    assert not any(name.startswith("us-east-1.") for name in unverified)
+
+
+def test_every_region_sells_the_same_cache_sizes(book: PriceBook) -> None:
+    for prices in book.regions.values():
+        assert sorted(prices.cache_hour_by_gb) == CACHE_SIZES_GB
+        for size in CACHE_SIZES_GB:
+            assert cache_hour_price(prices, size).value > 0
+
+
+def test_unsold_cache_size_lists_the_sold_ones(book: PriceBook) -> None:
+    with pytest.raises(ValueError, match=r"0\.5, 1\.6, 6\.1, 13\.5, 28\.4, 58\.2, 118, 237"):
+        cache_hour_price(book.region("us-east-1"), 2.0)
+
+
+def test_free_tier_quantities(book: PriceBook) -> None:
+    for prices in book.regions.values():
+        assert prices.free_rest_requests == 1_000_000
+        assert prices.free_http_requests == 1_000_000
+        assert prices.free_websocket_messages == 1_000_000
+        assert prices.free_websocket_connection_minutes == 750_000
+        assert prices.free_lambda_requests == 1_000_000
+        assert prices.free_lambda_gb_seconds == 400_000
+        assert prices.free_data_transfer_gb == 100
+
+
+def test_unknown_region_lists_the_known_ones(book: PriceBook) -> None:
+    with pytest.raises(UnknownRegionError) as info:
+        book.region("mars-north-1")
+    message = str(info.value)
+    assert "mars-north-1" in message
+    for region in book.regions:
+        assert region in message
+    assert isinstance(info.value, ValueError)
+
+
+def _book_text() -> str:
+    return _default_book_path().read_text(encoding="utf-8")
+
+
+def _drop_line(text: str, table: str, key: str) -> str:
+    start = text.index(f"[{table}]")
+    line_start = text.index(f"\n{key} = ", start) + 1
+    line_end = text.index("\n", line_start) + 1
+    return text[:line_start] + text[line_end:]
+
+
+def test_missing_key_names_the_file_and_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "broken.toml"
+    path.write_text(_drop_line(_book_text(), 'regions."eu-west-1".alb_hour', "source"))
+    with pytest.raises(PriceBookError) as info:
+        load_price_book(path)
+    assert str(path) in str(info.value)
+    assert 'regions."eu-west-1".alb_hour.source' in str(info.value)
+
+
+def test_missing_entry_names_the_file_and_the_key(tmp_path: Path) -> None:
+    text = _book_text().replace(
+        '[regions."ap-northeast-1".lambda_requests]', '[regions."ap-northeast-1".lambda_request]'
+    )
+    path = tmp_path / "renamed.toml"
+    path.write_text(text)
+    with pytest.raises(PriceBookError, match=r'regions\."ap-northeast-1"\.lambda_requests'):
+        load_price_book(path)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        ("value = 0.0252", 'value = "0.0252"', 'regions."eu-west-1".alb_hour.value'),
+        ("value = 0.0252", "value = -0.0252", 'regions."eu-west-1".alb_hour.value'),
+        (
+            "{ up_to = 333_000_000, value = 3.50e-6 },\n  { up_to = 1_000_000_000, value = 3.19e-6 }",
+            "{ up_to = 1_000_000_000, value = 3.50e-6 },\n  { up_to = 333_000_000, value = 3.19e-6 }",
+            'regions."eu-west-1".apigw_rest_requests.tiers',
+        ),
+    ],
+)
+def test_wrong_values_name_the_key(tmp_path: Path, old: str, new: str, key: str) -> None:
+    text = _book_text()
+    assert old in text
+    path = tmp_path / "bad.toml"
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(PriceBookError) as info:
+        load_price_book(path)
+    assert str(path) in str(info.value)
+    assert key in str(info.value)
+
+
+def test_http_source_is_rejected(tmp_path: Path) -> None:
+    text = _book_text().replace(
+        'source = "https://aws.amazon.com/vpc/pricing/"', 'source = "http://aws.amazon.com/vpc/"', 1
+    )
+    path = tmp_path / "http.toml"
+    path.write_text(text)
+    with pytest.raises(PriceBookError, match="https"):
+        load_price_book(path)
+
+
+def test_unreadable_or_invalid_files(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.toml"
+    with pytest.raises(PriceBookError, match="nope.toml"):
+        load_price_book(missing)
+    invalid = tmp_path / "invalid.toml"
+    invalid.write_text("id = [unclosed\n")
+    with pytest.raises(PriceBookError, match="invalid.toml"):
+        load_price_book(str(invalid))
+
+
+def test_price_rows(book: PriceBook) -> None:
+    rows = price_rows(book)
+    keys = {"region", "name", "tier", "up_to", "value", "unit", "source", "retrieved", "note"}
+    assert all(set(row) == keys for row in rows)
+    assert all(str(row["source"]).startswith("https://") for row in rows)
+    east = price_rows(book, "us-east-1")
+    rest = [r for r in east if r["name"] == "apigw_rest_requests"]
+    assert [(r["tier"], r["up_to"], r["value"]) for r in rest] == [
+        ("1", 333e6, 3.5e-6),
+        ("2", 1e9, 2.8e-6),
+        ("3", 20e9, 2.38e-6),
+        ("4", "", 1.51e-6),
+    ]
+    assert {r["region"] for r in east} == {"us-east-1", "(all)"}
+    assert (
+        len([r for r in east if r["name"] == "apigw_cache_hour" or r["name"] == "cache_hour_by_gb"])
+        == 8
+    )
+    with pytest.raises(UnknownRegionError):
+        price_rows(book, "nowhere-1")
