@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 
 from sim.config import Scenario
 from sim.rng import run_seed_sequence, streams
-from sim.traffic import build_connection_model, build_profile, build_sampler
+from sim.traffic import build_arrivals, build_connection_model, build_sampler
 from sim.traffic.connections import Connections
 from sim.traffic.distributions import sizes_bytes
 from sim.units import SECONDS_PER_HOUR
@@ -120,14 +120,13 @@ def _source(
     out: simpy.Store,
 ) -> Generator[Any, Any, None]:
     """Poisson arrivals: a count per second at the rate of its midpoint, uniform within the second."""
-    profile = build_profile(scenario.traffic)
+    arrivals = build_arrivals(scenario.traffic)
     for a, b in horizon.batches(scenario.engine.batch_s):
         if env.now < a:
             yield env.timeout(a - env.now)
         seconds = np.arange(a, b, dtype=np.int64)
         midpoints = (horizon.origin_epoch_s + seconds + 0.5).astype(np.float64)
-        expected = profile.rate_per_s(midpoints)
-        counts = rng.poisson(expected).astype(np.int64)
+        counts = arrivals.counts(rng, midpoints)
         arrival = np.repeat(seconds.astype(np.float64), counts) + rng.random(int(counts.sum()))
         yield out.put(Batch(start_s=a, end_s=b, counts=counts, arrival_s=arrival))
         yield env.timeout(b - env.now)

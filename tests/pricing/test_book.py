@@ -172,11 +172,11 @@ def test_http_source_is_rejected(tmp_path: Path) -> None:
 
 def test_unreadable_or_invalid_files(tmp_path: Path) -> None:
     missing = tmp_path / "nope.toml"
-    with pytest.raises(PriceBookError, match="nope.toml"):
+    with pytest.raises(PriceBookError, match=r"nope\.toml"):
         load_price_book(missing)
     invalid = tmp_path / "invalid.toml"
     invalid.write_text("id = [unclosed\n")
-    with pytest.raises(PriceBookError, match="invalid.toml"):
+    with pytest.raises(PriceBookError, match=r"invalid\.toml"):
         load_price_book(str(invalid))
 
 

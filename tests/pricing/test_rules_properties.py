@@ -126,11 +126,20 @@ def test_lcu_functions_are_elementwise(fn: Callable[..., object]) -> None:
 @given(lcus, st.integers(0, 3), st.integers(0, 6))
 def test_alb_hour_cost_is_positive_and_monotone(units: float, stores: int, ips: int) -> None:
     for r in REGIONS:
-        args = (r.alb_hour.value, r.alb_lcu_hour.value, stores, r.alb_trust_store_hour.value)
-        kw = {"public_ipv4_addresses": ips, "ipv4_price": r.public_ipv4_hour.value}
-        low = alb_hour_cost_usd(units, *args, **kw)
-        assert low >= r.alb_hour.value
-        assert alb_hour_cost_usd(units + 1, *args, **kw) > low
+
+        def hour(x: float, r: RegionPrices = r) -> float:
+            return alb_hour_cost_usd(
+                x,
+                r.alb_hour.value,
+                r.alb_lcu_hour.value,
+                trust_stores=stores,
+                trust_store_price=r.alb_trust_store_hour.value,
+                public_ipv4_addresses=ips,
+                ipv4_price=r.public_ipv4_hour.value,
+            )
+
+        assert hour(units) >= r.alb_hour.value
+        assert hour(units + 1) > hour(units)
 
 
 def test_alb_hour_cost_needs_prices_for_extras() -> None:
@@ -216,7 +225,7 @@ def test_gb_conventions(n_bytes: float) -> None:
 
 def test_gb_convention_must_be_named() -> None:
     with pytest.raises(ValueError):
-        bytes_to_gb(1.0, "metric")  # type: ignore[arg-type]
+        bytes_to_gb(1.0, "metric")  # type: ignore[call-overload]
 
 
 # --------------------------------------------------------------------------- cost helpers
