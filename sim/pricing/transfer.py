@@ -39,6 +39,9 @@ def bytes_to_gb(bytes_: AnyArray, convention: GbConvention) -> FloatArray: ...
 def bytes_to_gb(bytes_: float | AnyArray, convention: GbConvention) -> float | FloatArray:
     """Convert bytes to GB under an explicit convention.
 
+    Source of the two conventions: https://aws.amazon.com/api-gateway/pricing/ (examples divide KB
+    by 1,048,576) and https://aws.amazon.com/elasticloadbalancing/pricing/ (examples use 10^9).
+
     Parameters
     ----------
     bytes_ : float or ndarray
