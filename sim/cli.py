@@ -74,6 +74,12 @@ def cli() -> None:
 )
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Override the seed.")
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE", help=SET_HELP)
+@click.option(
+    "--fidelity",
+    type=click.Choice(["request", "aggregate", "reference"]),
+    default=None,
+    help="Override engine.fidelity.",
+)
 @click.option("--no-plots", is_flag=True, help="Skip the PNG figures.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
 def run(
@@ -81,6 +87,7 @@ def run(
     out_dir: Path | None,
     seed: int | None,
     overrides: tuple[str, ...],
+    fidelity: str | None,
     no_plots: bool,
     quiet: bool,
 ) -> None:
@@ -88,6 +95,8 @@ def run(
     from sim.api import run as run_scenario
     from sim.config import load_scenario
 
+    if fidelity is not None:
+        overrides = (*overrides, f"engine.fidelity={fidelity!r}")
     scenario = load_scenario(config, overrides)
     out = out_dir if out_dir is not None else Path("results") / scenario.scenario.name
     progress = _LazyProgress(f"simulating {scenario.scenario.name}", enabled=not quiet)
@@ -196,6 +205,61 @@ def prices(region: str | None, book: Path | None, as_json: bool) -> None:
             )
         )
     console.print(table)
+
+
+@cli.command()
+@click.argument("config", type=click.Path(path_type=Path))
+@click.option(
+    "--vary",
+    required=True,
+    metavar="PATH=START:STOP[:STEPS][:log]",
+    help="The field to sweep and its range, e.g. traffic.requests_per_day=1e5:1e7:17:log "
+    "(STEPS default 9; log: evenly spaced in log).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Output directory [default: results/<scenario name>-sweep].",
+)
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Override the seed.")
+@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE", help=SET_HELP)
+@click.option("--fidelity", default=None, help="Engine fidelity [default: the scenario's].")
+@click.option(
+    "--keep-shape/--no-keep-shape",
+    default=True,
+    help="When sweeping the volume, scale traffic.peak_requests_per_s in proportion [default: on].",
+)
+@click.option("--no-plots", is_flag=True, help="Skip sweep.png.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
+def sweep(
+    config: Path,
+    vary: str,
+    out_dir: Path | None,
+    seed: int | None,
+    overrides: tuple[str, ...],
+    fidelity: str | None,
+    keep_shape: bool,
+    no_plots: bool,
+    quiet: bool,
+) -> None:
+    """Run CONFIG across a range of one input; write each option's cost and the break-even points."""
+    from sim.sweep import sweep_command
+
+    sweep_command(
+        config,
+        vary,
+        out_dir=out_dir,
+        overrides=overrides,
+        seed=seed,
+        fidelity=fidelity,
+        keep_shape=keep_shape,
+        plots=not no_plots,
+        quiet=quiet,
+        console=console,
+        err_console=err_console,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

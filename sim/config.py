@@ -25,11 +25,21 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
-    ValidationInfo,
     field_validator,
 )
 
 from sim.errors import ConfigError
+
+# The traffic families' models ([traffic], [payload], [connections]) live in sim/traffic/models.py.
+from sim.traffic.models import ConnectionConfig as ConnectionConfig
+from sim.traffic.models import ConstantTraffic as ConstantTraffic
+from sim.traffic.models import DailyCycleTraffic as DailyCycleTraffic
+from sim.traffic.models import FixedSize as FixedSize
+from sim.traffic.models import LognormalSize as LognormalSize
+from sim.traffic.models import PayloadSection as PayloadSection
+from sim.traffic.models import PerConnectionModel as PerConnectionModel
+from sim.traffic.models import SizeConfig as SizeConfig
+from sim.traffic.models import TrafficConfig as TrafficConfig
 from sim.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
 
 
@@ -75,95 +85,6 @@ class ScenarioSection(_Model):
         return round(self.duration_days * SECONDS_PER_DAY)
 
 
-# --------------------------------------------------------------------------- traffic
-class ConstantTraffic(_Model):
-    """A homogeneous Poisson stream."""
-
-    model: Literal["constant"]
-    requests_per_s: float = Field(gt=0, description="Mean arrival rate, requests/s.")
-
-
-class DailyCycleTraffic(_Model):
-    """A non-homogeneous Poisson stream whose rate follows a smooth daily cycle.
-
-    The shape is a von Mises bump, ``rate(t) ∝ exp(κ cos(2π (t − peak) / 1 day))``; κ is solved so that
-    the cycle's mean is ``requests_per_day / 86400`` and its maximum is ``peak_requests_per_s``.
-    """
-
-    model: Literal["daily_cycle"]
-    requests_per_day: float = Field(gt=0, description="Expected requests per day.")
-    peak_requests_per_s: float = Field(
-        gt=0, description="Expected rate at the daily peak, requests/s (≥ the daily mean)."
-    )
-    peak_hour_utc: float = Field(
-        default=14.0, ge=0, lt=24, description="Hour of day (UTC, fractional) of the peak."
-    )
-
-    @field_validator("peak_requests_per_s")
-    @classmethod
-    def _peak_above_mean(cls, value: float, info: ValidationInfo) -> float:
-        per_day = info.data.get("requests_per_day")
-        if per_day is not None:
-            mean = per_day / SECONDS_PER_DAY
-            if value < mean * (1 - 1e-12):
-                raise ValueError(
-                    f"must be at least the mean rate requests_per_day / 86400 = {mean:.6g} "
-                    f"requests/s (got {value:g})"
-                )
-            if value / mean > 1e4:
-                raise ValueError(f"peak factor {value / mean:.3g} is beyond 10,000: unreachable")
-        return value
-
-
-TrafficConfig = Annotated[ConstantTraffic | DailyCycleTraffic, Field(discriminator="model")]
-
-
-# --------------------------------------------------------------------------- payloads
-class FixedSize(_Model):
-    """Every message has the same size."""
-
-    model: Literal["fixed"]
-    bytes: int = Field(gt=0, description="Size in bytes, headers included.")
-
-
-class LognormalSize(_Model):
-    """Lognormal sizes with the given mean (bytes) and log-space standard deviation."""
-
-    model: Literal["lognormal"]
-    mean_bytes: float = Field(gt=0, description="Mean size in bytes, headers included.")
-    sigma: float = Field(gt=0, le=5, description="Standard deviation of ln(size).")
-
-
-SizeConfig = Annotated[FixedSize | LognormalSize, Field(discriminator="model")]
-
-
-class PayloadSection(_Model):
-    """Request and response sizes (bytes on the wire, headers included)."""
-
-    request: SizeConfig = Field(default_factory=lambda: FixedSize(model="fixed", bytes=1024))
-    response: SizeConfig = Field(default_factory=lambda: FixedSize(model="fixed", bytes=1024))
-
-
-# --------------------------------------------------------------------------- connections
-class PerConnectionModel(_Model):
-    """Each request opens a new connection with probability ``1 / requests_per_connection``.
-
-    So the number of requests a connection carries is geometric with that mean, new connections form a
-    Poisson stream of rate ``rate / requests_per_connection``, and each connection stays open for a
-    lifetime drawn independently (fixed or exponential with mean ``lifetime_s``).
-    """
-
-    model: Literal["per_connection"]
-    requests_per_connection: float = Field(
-        default=1.0, ge=1, description="Mean requests carried by one connection (1 = no reuse)."
-    )
-    lifetime_s: float = Field(default=1.0, gt=0, description="Mean connection lifetime, seconds.")
-    lifetime_distribution: Literal["fixed", "exponential"] = "exponential"
-
-
-ConnectionConfig = Annotated[PerConnectionModel, Field(discriminator="model")]
-
-
 # --------------------------------------------------------------------------- front doors
 class AlbSection(_Model):
     """The Application Load Balancer option."""
@@ -185,12 +106,63 @@ class AlbSection(_Model):
     trust_stores: int = Field(default=0, ge=0, le=100, description="mTLS trust stores attached.")
 
 
-class ApiGatewaySection(_Model):
-    """Which API Gateway flavours to compare with the ALB."""
+class ZipfKeys(_Model):
+    """Request keys drawn from a Zipf law over ``count`` keys: P(key k) ∝ k^(−exponent)."""
 
-    apis: tuple[Literal["rest", "http"], ...] = Field(
-        default=("rest", "http"), description="API Gateway APIs to price: rest, http."
+    model: Literal["zipf"]
+    count: int = Field(ge=1, le=50_000_000, description="Number of distinct cache keys.")
+    exponent: float = Field(gt=0, le=5, description="Zipf exponent (> 0; 0.6–1.2 is typical).")
+
+
+class CacheSection(_Model):
+    """The REST API cache: one option ``apigw_rest_cached`` per size (suffixed when several)."""
+
+    enabled: bool = Field(default=False, description="Compare a cached REST API.")
+    sizes_gb: tuple[float, ...] = Field(
+        default=(0.5,), min_length=1, description="Cache sizes to compare (sizes AWS sells)."
     )
+    ttl_s: int = Field(default=300, ge=0, le=3600, description="Time to live, s (0 disables).")
+    cacheable_share: float = Field(
+        default=1.0, ge=0, le=1, description="Share of requests that are cacheable (GET)."
+    )
+    keys: ZipfKeys = Field(
+        default_factory=lambda: ZipfKeys(model="zipf", count=10_000, exponent=0.8),
+        description="Popularity of request keys.",
+    )
+
+    @field_validator("sizes_gb")
+    @classmethod
+    def _unique_sizes(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("lists a size twice")
+        return value
+
+
+class ThrottleSection(_Model):
+    """API Gateway's account-level token bucket (requests over it get 429, not billed)."""
+
+    enabled: bool = True
+    rate_per_s: float = Field(default=10_000, gt=0, description="Steady-state rate, requests/s.")
+    burst: float = Field(default=5_000, gt=0, description="Bucket size, requests.")
+
+
+class WebSocketSection(_Model):
+    """How a request maps onto WebSocket messages for the ``apigw_websocket`` option."""
+
+    server_messages_per_request: float = Field(
+        default=1.0, ge=0, description="Messages the server sends per client message."
+    )
+
+
+class ApiGatewaySection(_Model):
+    """Which API Gateway flavours to compare with the ALB, and their cache and throttle."""
+
+    apis: tuple[Literal["rest", "http", "websocket"], ...] = Field(
+        default=("rest", "http"), description="API Gateway APIs to price: rest, http, websocket."
+    )
+    cache: CacheSection = Field(default_factory=CacheSection)
+    throttle: ThrottleSection = Field(default_factory=ThrottleSection)
+    websocket: WebSocketSection = Field(default_factory=WebSocketSection)
 
     @field_validator("apis")
     @classmethod
@@ -198,6 +170,15 @@ class ApiGatewaySection(_Model):
         if len(set(value)) != len(value):
             raise ValueError("lists an API twice")
         return value
+
+    def cached_options(self) -> dict[str, float]:
+        """Option name -> cache size in GB."""
+        if not self.cache.enabled:
+            return {}
+        sizes = self.cache.sizes_gb
+        if len(sizes) == 1:
+            return {"apigw_rest_cached": sizes[0]}
+        return {f"apigw_rest_cached_{size:g}gb": size for size in sizes}
 
 
 # --------------------------------------------------------------------------- backend
@@ -229,6 +210,9 @@ class BackendSection(_Model):
         default_factory=lambda: FixedDuration(model="fixed", ms=50.0),
         description="Invocation duration (billed rounded up to 1 ms).",
     )
+    concurrency_limit: int | None = Field(
+        default=None, ge=1, description="Account or reserved concurrency (None: unlimited)."
+    )
 
 
 # --------------------------------------------------------------------------- pricing, engine
@@ -248,8 +232,10 @@ class PricingSection(_Model):
 class EngineSection(_Model):
     """How the simulation runs."""
 
-    fidelity: Literal["request"] = Field(
-        default="request", description="request: every request exists as array entries."
+    fidelity: Literal["request", "aggregate", "reference"] = Field(
+        default="request",
+        description="request: every request as array entries, exact meters; aggregate: per-second "
+        "counts and sums, for studies; reference: one SimPy process per request, for validation.",
     )
     batch_s: int = Field(
         default=3600, ge=1, le=3600, description="Seconds of traffic per batch (divides 3600)."
@@ -282,7 +268,10 @@ class Scenario(_Model):
     def options(self) -> tuple[str, ...]:
         """Names of the options compared, e.g. ``("alb", "apigw_rest", "apigw_http")``."""
         names = ["alb"] if self.alb.enabled else []
-        names += [f"apigw_{api}" for api in self.apigateway.apis]
+        names += [f"apigw_{api}" for api in self.apigateway.apis if api != "websocket"]
+        names += list(self.apigateway.cached_options())
+        if "websocket" in self.apigateway.apis:
+            names.append("apigw_websocket")
         return tuple(names)
 
     def config_hash(self) -> str:
@@ -454,6 +443,21 @@ def _check_references(scenario: Scenario, source: str) -> None:
             source,
             [("scenario.region", f"unknown region {scenario.scenario.region!r}; expected {known}")],
         )
+    cache = scenario.apigateway.cache
+    if cache.enabled:
+        sold = book.regions[scenario.scenario.region].cache_hour_by_gb
+        for i, size in enumerate(cache.sizes_gb):
+            if size not in sold:
+                raise ConfigError(
+                    source,
+                    [
+                        (
+                            f"apigateway.cache.sizes_gb.{i}",
+                            f"AWS sells no {size:g} GB cache; expected one of "
+                            + ", ".join(f"{s:g}" for s in sorted(sold)),
+                        )
+                    ],
+                )
 
 
 def _book_path(book: str, source: str) -> str | Path | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-STREAMS = ("arrivals", "payload", "connections", "backend", "extra")
+STREAMS = ("arrivals", "payload", "connections", "backend", "extra", "cache")
 
 
 def run_seed_sequence(root_seed: int, run_index: int | None = None) -> np.random.SeedSequence:

@@ -75,7 +75,7 @@ def test_config_hash_changes_with_content_only() -> None:
         ("traffic.requests_per_day='lots'", "traffic.requests_per_day", "valid number"),
         ("traffic.model='poisson'", "traffic", "unknown model 'poisson'"),
         ("scenario.region='mars-1'", "scenario.region", "unknown region 'mars-1'"),
-        ("apigateway.apis=['soap']", "apigateway.apis.0", "'rest' or 'http'"),
+        ("apigateway.apis=['soap']", "apigateway.apis.0", "'rest', 'http' or 'websocket'"),
         ("alb.availability_zones=1", "alb.availability_zones", "greater than or equal to 2"),
         ("engine.batch_s=7", "engine.batch_s", "divide 3600"),
         ("backend.memory_mb=64", "backend.memory_mb", "greater than or equal to 128"),

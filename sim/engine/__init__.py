@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from sim.engine.core import Batch, Horizon, simulate
+from sim.engine.core import Batch, Horizon
+from sim.engine.run import FIDELITIES, simulate
 
-__all__ = ["Batch", "Horizon", "simulate"]
+__all__ = ["FIDELITIES", "Batch", "Horizon", "simulate"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -23,8 +23,8 @@ import simpy
 from numpy.typing import NDArray
 
 from sim.config import Scenario
-from sim.rng import run_seed_sequence, streams
-from sim.traffic import build_arrivals, build_connection_model, build_sampler
+from sim.traffic import build_connection_model, build_sampler
+from sim.traffic.arrivals import DetailedArrivalProcess, arrivals_for
 from sim.traffic.connections import Connections
 from sim.traffic.distributions import sizes_bytes
 from sim.units import SECONDS_PER_HOUR
@@ -69,47 +69,48 @@ class Batch:
     response_bytes: NDArray[np.int64] | None = None
     connections: Connections | None = None
     duration_ms: NDArray[np.float64] | None = None
+    throttled: NDArray[np.bool_] | None = None  # refused by API Gateway's throttle
+    cacheable: NDArray[np.bool_] | None = None  # a GET the REST cache may answer
+    cache_hit: NDArray[np.bool_] | None = None  # answered by the cache (when cacheable, accepted)
+    lambda_throttled: NDArray[np.int64] | None = None  # per second: refused by Lambda's limit
+    lambda_concurrency: NDArray[np.float64] | None = None  # per second: mean executions
 
     @property
     def n(self) -> int:
         return int(self.arrival_s.size)
 
 
-def simulate(
+def run_request(
     scenario: Scenario,
-    *,
-    seed: int | None = None,
-    run_index: int | None = None,
+    horizon: Horizon,
+    rngs: dict[str, np.random.Generator],
     progress: ProgressCallback | None = None,
 ) -> pa.Table:
-    """Simulate a scenario and return its hourly meter table (see :mod:`sim.meters`).
-
-    Parameters
-    ----------
-    scenario
-        A validated scenario.
-    seed
-        Root seed; defaults to ``scenario.scenario.seed``.
-    run_index
-        Run number within a study (its stream is ``SeedSequence(seed, spawn_key=(run_index,))``).
-    progress
-        Called after each batch with the fraction of the horizon done.
-    """
+    """``request`` fidelity: every request exists as array entries; exact meters."""
     from sim.meters import HourlyMeter
 
-    root = scenario.scenario.seed if seed is None else seed
-    rngs = streams(run_seed_sequence(root, run_index))
-    horizon = Horizon.of(scenario)
     meter = HourlyMeter(scenario, horizon)
-
     env = simpy.Environment(initial_time=horizon.start_s)
-    arrivals: simpy.Store = simpy.Store(env, capacity=1)
-    shaped: simpy.Store = simpy.Store(env, capacity=1)
-    env.process(_source(env, scenario, horizon, rngs["arrivals"], arrivals))
-    env.process(_shape(env, scenario, rngs, arrivals, shaped))
+    shaped = pipeline(env, scenario, horizon, rngs)
     env.process(_record(env, horizon, meter, shaped, progress))
     env.run()
     return meter.table()
+
+
+def pipeline(
+    env: simpy.Environment,
+    scenario: Scenario,
+    horizon: Horizon,
+    rngs: dict[str, np.random.Generator],
+) -> simpy.Store:
+    """Start ``source -> shape -> gateway`` and return the store the finished batches arrive in."""
+    arrivals: simpy.Store = simpy.Store(env, capacity=1)
+    shaped: simpy.Store = simpy.Store(env, capacity=1)
+    gated: simpy.Store = simpy.Store(env, capacity=1)
+    env.process(_source(env, scenario, horizon, rngs["arrivals"], arrivals))
+    env.process(_shape(env, scenario, rngs, arrivals, shaped))
+    env.process(_gateway(env, scenario, rngs, shaped, gated))
+    return gated
 
 
 def _source(
@@ -119,16 +120,40 @@ def _source(
     rng: np.random.Generator,
     out: simpy.Store,
 ) -> Generator[Any, Any, None]:
-    """Poisson arrivals: a count per second at the rate of its midpoint, uniform within the second."""
-    arrivals = build_arrivals(scenario.traffic)
+    """Arrivals, batch by batch, from the scenario's arrival process (:func:`arrivals_for`).
+
+    Counts per second; each second's arrivals spread uniformly within it (how a Poisson process
+    places a given number of points in an interval), unless the process knows the exact times and
+    the connections they open (sessions): then those, sorted, with the batch's connections. Either
+    way a batch's arrivals are grouped by second, seconds ascending, as ``counts`` says.
+    """
+    arrivals = arrivals_for(scenario)
+    detailed = isinstance(arrivals, DetailedArrivalProcess)
+    origin = horizon.origin_epoch_s
     for a, b in horizon.batches(scenario.engine.batch_s):
         if env.now < a:
             yield env.timeout(a - env.now)
         seconds = np.arange(a, b, dtype=np.int64)
-        midpoints = (horizon.origin_epoch_s + seconds + 0.5).astype(np.float64)
-        counts = arrivals.counts(rng, midpoints)
-        arrival = np.repeat(seconds.astype(np.float64), counts) + rng.random(int(counts.sum()))
-        yield out.put(Batch(start_s=a, end_s=b, counts=counts, arrival_s=arrival))
+        midpoints = (origin + seconds + 0.5).astype(np.float64)
+        if detailed:
+            assert isinstance(arrivals, DetailedArrivalProcess)
+            w = arrivals.window(rng, midpoints)
+            arrival = w.times_epoch_s - origin
+            order = np.argsort(arrival, kind="stable")
+            arrival, opens = arrival[order], w.opens[order]
+            # connection ends are listed per opening request, in arrival order
+            ends = np.full(w.opens.size, np.nan)
+            ends[w.opens] = w.conn_end_epoch_s - origin
+            ends = ends[order][opens]
+            second = np.clip(np.floor(arrival).astype(np.int64) - a, 0, b - a - 1)
+            counts = np.bincount(second, minlength=b - a).astype(np.int64)
+            conns = Connections(new=opens, start_s=arrival[opens], end_s=ends)
+            batch = Batch(start_s=a, end_s=b, counts=counts, arrival_s=arrival, connections=conns)
+        else:
+            counts = arrivals.counts(rng, midpoints)
+            arrival = np.repeat(seconds.astype(np.float64), counts) + rng.random(int(counts.sum()))
+            batch = Batch(start_s=a, end_s=b, counts=counts, arrival_s=arrival)
+        yield out.put(batch)
         yield env.timeout(b - env.now)
     yield out.put(None)
 
@@ -159,8 +184,55 @@ def _shape(
                 arrival_s=batch.arrival_s,
                 request_bytes=sizes_bytes(request_size, rngs["payload"], n),
                 response_bytes=sizes_bytes(response_size, rngs["payload"], n),
-                connections=connections.open(rngs["connections"], batch.arrival_s),
+                connections=batch.connections
+                or connections.open(rngs["connections"], batch.arrival_s),
                 duration_ms=duration(rngs["backend"], n),
+            )
+        )
+
+
+def _gateway(
+    env: simpy.Environment,
+    scenario: Scenario,
+    rngs: dict[str, np.random.Generator],
+    inp: simpy.Store,
+    out: simpy.Store,
+) -> Generator[Any, Any, None]:
+    """API Gateway's throttle, the REST cache and Lambda's concurrency limit, batch by batch."""
+    from sim.engine.gateway import ConcurrencyLimit, TokenBucket, TtlCache, ZipfKeys, throttled_mask
+
+    gw = scenario.apigateway
+    bucket = TokenBucket(gw.throttle.rate_per_s, gw.throttle.burst) if gw.throttle.enabled else None
+    cache = TtlCache(gw.cache.keys.count, gw.cache.ttl_s) if gw.cache.enabled else None
+    keys = ZipfKeys(gw.cache.keys.count, gw.cache.keys.exponent).sampler() if cache else None
+    limit = ConcurrencyLimit(scenario.backend.concurrency_limit)
+    while True:
+        batch: Batch | None = yield inp.get()
+        if batch is None:
+            yield out.put(None)
+            return
+        throttled = None
+        if bucket is not None:
+            per_second = bucket.throttle(batch.counts)
+            throttled = throttled_mask(batch.counts, per_second, batch.arrival_s, batch.start_s)
+        cacheable = hit = None
+        if cache is not None and keys is not None:
+            rng = rngs["cache"]
+            cacheable = rng.random(batch.n) < gw.cache.cacheable_share
+            request_keys = keys(rng, batch.n)
+            hit = np.zeros(batch.n, dtype=np.bool_)
+            asks = cacheable if throttled is None else cacheable & ~throttled
+            hit[asks] = cache.lookup(batch.arrival_s[asks], request_keys[asks])
+        assert batch.duration_ms is not None
+        concurrency = limit.second_concurrency(batch.counts, batch.duration_ms)
+        yield out.put(
+            replace(
+                batch,
+                throttled=throttled,
+                cacheable=cacheable,
+                cache_hit=hit,
+                lambda_throttled=limit.throttled(batch.counts, concurrency),
+                lambda_concurrency=concurrency,
             )
         )
 

@@ -25,6 +25,7 @@ import pyarrow as pa
 from numpy.typing import NDArray
 
 from sim.config import Scenario
+from sim.pricing.apigateway import cache_hour_price
 from sim.pricing.book import Price, RegionPrices, TieredPrice
 from sim.pricing.tiers import tier_segments
 from sim.units import BINARY_GB_BYTES
@@ -32,7 +33,10 @@ from sim.units import BINARY_GB_BYTES
 #: Column name -> (unit, description): the documented schema of costs.parquet.
 COST_COLUMNS: dict[str, tuple[str, str]] = {
     "hour": ("timestamp UTC", "start of the clock hour"),
-    "option": ("name", "alb, apigw_rest, apigw_http"),
+    "option": (
+        "name",
+        "alb, apigw_rest, apigw_http, apigw_rest_cached[_<size>gb], apigw_websocket",
+    ),
     "category": ("name", "front_door, backend (Lambda) or transfer (data out)"),
     "component": (
         "name",
@@ -63,44 +67,56 @@ def charges(meters: pa.Table, scenario: Scenario, prices: RegionPrices) -> list[
     col = {name: meters.column(name).to_numpy() for name in meters.column_names if name != "hour"}
     n = meters.num_rows
     free = scenario.pricing.free_tier
-    out: list[Charge] = []
 
     def tiered(price: TieredPrice, free_quantity: float) -> TieredPrice:
         return price.with_free(free_quantity) if free else price
 
-    backend: list[tuple[str, str, str, NDArray[np.float64], Price | TieredPrice]] = []
-    if scenario.backend.enabled:
-        gb_s_price = (
-            prices.lambda_gb_second_arm64
-            if scenario.backend.architecture == "arm64"
-            else prices.lambda_gb_second_x86
-        )
-        backend = [
-            (
-                "backend",
-                "lambda_requests",
-                "request",
-                col["lambda_invocations"].astype(float),
-                tiered(TieredPrice.flat(prices.lambda_requests), prices.free_lambda_requests),
-            ),
-            (
-                "backend",
-                "lambda_gb_seconds",
-                "GB-second",
-                col["lambda_gb_seconds"].astype(float),
-                tiered(gb_s_price, prices.free_lambda_gb_seconds),
-            ),
-        ]
-    backend.append(
-        (
-            "transfer",
-            "data_transfer",
-            "GB (2^30 bytes)",
-            col["data_out_bytes"] / BINARY_GB_BYTES,
-            tiered(prices.data_transfer_out, prices.free_data_transfer_gb),
-        )
-    )
+    def q(name: str) -> NDArray[np.float64]:
+        return np.asarray(col[name], dtype=np.float64)
 
+    def behind(option: str, path: str) -> list[Charge]:
+        """Lambda and data transfer behind a front door (``path``: ALB, gateway or cache)."""
+        prefix = {"alb": "", "apigw": "apigw_", "cached": "cached_"}[path]
+        out = []
+        if scenario.backend.enabled:
+            gb_s_price = (
+                prices.lambda_gb_second_arm64
+                if scenario.backend.architecture == "arm64"
+                else prices.lambda_gb_second_x86
+            )
+            out += [
+                Charge(
+                    option,
+                    "backend",
+                    "lambda_requests",
+                    "request",
+                    q(f"{prefix}lambda_invocations"),
+                    tiered(TieredPrice.flat(prices.lambda_requests), prices.free_lambda_requests),
+                ),
+                Charge(
+                    option,
+                    "backend",
+                    "lambda_gb_seconds",
+                    "GB-second",
+                    q(f"{prefix}lambda_gb_seconds"),
+                    tiered(gb_s_price, prices.free_lambda_gb_seconds),
+                ),
+            ]
+        out_bytes = q("data_out_bytes" if path == "alb" else "apigw_data_out_bytes")
+        out.append(
+            Charge(
+                option,
+                "transfer",
+                "data_transfer",
+                "GB (2^30 bytes)",
+                out_bytes / BINARY_GB_BYTES,
+                tiered(prices.data_transfer_out, prices.free_data_transfer_gb),
+            )
+        )
+        return out
+
+    out: list[Charge] = []
+    cached = scenario.apigateway.cached_options()
     for option in scenario.options:
         if option == "alb":
             alb = scenario.alb
@@ -108,14 +124,7 @@ def charges(meters: pa.Table, scenario: Scenario, prices: RegionPrices) -> list[
                 Charge(option, "front_door", "alb_hours", "ALB-hour", np.ones(n), prices.alb_hour)
             )
             out.append(
-                Charge(
-                    option,
-                    "front_door",
-                    "lcu",
-                    "LCU-hour",
-                    col["lcu"].astype(float),
-                    prices.alb_lcu_hour,
-                )
+                Charge(option, "front_door", "lcu", "LCU-hour", q("lcu"), prices.alb_lcu_hour)
             )
             if alb.internet_facing:
                 out.append(
@@ -139,6 +148,7 @@ def charges(meters: pa.Table, scenario: Scenario, prices: RegionPrices) -> list[
                         prices.alb_trust_store_hour,
                     )
                 )
+            out += behind(option, "alb")
         elif option == "apigw_rest":
             out.append(
                 Charge(
@@ -146,10 +156,11 @@ def charges(meters: pa.Table, scenario: Scenario, prices: RegionPrices) -> list[
                     "front_door",
                     "requests",
                     "request",
-                    col["apigw_requests"].astype(float),
+                    q("apigw_requests"),
                     tiered(prices.apigw_rest_requests, prices.free_rest_requests),
                 )
             )
+            out += behind(option, "apigw")
         elif option == "apigw_http":
             out.append(
                 Charge(
@@ -157,13 +168,61 @@ def charges(meters: pa.Table, scenario: Scenario, prices: RegionPrices) -> list[
                     "front_door",
                     "requests",
                     "request-unit (512 KB)",
-                    col["http_request_units"].astype(float),
+                    q("http_request_units"),
                     tiered(prices.apigw_http_requests, prices.free_http_requests),
                 )
             )
+            out += behind(option, "apigw")
+        elif option in cached:
+            # a cache hit is still a billed call; the cache is billed every hour it is enabled
+            out.append(
+                Charge(
+                    option,
+                    "front_door",
+                    "requests",
+                    "request",
+                    q("apigw_requests"),
+                    tiered(prices.apigw_rest_requests, prices.free_rest_requests),
+                )
+            )
+            out.append(
+                Charge(
+                    option,
+                    "front_door",
+                    "cache_hours",
+                    f"cache-hour ({cached[option]:g} GB)",
+                    np.ones(n),
+                    cache_hour_price(prices, cached[option]),
+                )
+            )
+            out += behind(option, "cached")
+        elif option == "apigw_websocket":
+            out.append(
+                Charge(
+                    option,
+                    "front_door",
+                    "messages",
+                    "message-unit (32 KB)",
+                    q("websocket_message_units"),
+                    tiered(prices.apigw_websocket_messages, prices.free_websocket_messages),
+                )
+            )
+            out.append(
+                Charge(
+                    option,
+                    "front_door",
+                    "connection_minutes",
+                    "connection-minute",
+                    q("connection_minutes"),
+                    tiered(
+                        TieredPrice.flat(prices.apigw_websocket_connection_minutes),
+                        prices.free_websocket_connection_minutes,
+                    ),
+                )
+            )
+            out += behind(option, "apigw")
         else:  # pragma: no cover - config restricts the names
             raise ValueError(f"unknown option {option!r}")
-        out.extend(Charge(option, cat, comp, unit, q, p) for cat, comp, unit, q, p in backend)
     return out
 
 

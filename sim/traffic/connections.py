@@ -1,18 +1,36 @@
 """Connection models: which requests open a connection, and how long connections stay open.
 
 From them the meters derive the ALB's new connections per second and concurrent (active) connections.
+
+Two models:
+
+* ``per_connection`` (:class:`PerConnection`): each request opens a connection with probability
+  ``1/k`` and the connection lives an independent lifetime: the simple special case.
+* ``sessions`` (:class:`Sessions`): clients send sessions of requests separated by think times on
+  keep-alive connections closed by the client after its last request or by the load balancer's idle
+  timeout. Sessions generate the requests too, so the ``sessions`` model is also an arrival process
+  (:mod:`sim.traffic.sessions`) that hands the engine the exact connections of each batch; the
+  :meth:`Sessions.open` fallback here is only used for requests that did not come from sessions.
+
+Every model also gives the two numbers the ``aggregate`` fidelity needs:
+``expected_new_per_request()`` (mean new connections per request) and ``expected_lifetime_s()``
+(mean open time per connection); by Little's law the mean number open is
+``rate × expected_new_per_request() × expected_lifetime_s()``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.special import ndtr
 
-from sim.config import ConnectionConfig, PerConnectionModel
+from sim.traffic.distributions import Exponential, Fixed, Lognormal, Sampler
+from sim.traffic.models import ConnectionConfig, PerConnectionModel, SessionsModel
 
 
 @dataclass(frozen=True)
@@ -32,6 +50,14 @@ class ConnectionModel(Protocol):
 
     @property
     def mean_lifetime_s(self) -> float: ...
+
+    def expected_new_per_request(self) -> float:
+        """Mean number of connections a request opens (``1 / requests per connection``)."""
+        ...
+
+    def expected_lifetime_s(self) -> float:
+        """Mean time a connection stays open, s (long-run average over connections)."""
+        ...
 
     def open(self, rng: np.random.Generator, arrival_s: NDArray[np.float64]) -> Connections:
         """The connections opened by requests arriving at ``arrival_s``."""
@@ -58,6 +84,12 @@ class PerConnection:
     def mean_lifetime_s(self) -> float:
         return self.lifetime_s
 
+    def expected_new_per_request(self) -> float:
+        return 1.0 / self.requests_per_connection
+
+    def expected_lifetime_s(self) -> float:
+        return self.lifetime_s
+
     def open(self, rng: np.random.Generator, arrival_s: NDArray[np.float64]) -> Connections:
         n = arrival_s.size
         if self.requests_per_connection == 1:
@@ -78,8 +110,99 @@ class PerConnection:
         )
 
 
-CONNECTION_MODELS: dict[str, Callable[..., ConnectionModel]] = {
+def think_time_sampler(cfg: SessionsModel) -> Sampler:
+    """The think-time distribution of a sessions section."""
+    if cfg.think_time_distribution == "fixed":
+        return Fixed(cfg.think_time_s)
+    if cfg.think_time_distribution == "lognormal":
+        return Lognormal(cfg.think_time_s, cfg.think_time_sigma)
+    return Exponential(cfg.think_time_s)
+
+
+@dataclass(frozen=True)
+class Sessions:
+    """Keep-alive sessions: ``N`` requests (mean ``m``) separated by think times ``G``; a gap longer
+    than the idle timeout ``T`` closes the connection ``T`` after the previous request and the next
+    request opens a new one; the last connection closes ``min(L, T)`` after the last request.
+
+    Per session: connections ``C = 1 + #{gaps > T}``, open time ``Σ_gaps min(G, T) + min(L, T)``, so
+
+    * ``E[C] = 1 + (m − 1) P(G > T)`` and new connections per request ``= E[C] / m``;
+    * mean lifetime ``= ((m − 1) E[min(G, T)] + min(L, T)) / E[C]`` (renewal-reward: the long-run
+      average over connections).
+    """
+
+    cfg: SessionsModel
+
+    @property
+    def think(self) -> Sampler:
+        return think_time_sampler(self.cfg)
+
+    @property
+    def p_gap_closes(self) -> float:
+        """``P(G > T)``: the probability that a think time outlasts the idle timeout."""
+        t = self.cfg.idle_timeout_s
+        g = self.cfg.think_time_s
+        kind = self.cfg.think_time_distribution
+        if kind == "fixed":
+            return 1.0 if g > t else 0.0
+        if kind == "exponential":
+            return math.exp(-t / g)
+        s = self.cfg.think_time_sigma
+        mu = math.log(g) - s * s / 2
+        return float(ndtr((mu - math.log(t)) / s))
+
+    @property
+    def mean_gap_open_s(self) -> float:
+        """``E[min(G, T)]``: connection time per think gap."""
+        t = self.cfg.idle_timeout_s
+        g = self.cfg.think_time_s
+        kind = self.cfg.think_time_distribution
+        if kind == "fixed":
+            return min(g, t)
+        if kind == "exponential":
+            return g * -math.expm1(-t / g)
+        s = self.cfg.think_time_sigma
+        mu = math.log(g) - s * s / 2
+        below = g * float(ndtr((math.log(t) - mu - s * s) / s))  # E[G; G ≤ T]
+        return below + t * self.p_gap_closes
+
+    @property
+    def connections_per_session(self) -> float:
+        return 1.0 + (self.cfg.requests_per_session - 1) * self.p_gap_closes
+
+    @property
+    def mean_requests_per_connection(self) -> float:
+        return self.cfg.requests_per_session / self.connections_per_session
+
+    @property
+    def mean_lifetime_s(self) -> float:
+        return self.expected_lifetime_s()
+
+    def expected_new_per_request(self) -> float:
+        return self.connections_per_session / self.cfg.requests_per_session
+
+    def expected_lifetime_s(self) -> float:
+        c = self.cfg
+        open_s = (c.requests_per_session - 1) * self.mean_gap_open_s + min(
+            c.linger_s, c.idle_timeout_s
+        )
+        return open_s / self.connections_per_session
+
+    def open(self, rng: np.random.Generator, arrival_s: NDArray[np.float64]) -> Connections:
+        """Fallback for requests that did not come from sessions: each request opens a connection
+        with probability ``expected_new_per_request()``, open for an exponential time with mean
+        ``expected_lifetime_s()`` (right on average, by Little's law; not the session structure)."""
+        new = rng.random(arrival_s.size) < self.expected_new_per_request()
+        start = arrival_s[new]
+        return Connections(
+            new, start, start + rng.exponential(self.expected_lifetime_s(), start.size)
+        )
+
+
+CONNECTION_MODELS: dict[str, Callable[[Any], ConnectionModel]] = {
     "per_connection": PerConnection.from_config,
+    "sessions": Sessions,
 }
 
 

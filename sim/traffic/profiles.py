@@ -1,8 +1,19 @@
 """Rate profiles: the expected request rate as a function of UTC time.
 
 A profile maps absolute time (seconds since the Unix epoch, UTC) to an expected rate in requests/s.
-The engine draws a Poisson count for every second with the rate at the second's midpoint, so the stream
-is an exact non-homogeneous Poisson process for the per-second piecewise-constant rate.
+The engine draws a count for every second with the rate at the second's midpoint, so the stream is an
+exact non-homogeneous Poisson process for the per-second piecewise-constant rate.
+
+Profiles compose by multiplication (``model = "profile"``): ``rate(t) = base × Π factor_k(t)``. Each
+factor is a registry entry (:data:`FACTORS`) keyed by its ``model``:
+
+* ``daily_cycle``: mean 1 over each UTC day; a von Mises bump or a user-given 24-hour shape;
+* ``weekly_cycle``: mean 1 over each week; one level per local day;
+* ``trend``: compound growth, 1 at its start;
+* ``scheduled_peak``: 1 outside the peak, a trapezoid up to the multiplier during it;
+* ``flash_crowds``: random; realised per run by the arrival process (:mod:`sim.traffic.bursts`),
+  and in a profile only through its long-run mean (:attr:`RateProfile.rate_per_s` is the
+  *expected* rate).
 """
 
 from __future__ import annotations
@@ -10,17 +21,29 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from functools import lru_cache
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import brentq
 from scipy.special import i0e
 
-from sim.config import ConstantTraffic, DailyCycleTraffic, TrafficConfig
+from sim.traffic.models import (
+    SECONDS_PER_MONTH,
+    ConstantTraffic,
+    DailyCycleFactor,
+    DailyCycleTraffic,
+    FlashCrowdsFactor,
+    ProfileTraffic,
+    ScheduledPeakFactor,
+    WeeklyCycleFactor,
+)
 from sim.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
 
 FloatArray = NDArray[np.float64]
+#: Thursday 1 January 1970 was day 0 of the epoch: Monday-based weekday = (day + 3) mod 7.
+_EPOCH_WEEKDAY = 3
 
 
 class RateProfile(Protocol):
@@ -63,6 +86,7 @@ class ConstantProfile:
         return cls(cfg.requests_per_s)
 
 
+@lru_cache(maxsize=1024)
 def von_mises_concentration(peak_to_mean: float) -> float:
     """κ such that ``exp(κ) / I0(κ) = peak_to_mean`` (the von Mises bump's peak over its mean).
 
@@ -122,12 +146,275 @@ class DailyCycleProfile:
         )
 
 
-PROFILES: dict[str, Callable[..., RateProfile]] = {
-    "constant": ConstantProfile.from_config,
-    "daily_cycle": DailyCycleProfile.from_config,
+# =========================================================================== composable factors
+class Factor(Protocol):
+    """A dimensionless multiplier of the rate over time."""
+
+    @property
+    def mean(self) -> float:
+        """Long-run mean of the factor (1 for the cycles; 1 for a one-off peak or a trend)."""
+        ...
+
+    @property
+    def peak(self) -> float:
+        """Largest value within the ordinary cycle (1 for trends and scheduled peaks)."""
+        ...
+
+    def __call__(self, t_epoch_s: FloatArray) -> FloatArray:
+        """The factor at each instant."""
+        ...
+
+
+@dataclass(frozen=True)
+class VonMisesDay:
+    """``exp(κ (cos θ − 1)) / i0e(κ)``, θ = 2π (t − peak hour) / 1 day: mean 1, peak ``peak_to_mean``."""
+
+    peak_to_mean: float
+    peak_hour_utc: float
+
+    @property
+    def mean(self) -> float:
+        return 1.0
+
+    @property
+    def peak(self) -> float:
+        return self.peak_to_mean
+
+    def __call__(self, t_epoch_s: FloatArray) -> FloatArray:
+        kappa = von_mises_concentration(self.peak_to_mean)
+        theta = 2 * math.pi * (t_epoch_s - self.peak_hour_utc * SECONDS_PER_HOUR) / SECONDS_PER_DAY
+        return np.asarray(np.exp(kappa * (np.cos(theta) - 1.0)) / float(i0e(kappa)))
+
+
+@dataclass(frozen=True)
+class HourlyDay:
+    """A user-given day: 24 levels at the hour midpoints (00:30, 01:30, ... UTC), joined linearly
+    and periodically, divided by their mean. Linear interpolation between equally spaced nodes of a
+    periodic function keeps the nodes' mean, so the factor's daily mean is exactly 1."""
+
+    hourly: tuple[float, ...]
+
+    @property
+    def levels(self) -> FloatArray:
+        h = np.asarray(self.hourly, dtype=np.float64)
+        return h / h.mean()
+
+    @property
+    def mean(self) -> float:
+        return 1.0
+
+    @property
+    def peak(self) -> float:
+        return float(self.levels.max())
+
+    def __call__(self, t_epoch_s: FloatArray) -> FloatArray:
+        hour = np.mod(t_epoch_s, SECONDS_PER_DAY) / SECONDS_PER_HOUR - 0.5  # node k at hour k
+        levels = self.levels
+        xp = np.arange(-1, 25, dtype=np.float64)
+        fp = np.concatenate(([levels[-1]], levels, [levels[0]]))
+        return np.asarray(np.interp(hour, xp, fp))
+
+
+def _daily(cfg: DailyCycleFactor, peak_to_mean: float | None = None) -> Factor:
+    if cfg.hourly is not None:
+        return HourlyDay(cfg.hourly)
+    ratio = cfg.peak_to_mean if cfg.peak_to_mean is not None else peak_to_mean
+    assert ratio is not None  # the config validator guarantees one of them
+    return VonMisesDay(ratio, cfg.peak_hour_utc)
+
+
+@dataclass(frozen=True)
+class Weekly:
+    """One level per local day (Monday first), divided by their mean: a step at local midnight."""
+
+    days: tuple[float, ...]
+    utc_offset_hours: float = 0.0
+
+    @property
+    def levels(self) -> FloatArray:
+        d = np.asarray(self.days, dtype=np.float64)
+        return d / d.mean()
+
+    @property
+    def mean(self) -> float:
+        return 1.0
+
+    @property
+    def peak(self) -> float:
+        return float(self.levels.max())
+
+    def __call__(self, t_epoch_s: FloatArray) -> FloatArray:
+        local = t_epoch_s + self.utc_offset_hours * SECONDS_PER_HOUR
+        weekday = (np.floor(local / SECONDS_PER_DAY).astype(np.int64) + _EPOCH_WEEKDAY) % 7
+        return np.asarray(self.levels[weekday])
+
+    @classmethod
+    def from_config(cls, cfg: WeeklyCycleFactor) -> Weekly:
+        return cls(cfg.levels, cfg.utc_offset_hours)
+
+
+@dataclass(frozen=True)
+class Trend:
+    """``(1 + g) ** ((t − start) / month)``; a month is 365.2425 / 12 days."""
+
+    growth_per_month: float
+    start_epoch_s: float
+
+    @property
+    def mean(self) -> float:
+        return 1.0
+
+    @property
+    def peak(self) -> float:
+        return 1.0
+
+    def __call__(self, t_epoch_s: FloatArray) -> FloatArray:
+        months = (t_epoch_s - self.start_epoch_s) / SECONDS_PER_MONTH
+        return np.asarray(np.exp(months * math.log1p(self.growth_per_month)))
+
+
+def trapezoid(dt_s: FloatArray, ramp_up_s: float, plateau_s: float, decay_s: float) -> FloatArray:
+    """Unit peak shape: 0 before 0, linear up to 1 over ``ramp_up_s``, 1 for ``plateau_s``, linear
+    down to 0 over ``decay_s``, 0 after. Its area is ``ramp_up_s/2 + plateau_s + decay_s/2``."""
+    up_end = ramp_up_s
+    down_start = ramp_up_s + plateau_s
+    end = down_start + decay_s
+    xp = [0.0, up_end, down_start, end]
+    fp = [0.0 if ramp_up_s > 0 else 1.0, 1.0, 1.0, 0.0 if decay_s > 0 else 1.0]
+    out = np.interp(dt_s, xp, fp)
+    return np.asarray(np.where((dt_s < 0) | (dt_s >= end), 0.0, out))
+
+
+@dataclass(frozen=True)
+class ScheduledPeak:
+    """``1 + (multiplier − 1) × trapezoid(t − start)``, repeated every ``every_s`` if given."""
+
+    start_epoch_s: float
+    ramp_up_s: float
+    plateau_s: float
+    decay_s: float
+    multiplier: float
+    every_s: float | None = None
+
+    @property
+    def area_s(self) -> float:
+        return self.ramp_up_s / 2 + self.plateau_s + self.decay_s / 2
+
+    @property
+    def mean(self) -> float:
+        if self.every_s is None:
+            return 1.0
+        return 1.0 + (self.multiplier - 1) * self.area_s / self.every_s
+
+    @property
+    def peak(self) -> float:
+        return 1.0
+
+    def __call__(self, t_epoch_s: FloatArray) -> FloatArray:
+        dt = t_epoch_s - self.start_epoch_s
+        if self.every_s is not None:
+            dt = np.where(dt >= 0, np.mod(dt, self.every_s), dt)
+        return 1.0 + (self.multiplier - 1) * trapezoid(
+            dt, self.ramp_up_s, self.plateau_s, self.decay_s
+        )
+
+    @classmethod
+    def from_config(cls, cfg: ScheduledPeakFactor) -> ScheduledPeak:
+        every = cfg.every_days * SECONDS_PER_DAY if cfg.every_days is not None else None
+        return cls(
+            cfg.start.timestamp(), cfg.ramp_up_s, cfg.plateau_s, cfg.decay_s, cfg.multiplier, every
+        )
+
+
+@dataclass(frozen=True)
+class ProductProfile:
+    """``base × Π factors(t) × flash``: ``flash`` is the flash crowds' long-run mean factor (1 if none),
+    so :meth:`rate_per_s` is the expected rate; :meth:`deterministic_rate_per_s` leaves it out (the
+    arrival process multiplies the realised flash crowds in instead).
+
+    ``mean_per_s`` is the long-run mean with any trend at 1; ``peak_per_s`` is the ordinary cycle's
+    peak (``base`` × daily × weekly peak factors), what ``peak_requests_per_s`` configures.
+    """
+
+    base_per_s: float
+    factors: tuple[Factor, ...] = ()
+    flash: float = 1.0
+
+    @property
+    def mean_per_s(self) -> float:
+        return self.base_per_s * self.flash * math.prod(f.mean for f in self.factors)
+
+    @property
+    def peak_per_s(self) -> float:
+        return self.base_per_s * math.prod(f.peak for f in self.factors)
+
+    def deterministic_rate_per_s(self, t_epoch_s: FloatArray) -> FloatArray:
+        t = np.asarray(t_epoch_s, dtype=np.float64)
+        rate = np.full(t.shape, self.base_per_s, dtype=np.float64)
+        for f in self.factors:
+            rate *= f(t)
+        return rate
+
+    def rate_per_s(self, t_epoch_s: FloatArray) -> FloatArray:
+        return self.deterministic_rate_per_s(t_epoch_s) * self.flash
+
+
+#: Factor model -> builder ``(factor config, profile config, start epoch) -> Factor | None``
+#: (``None``: not deterministic, realised by the arrival process).
+FACTORS: dict[str, Callable[[Any, ProfileTraffic, float], Factor | None]] = {
+    "daily_cycle": lambda f, p, _: _daily(f, _solved_peak_to_mean(p)),
+    "weekly_cycle": lambda f, _p, _s: Weekly.from_config(f),
+    "trend": lambda f, _p, start: Trend(
+        f.growth_per_month, f.start.timestamp() if f.start is not None else start
+    ),
+    "scheduled_peak": lambda f, _p, _s: ScheduledPeak.from_config(f),
+    "flash_crowds": lambda _f, _p, _s: None,
 }
 
 
-def build_profile(cfg: TrafficConfig) -> RateProfile:
-    """The rate profile a ``[traffic]`` section describes."""
-    return PROFILES[cfg.model](cfg)
+def _solved_peak_to_mean(cfg: ProfileTraffic) -> float | None:
+    """The daily cycle's peak-to-mean implied by ``peak_requests_per_s`` (validated reachable)."""
+    if cfg.peak_requests_per_s is None:
+        return None
+    weekly = next((f for f in cfg.factors if isinstance(f, WeeklyCycleFactor)), None)
+    top = cfg.base_per_s * (weekly.peak_to_mean if weekly is not None else 1.0)
+    return max(1.0, cfg.peak_requests_per_s / top)
+
+
+def flash_config(cfg: ProfileTraffic) -> FlashCrowdsFactor | None:
+    """The profile's flash-crowds factor, if any."""
+    return next((f for f in cfg.factors if isinstance(f, FlashCrowdsFactor)), None)
+
+
+def product_profile(cfg: ProfileTraffic, start_epoch_s: float = 0.0) -> ProductProfile:
+    """The composable profile of a ``model = "profile"`` section (``start_epoch_s``: the scenario's
+    start, where a trend without its own ``start`` is 1)."""
+    built = [FACTORS[f.model](f, cfg, start_epoch_s) for f in cfg.factors]
+    flash = flash_config(cfg)
+    return ProductProfile(
+        cfg.base_per_s,
+        tuple(f for f in built if f is not None),
+        flash.mean_factor if flash is not None else 1.0,
+    )
+
+
+def _replay_profile(cfg: Any, start_epoch_s: float) -> RateProfile:
+    from sim.traffic.replay import ReplayArrivals
+
+    return ReplayArrivals.from_config(cfg, start_epoch_s).profile
+
+
+PROFILES: dict[str, Callable[[Any, float], RateProfile]] = {
+    "constant": lambda cfg, _: ConstantProfile.from_config(cfg),
+    "daily_cycle": lambda cfg, _: DailyCycleProfile.from_config(cfg),
+    "profile": product_profile,
+    "replay": _replay_profile,
+}
+
+
+def build_profile(cfg: Any, start_epoch_s: float = 0.0) -> RateProfile:
+    """The rate profile of a ``[traffic]`` section: the expected rate over time.
+
+    ``start_epoch_s`` is the scenario's start: where a trend is 1 and a replay begins.
+    """
+    return PROFILES[cfg.model](cfg, start_epoch_s)

@@ -1,0 +1,177 @@
+"""``reference`` fidelity: one SimPy process per request and per connection.
+
+Slow (about a million events a second at best) and meant for small runs: it proves that the
+vectorised ``request`` engine meters exactly what a plain event-by-event simulation meters. It draws
+the very same batches as ``request`` fidelity (same streams, same order), then lets each request and
+each connection live as its own SimPy process, and meters them one event at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import simpy
+
+from sim.config import Scenario
+from sim.engine.core import Batch, Horizon, ProgressCallback, pipeline
+from sim.meters import LIMITS, HourlyMeter, billed_ms, http_units, websocket_units
+from sim.units import SECONDS_PER_HOUR, SECONDS_PER_MINUTE
+
+
+class EventMeter(HourlyMeter):
+    """The hourly meters, fed one request and one connection event at a time."""
+
+    def __init__(self, scenario: Scenario, horizon: Horizon) -> None:
+        super().__init__(scenario, horizon)
+        self._per_second: dict[int, int] = {}
+        self._open = 0
+        self._last_s = float(horizon.start_s)
+
+    def request(
+        self,
+        t_s: float,
+        request_bytes: int,
+        response_bytes: int,
+        duration_ms: float,
+        throttled: bool,
+        cacheable: bool,
+        hit: bool,
+    ) -> None:
+        h = int(t_s // SECONDS_PER_HOUR)
+        c = self._c
+        billed = int(billed_ms(duration_ms))
+        c["requests"][h] += 1
+        c["request_bytes"][h] += request_bytes
+        c["response_bytes"][h] += response_bytes
+        c["lambda_billed_ms"][h] += billed
+        if throttled:
+            c["apigw_throttled"][h] += 1
+        else:
+            c["apigw_response_bytes"][h] += response_bytes
+            c["http_request_units"][h] += http_units(request_bytes)
+            if "websocket" in self.scenario.apigateway.apis:
+                self._f["websocket_message_units"][h] += websocket_units(
+                    request_bytes
+                ) + self._server_messages * websocket_units(response_bytes)
+            c["apigw_lambda_billed_ms"][h] += billed
+            if cacheable:
+                c["cache_requests"][h] += 1
+                c["cache_hits"][h] += hit
+            if not (cacheable and hit):
+                c["cached_lambda_billed_ms"][h] += billed
+        largest = max(request_bytes, response_bytes)
+        for name, value in (
+            ("over_alb_lambda_payload", largest),
+            ("over_apigw_payload", request_bytes),
+            ("over_lambda_payload", largest),
+            ("over_rest_timeout", duration_ms),
+            ("over_http_timeout", duration_ms),
+        ):
+            c[name][h] += value > LIMITS[name][1]
+        second = int(t_s)
+        self._per_second[second] = self._per_second.get(second, 0) + 1
+
+    def connection_opened(self, t_s: float) -> None:
+        self._advance(t_s)
+        self._open += 1
+        self._c["new_connections"][int(t_s // SECONDS_PER_HOUR)] += 1
+
+    def connection_closed(self, t_s: float) -> None:
+        self._advance(t_s)
+        self._open -= 1
+
+    def _advance(self, t_s: float) -> None:
+        """Add ``open × time`` since the last event to the per-minute connection-seconds."""
+        t_s = min(t_s, float(self.horizon.end_s))
+        last = self._last_s
+        if self._open and t_s > last:
+            k = int(last // SECONDS_PER_MINUTE)
+            while last < t_s:
+                edge = min(t_s, (k + 1) * float(SECONDS_PER_MINUTE))
+                self._conn_s_per_min[k] += self._open * (edge - last)
+                last, k = edge, k + 1
+        self._last_s = max(self._last_s, t_s)
+
+    def table(self) -> pa.Table:
+        self._advance(float(self.horizon.end_s))
+        peak = self._c["peak_rps"]
+        for second, count in self._per_second.items():
+            h = second // SECONDS_PER_HOUR
+            peak[h] = max(peak[h], count)
+        return super().table()
+
+
+def run_reference(
+    scenario: Scenario,
+    horizon: Horizon,
+    rngs: dict[str, np.random.Generator],
+    progress: ProgressCallback | None = None,
+) -> pa.Table:
+    """Simulate with one SimPy process per request and per connection."""
+    meter = EventMeter(scenario, horizon)
+    env = simpy.Environment(initial_time=horizon.start_s)
+    shaped = pipeline(env, scenario, horizon, rngs)
+    env.process(_spawn(env, horizon, meter, shaped, progress))
+    env.run(until=horizon.end_s)
+    return meter.table()
+
+
+def _spawn(
+    env: simpy.Environment,
+    horizon: Horizon,
+    meter: EventMeter,
+    inp: simpy.Store,
+    progress: ProgressCallback | None,
+) -> Generator[Any, Any, None]:
+    """Turn each batch into processes: one per connection, one per request."""
+    span = horizon.end_s - horizon.start_s
+    while True:
+        batch: Batch | None = yield inp.get()
+        if batch is None:
+            return
+        assert batch.request_bytes is not None and batch.response_bytes is not None
+        assert batch.duration_ms is not None and batch.connections is not None
+        for start, end in zip(batch.connections.start_s, batch.connections.end_s, strict=True):
+            env.process(_connection(env, meter, float(start), float(end)))
+        meter.add_lambda(
+            batch.start_s // SECONDS_PER_HOUR, batch.lambda_throttled, batch.lambda_concurrency
+        )
+        none = np.zeros(batch.n, dtype=np.bool_)
+        throttled = batch.throttled if batch.throttled is not None else none
+        cacheable = batch.cacheable if batch.cacheable is not None else none
+        hit = batch.cache_hit if batch.cache_hit is not None else none
+        for i in range(batch.n):
+            env.process(
+                _request(
+                    env,
+                    meter,
+                    float(batch.arrival_s[i]),
+                    int(batch.request_bytes[i]),
+                    int(batch.response_bytes[i]),
+                    float(batch.duration_ms[i]),
+                    bool(throttled[i]),
+                    bool(cacheable[i]),
+                    bool(hit[i]),
+                )
+            )
+        if progress is not None:
+            progress((batch.end_s - horizon.start_s) / span)
+
+
+def _request(
+    env: simpy.Environment, meter: EventMeter, t_s: float, *facts: Any
+) -> Generator[Any, Any, None]:
+    yield env.timeout(max(0.0, t_s - env.now))
+    meter.request(t_s, *facts)
+
+
+def _connection(
+    env: simpy.Environment, meter: EventMeter, start_s: float, end_s: float
+) -> Generator[Any, Any, None]:
+    yield env.timeout(max(0.0, start_s - env.now))
+    meter.connection_opened(start_s)
+    yield env.timeout(max(0.0, end_s - env.now))
+    meter.connection_closed(end_s)
