@@ -16,7 +16,7 @@ from rich.table import Table
 from sim.errors import SimError
 from sim.pricing.book import PriceBookError, UnknownRegionError
 
-console = Console()
+console = Console(width=None if Console().is_terminal else 120)
 err_console = Console(stderr=True)
 
 SET_HELP = "Override a scenario field, e.g. --set traffic.requests_per_day=2e6 (repeatable)."
@@ -141,6 +141,17 @@ def print_summary(summary: dict[str, Any]) -> None:
         f"requests {traffic['requests']:,}; mean {traffic['mean_rps']:.1f} req/s; "
         f"peak {traffic['peak_rps']} req/s (busiest hour's mean {traffic['peak_hour_mean_rps']:.1f})"
     )
+    gw = summary.get("gateway", {})
+    if gw.get("cache_hit_ratio") is not None:
+        console.print(
+            f"cache: hit ratio {gw['cache_hit_ratio']:.1%} of {gw['cache_requests']:,} cacheable "
+            f"requests (hits are still billed calls; they save Lambda invocations)"
+        )
+    for f in summary.get("findings", []):
+        console.print(
+            f"[bold yellow]finding[/]: {f['requests']:,} requests ({f['share']:.3%}): {f['what']}; "
+            f"affects {', '.join(f['options'])}"
+        )
     if "alb" in summary["options"]:
         a = summary["alb"]
         console.print(
@@ -260,6 +271,83 @@ def sweep(
         console=console,
         err_console=err_console,
     )
+
+
+@cli.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Study directory [default: results/<study name>].",
+)
+@click.option("--runs", type=click.IntRange(min=1), default=None, help="Override the run count.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes [default: this machine's CPUs].",
+)
+@click.option(
+    "--dask",
+    "dask",
+    metavar="ADDRESS",
+    default=None,
+    help="Run on a Dask cluster: a scheduler address (tcp://host:8786), or 'local' for a "
+    "LocalCluster of --workers processes.",
+)
+@click.option(
+    "--resume", is_flag=True, help="Continue the study in --out, skipping finished chunks."
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no findings.")
+def study(
+    file: Path,
+    out_dir: Path | None,
+    runs: int | None,
+    workers: int | None,
+    dask: str | None,
+    resume: bool,
+    quiet: bool,
+) -> None:
+    """Run the Monte Carlo sensitivity study in FILE: which option wins, and which input matters."""
+    from sim.study.command import study_command
+
+    study_command(file, out_dir, runs, workers, dask, resume, quiet, console, err_console)
+
+
+@cli.command()
+@click.argument("config", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "out_png",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="PNG file [default: results/<scenario name>/traffic.png].",
+)
+@click.option(
+    "--days",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Only the first DAYS days of the period.",
+)
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Override the seed.")
+@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE", help=SET_HELP)
+def traffic(
+    config: Path,
+    out_png: Path | None,
+    days: float | None,
+    seed: int | None,
+    overrides: tuple[str, ...],
+) -> None:
+    """Plot CONFIG's simulated request rate against the configured one, per second and per hour."""
+    from sim.config import load_scenario
+    from sim.traffic.inspect import format_summary, inspect_traffic
+
+    scenario = load_scenario(config, overrides)
+    out = out_png or Path("results") / scenario.scenario.name / "traffic.png"
+    for line in format_summary(inspect_traffic(scenario, out, seed=seed, days=days)):
+        console.print(line, highlight=False)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -373,6 +373,9 @@ def _resolve(loc: list[str], model: type[BaseModel]) -> tuple[list[str], Any]:
     node: Any = model
     parent: Any = None
     for part in loc:
+        if part.isdigit() and node is not None:  # an index into a list: same element type
+            out.append(part)
+            continue
         members = node if isinstance(node, tuple) else (node,)
         tagged = [m for m in members if part in _tags(m)]
         if tagged and (isinstance(node, tuple) or part not in _fields(node)):
@@ -422,7 +425,8 @@ def _suggest(name: str, parent: Any) -> str:
 def scenario_from_dict(data: Mapping[str, Any], source: str = "<scenario>") -> Scenario:
     """Validate a scenario given as a mapping; errors name ``source`` and each field."""
     try:
-        scenario = Scenario.model_validate(data)
+        # the source lets relative trace paths resolve against the scenario file's directory
+        scenario = Scenario.model_validate(data, context={"source": source})
     except ValidationError as exc:
         raise ConfigError(source, validation_problems(exc, Scenario)) from None
     _check_references(scenario, source)

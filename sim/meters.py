@@ -87,7 +87,7 @@ METER_COLUMNS: dict[str, tuple[str, str]] = {
     "cache_requests": ("requests", "accepted requests that are cacheable"),
     "cache_hits": ("requests", "cacheable requests answered by the cache (still billed)"),
     "cache_misses": ("requests", "cacheable requests passed to Lambda"),
-    "lambda_peak_concurrency": ("executions", "largest per-second concurrency (Little: execution-s started per s)"),
+    "lambda_peak_concurrency": ("executions", "largest per-second concurrency (Little's law)"),
     "lambda_throttled": ("invocations", "invocations refused by the concurrency limit"),
     "lambda_invocations": ("invocations", "Lambda invocations behind the ALB"),
     "lambda_billed_ms": ("ms", "durations rounded up to 1 ms, summed, behind the ALB"),

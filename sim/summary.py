@@ -46,6 +46,11 @@ def savings(totals: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def _ratio(meters: pa.Table, num: str, den: str) -> float | None:
+    d = pc.sum(meters.column(den)).as_py() or 0
+    return float((pc.sum(meters.column(num)).as_py() or 0) / d) if d else None
+
+
 def alb_drivers(meters: pa.Table) -> dict[str, Any]:
     """Which LCU dimension sets the ALB bill, and what a monthly-average calculator would miss."""
     dims = {d: meters.column(f"lcu_{d}").to_numpy() for d in LCU_DIMENSIONS}
@@ -68,6 +73,66 @@ def alb_drivers(meters: pa.Table) -> dict[str, Any]:
             round(100 * (total - averaged) / total, 9) if total else 0.0
         ),
     }
+
+
+def findings(meters: pa.Table, options: tuple[str, ...]) -> list[dict[str, Any]]:
+    """What would fail or be refused: never silently ignored (throttles, payload and time limits)."""
+    from sim.meters import LIMITS
+
+    def total(name: str) -> int:
+        return int(pc.sum(meters.column(name)).as_py() or 0)
+
+    requests = total("requests")
+    out: list[dict[str, Any]] = []
+
+    def add(kind: str, count: int, affects: list[str], what: str) -> None:
+        affected = [o for o in affects if o in options]
+        if count and affected:
+            out.append(
+                {
+                    "finding": kind,
+                    "requests": count,
+                    "share": count / requests if requests else 0.0,
+                    "options": affected,
+                    "what": what,
+                }
+            )
+
+    apigw = [o for o in options if o.startswith("apigw_")]
+    add(
+        "apigw_throttled",
+        total("apigw_throttled"),
+        apigw,
+        "requests over API Gateway's throttle (429: failures, not billed)",
+    )
+    add(
+        "lambda_throttled",
+        total("lambda_throttled"),
+        list(options),
+        "invocations over Lambda's concurrency limit (throttled)",
+    )
+    add(
+        "over_alb_lambda_payload",
+        total("over_alb_lambda_payload"),
+        ["alb"],
+        LIMITS["over_alb_lambda_payload"][2],
+    )
+    add("over_apigw_payload", total("over_apigw_payload"), apigw, LIMITS["over_apigw_payload"][2])
+    add(
+        "over_lambda_payload",
+        total("over_lambda_payload"),
+        list(options),
+        LIMITS["over_lambda_payload"][2],
+    )
+    rest = [o for o in apigw if o.startswith("apigw_rest")]
+    add("over_rest_timeout", total("over_rest_timeout"), rest, LIMITS["over_rest_timeout"][2])
+    add(
+        "over_http_timeout",
+        total("over_http_timeout"),
+        ["apigw_http"],
+        LIMITS["over_http_timeout"][2],
+    )
+    return out
 
 
 def build_summary(
@@ -109,5 +174,16 @@ def build_summary(
         },
         "savings": savings(totals),
         "alb": alb_drivers(meters),
+        "gateway": {
+            "throttled_requests": int(pc.sum(meters.column("apigw_throttled")).as_py() or 0),
+            "cache_requests": int(pc.sum(meters.column("cache_requests")).as_py() or 0),
+            "cache_hits": int(pc.sum(meters.column("cache_hits")).as_py() or 0),
+            "cache_hit_ratio": _ratio(meters, "cache_hits", "cache_requests"),
+            "lambda_peak_concurrency": float(
+                np.max(meters.column("lambda_peak_concurrency").to_numpy(), initial=0)
+            ),
+            "lambda_throttled": int(pc.sum(meters.column("lambda_throttled")).as_py() or 0),
+        },
+        "findings": findings(meters, tuple(totals)),
         "provenance": provenance,
     }

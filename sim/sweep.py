@@ -739,7 +739,7 @@ def print_sweep(result: SweepResult, console: Any) -> None:
     out = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
     out.add_column(plan.range.path.rsplit(".", 1)[-1], justify="right", no_wrap=True)
     for option in options:
-        out.add_column(option, justify="right", no_wrap=True)
+        out.add_column(option, justify="right")
     curves = {
         (basis, o): _curve(table, o, f"{basis}_per_30_days_usd") for basis in BASES for o in options
     }

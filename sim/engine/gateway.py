@@ -92,11 +92,32 @@ class ZipfKeys:
 
 @dataclass(frozen=True)
 class _KeySampler:
+    """Inverse-CDF sampling with a guide table (Chen and Asau's cutpoint method): the guide gives,
+    for each of ``K`` equal slices of [0, 1), the first key whose CDF reaches it, so each draw
+    needs a step or two from there instead of a binary search over ``K`` keys."""
+
     cdf: NDArray[np.float64]
 
+    @property
+    def guide(self) -> NDArray[np.int64]:
+        cells = np.arange(self.cdf.size, dtype=np.float64) / self.cdf.size
+        return np.asarray(np.searchsorted(self.cdf, cells, side="right"), dtype=np.int64)
+
     def __call__(self, rng: np.random.Generator, n: int) -> NDArray[np.int64]:
-        keys = np.searchsorted(self.cdf, rng.random(n) * self.cdf[-1], side="right")
-        return np.asarray(np.minimum(keys, self.cdf.size - 1), dtype=np.int64)
+        u = rng.random(n) * self.cdf[-1]
+        guide = self._guide
+        last = self.cdf.size - 1
+        idx = guide[np.minimum((u / self.cdf[-1] * self.cdf.size).astype(np.int64), last)]
+        idx = np.minimum(idx, last)
+        todo = np.flatnonzero(self.cdf[idx] <= u)
+        while todo.size:  # walk forward to the first key whose CDF exceeds u
+            idx[todo] += 1
+            np.minimum(idx, last, out=idx)
+            todo = todo[(self.cdf[idx[todo]] <= u[todo]) & (idx[todo] < last)]
+        return idx
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_guide", self.guide)
 
 
 @dataclass

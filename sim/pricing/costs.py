@@ -103,6 +103,8 @@ def charges(meters: pa.Table, scenario: Scenario, prices: RegionPrices) -> list[
                 ),
             ]
         out_bytes = q("data_out_bytes" if path == "alb" else "apigw_data_out_bytes")
+        if option == "apigw_websocket":  # a response stands for each message the server sends
+            out_bytes = out_bytes * scenario.apigateway.websocket.server_messages_per_request
         out.append(
             Charge(
                 option,

@@ -262,7 +262,7 @@ class Empirical:
 def _ceil_integral(x: FloatArray, inc: float) -> FloatArray:
     """``G(x) = ∫₀ˣ ceil(t / inc) dt`` for ``x ≥ 0``: ``inc·n(n+1)/2 + (n+1)(x − n·inc)``, n = ⌊x/inc⌋."""
     n = np.floor(x / inc)
-    return inc * n * (n + 1) / 2 + (n + 1) * (x - n * inc)
+    return np.asarray(inc * n * (n + 1) / 2 + (n + 1) * (x - n * inc), dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -278,7 +278,7 @@ class Mixture:
     @property
     def probabilities(self) -> FloatArray:
         w = np.asarray(self.weights, dtype=np.float64)
-        return w / w.sum()
+        return np.asarray(w / w.sum(), dtype=np.float64)
 
     @property
     def mean(self) -> float:

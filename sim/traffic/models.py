@@ -223,7 +223,7 @@ class FlashCrowdsFactor(_Model):
             return a * m / (a - 1)
         c = self.amplitude_max
         # E[min(A, c)] = m + ∫_m^c P(A > x) dx = m + m^α (m^(1−α) − c^(1−α)) / (α − 1)
-        return m + m**a * (m ** (1 - a) - c ** (1 - a)) / (a - 1)
+        return float(m + m**a * (m ** (1 - a) - c ** (1 - a)) / (a - 1))
 
     @property
     def mean_factor(self) -> float:
@@ -301,8 +301,8 @@ class HawkesBurst(_Model):
     def _stable(cls, value: float) -> float:
         if value >= 1:
             raise ValueError(
-                f"must be below 1 (got {value:g}): at n ≥ 1 every request has on average one "
-                "descendant or more and the stream grows without bound"
+                "must be below 1: at n ≥ 1 every request has on average one descendant or more "
+                "and the stream grows without bound"
             )
         return value
 
@@ -488,7 +488,7 @@ class ReplayTraffic(_Model):
         path = Path(value).expanduser()
         source = (info.context or {}).get("source")
         if not path.is_absolute() and isinstance(source, str) and not source.startswith("<"):
-            path = Path(source).resolve().parent / path
+            path = (Path(source).parent / path).resolve()
         fmt = info.data.get("format", "auto")
         ts_col = info.data.get("timestamp_column", "timestamp")
         count_col = info.data.get("count_column", "requests")

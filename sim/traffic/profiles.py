@@ -197,7 +197,7 @@ class HourlyDay:
     @property
     def levels(self) -> FloatArray:
         h = np.asarray(self.hourly, dtype=np.float64)
-        return h / h.mean()
+        return np.asarray(h / h.mean(), dtype=np.float64)
 
     @property
     def mean(self) -> float:
@@ -233,7 +233,7 @@ class Weekly:
     @property
     def levels(self) -> FloatArray:
         d = np.asarray(self.days, dtype=np.float64)
-        return d / d.mean()
+        return np.asarray(d / d.mean(), dtype=np.float64)
 
     @property
     def mean(self) -> float:

@@ -136,7 +136,8 @@ class SessionArrivals:
         for lo in range(-w, 0, chunk):
             mids = a + np.arange(lo, min(lo + chunk, 0), dtype=np.float64) + 0.5
             reqs = expand_sessions(rng, self._start_times(rng, mids), self.cfg)
-            live = reqs.take(reqs.times_epoch_s >= a)  # earlier requests and connections: unrecorded
+            # requests and connections before the start are not recorded
+            live = reqs.take(reqs.times_epoch_s >= a)
             self._pending = SessionRequests.concat([self._pending, live])
 
     def window(self, rng: np.random.Generator, t_mid_epoch_s: FloatArray) -> ArrivalWindow:

@@ -218,7 +218,7 @@ def _counts(col: pa.ChunkedArray, where: Any, name: str) -> NDArray[np.int64]:
         f = np.asarray(col.to_numpy(), dtype=np.float64)
         bad = np.flatnonzero(~np.isfinite(f) | (f != np.round(f)))
         if bad.size:
-            raise TraceError(f"{where(int(bad[0]))}: {name} {f[bad[0]]!r} is not a whole number")
+            raise TraceError(f"{where(int(bad[0]))}: {name} {f[bad[0]]:g} is not a whole number")
         values = f.astype(np.int64)
     else:
         for k, text in enumerate(col.cast(pa.string()).to_pylist()):

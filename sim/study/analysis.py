@@ -1,0 +1,444 @@
+"""Analysis of a finished study, with SALib's estimators: ``<out>/analysis/``.
+
+* ``sensitivity.parquet``: one row per (outcome, input, index): ``value`` and its bootstrap confidence
+  interval ``[conf_low, conf_high]``. Which indices depends on the design (:data:`ANALYSES`):
+  ``sobol``: Sobol' first-order ``S1`` and total ``ST`` (and ``S2`` with second order), SALib
+  ``sobol.analyze``; ``morris``: ``mu_star`` (with interval), ``mu`` and ``sigma``, SALib
+  ``morris.analyze`` (elementary effects per unit of the input's quantile, so inputs compare);
+  ``monte_carlo``/``latin_hypercube``: first-order ``S1`` by RBD-FAST (SALib ``rbd_fast.analyze``)
+  and the Spearman rank correlation ``spearman`` (Fisher-z interval).
+* ``convergence.parquet``: the same indices on growing prefixes of the design (``runs`` column).
+* ``quantiles.parquet``: mean, standard deviation and quantiles of every numeric outcome.
+* ``analysis.json``: probability that each option is cheapest (Wilson interval), savings summary,
+  the most influential inputs of the key outcome, and notes.
+* plots: ``savings_histogram.png``, ``indices.png``, ``savings_vs_inputs.png``, ``convergence.png``.
+
+Every resampling is seeded explicitly from the study's root seed (never 0: SALib takes a seed of 0
+as "no seed" and falls back to numpy's global state).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from numpy.typing import NDArray
+from scipy import stats
+
+from sim.output import staged_directory, write_json, write_parquet
+from sim.study.design import ANALYSIS_STREAM, DesignSettings, Saltelli, derived_seed
+from sim.study.spec import Study
+
+FloatArray = NDArray[np.float64]
+QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+#: Bootstrap resamples for each point of the convergence curves (the full sample uses the study's).
+CONVERGENCE_RESAMPLES = 200
+
+INDEX_COLUMNS = ("outcome", "input", "index", "value", "conf_low", "conf_high")
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """What every analysis function needs besides the data."""
+
+    labels: tuple[str, ...]
+    method: str
+    second_order: bool
+    levels: int
+    resamples: int
+    confidence: float
+    seed: int
+
+    @property
+    def problem(self) -> dict[str, Any]:
+        k = len(self.labels)
+        return {"num_vars": k, "names": list(self.labels), "bounds": [[0.0, 1.0]] * k}
+
+
+IndexRow = dict[str, Any]
+AnalysisFunction = Callable[[AnalysisSettings, FloatArray, FloatArray, str], list[IndexRow]]
+
+
+def _row(outcome: str, name: str, index: str, value: float, conf: float | None) -> IndexRow:
+    half = float(conf) if conf is not None and math.isfinite(conf) else float("nan")
+    return {
+        "outcome": outcome,
+        "input": name,
+        "index": index,
+        "value": float(value),
+        "conf_low": float(value) - half,
+        "conf_high": float(value) + half,
+    }
+
+
+def sobol_indices(
+    s: AnalysisSettings, x: FloatArray, y: FloatArray, outcome: str
+) -> list[IndexRow]:
+    """Sobol' first-order and total indices with bootstrap intervals (SALib ``sobol.analyze``)."""
+    from SALib.analyze import sobol  # type: ignore[import-untyped]
+
+    si = sobol.analyze(
+        s.problem,
+        y,
+        calc_second_order=s.second_order,
+        num_resamples=s.resamples,
+        conf_level=s.confidence,
+        seed=s.seed,
+    )
+    rows = []
+    for j, name in enumerate(s.labels):
+        rows.append(_row(outcome, name, "S1", si["S1"][j], si["S1_conf"][j]))
+        rows.append(_row(outcome, name, "ST", si["ST"][j], si["ST_conf"][j]))
+    if s.second_order:
+        for a in range(len(s.labels)):
+            for b in range(a + 1, len(s.labels)):
+                name = f"{s.labels[a]} × {s.labels[b]}"
+                rows.append(_row(outcome, name, "S2", si["S2"][a, b], si["S2_conf"][a, b]))
+    return rows
+
+
+def morris_indices(
+    s: AnalysisSettings, x: FloatArray, y: FloatArray, outcome: str
+) -> list[IndexRow]:
+    """Morris ``mu_star`` (bootstrap interval), ``mu`` and ``sigma`` (SALib ``morris.analyze``)."""
+    from SALib.analyze import morris
+
+    si = morris.analyze(
+        s.problem,
+        x,
+        y,
+        num_resamples=s.resamples,
+        conf_level=s.confidence,
+        num_levels=s.levels,
+        seed=s.seed,
+    )
+    rows = []
+    for j, name in enumerate(s.labels):
+        rows.append(_row(outcome, name, "mu_star", si["mu_star"][j], si["mu_star_conf"][j]))
+        rows.append(_row(outcome, name, "mu", si["mu"][j], None))
+        rows.append(_row(outcome, name, "sigma", si["sigma"][j], None))
+    return rows
+
+
+def sampling_indices(
+    s: AnalysisSettings, x: FloatArray, y: FloatArray, outcome: str
+) -> list[IndexRow]:
+    """For Monte Carlo and Latin hypercube designs: RBD-FAST first-order indices (SALib
+    ``rbd_fast.analyze``, bootstrap interval) and Spearman rank correlations (Fisher-z interval)."""
+    from SALib.analyze import rbd_fast
+
+    n = len(y)
+    rows = []
+    m = max(1, min(10, (n - 1) // 4))
+    if n >= 4 * m + 2:
+        si = rbd_fast.analyze(
+            s.problem, x, y, M=m, num_resamples=s.resamples, conf_level=s.confidence, seed=s.seed
+        )
+        rows += [
+            _row(outcome, name, "S1", si["S1"][j], si["S1_conf"][j])
+            for j, name in enumerate(s.labels)
+        ]
+    z = stats.norm.ppf(0.5 + s.confidence / 2)
+    for j, name in enumerate(s.labels):
+        if np.ptp(x[:, j]) == 0:
+            continue
+        rho = float(stats.spearmanr(x[:, j], y).statistic)
+        if n > 3 and abs(rho) < 1:
+            lo, hi = np.tanh(np.arctanh(rho) + np.array([-z, z]) / math.sqrt(n - 3))
+        else:
+            lo = hi = rho
+        rows.append(
+            {
+                "outcome": outcome,
+                "input": name,
+                "index": "spearman",
+                "value": rho,
+                "conf_low": float(lo),
+                "conf_high": float(hi),
+            }
+        )
+    return rows
+
+
+#: Design name -> analysis function (SALib estimator matching the design).
+ANALYSES: dict[str, AnalysisFunction] = {
+    "sobol": sobol_indices,
+    "morris": morris_indices,
+    "monte_carlo": sampling_indices,
+    "latin_hypercube": sampling_indices,
+}
+
+#: Design name -> the index that ranks inputs by influence.
+RANKING_INDEX = {
+    "sobol": "ST",
+    "morris": "mu_star",
+    "monte_carlo": "S1",
+    "latin_hypercube": "S1",
+}
+
+
+def prefix_sizes(settings: AnalysisSettings, runs: int) -> list[int]:
+    """Growing numbers of runs that are themselves valid designs (for convergence curves)."""
+    k = len(settings.labels)
+    if settings.method == "sobol":
+        block = Saltelli.block(
+            k, DesignSettings(settings.method, settings.second_order, settings.levels)
+        )
+        n = runs // block
+        sizes = [2**e * block for e in range(2, int(math.log2(n)) + 1)]
+    elif settings.method == "morris":
+        r = runs // (k + 1)
+        counts = sorted({max(2, round(r / 2**e)) for e in range(0, 6)})
+        sizes = [c * (k + 1) for c in counts]
+    else:
+        sizes = sorted({max(16, runs // 2**e) for e in range(0, 6)})
+    return [n for n in sizes if n <= runs] or [runs]
+
+
+def numeric_outcomes(results: pa.Table) -> list[str]:
+    """Outcome columns holding numbers (all but ``run`` and the names)."""
+    return [
+        f.name
+        for f in results.schema
+        if f.name != "run" and (pa.types.is_floating(f.type) or pa.types.is_integer(f.type))
+    ]
+
+
+def key_outcome(study: Study, results: pa.Table) -> str | None:
+    """The outcome the README and plots lead with: the reference's savings against the best
+    other option (or against the only other one)."""
+    names = results.column_names
+    ref = study.reference
+    for name in (
+        f"savings_usd_{ref}_vs_best",
+        *[f"savings_usd_{ref}_vs_{o}" for o in study.options],
+    ):
+        if name in names:
+            return name
+    numeric = numeric_outcomes(results)
+    return numeric[0] if numeric else None
+
+
+def sensitivity(
+    settings: AnalysisSettings,
+    unit: FloatArray,
+    results: pa.Table,
+    outcomes: Sequence[str],
+) -> tuple[list[IndexRow], list[str]]:
+    """Indices of every outcome; outcomes that cannot be analysed get a note instead."""
+    analyse = ANALYSES[settings.method]
+    rows: list[IndexRow] = []
+    notes: list[str] = []
+    for name in outcomes:
+        y = results.column(name).to_numpy().astype(np.float64)
+        if not np.all(np.isfinite(y)):
+            notes.append(f"{name}: not analysed (non-finite values)")
+            continue
+        if np.ptp(y) == 0:
+            notes.append(f"{name}: not analysed (the same in every run)")
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            rows += analyse(settings, unit, y, name)
+    return rows, notes
+
+
+def convergence(
+    settings: AnalysisSettings,
+    unit: FloatArray,
+    results: pa.Table,
+    outcomes: Sequence[str],
+) -> list[IndexRow]:
+    """Indices on growing prefixes of the design: do they settle as runs grow?"""
+    analyse = ANALYSES[settings.method]
+    light = AnalysisSettings(
+        settings.labels,
+        settings.method,
+        settings.second_order,
+        settings.levels,
+        min(settings.resamples, CONVERGENCE_RESAMPLES),
+        settings.confidence,
+        settings.seed,
+    )
+    rows: list[IndexRow] = []
+    for n in prefix_sizes(settings, results.num_rows):
+        for name in outcomes:
+            y = results.column(name).to_numpy()[:n].astype(np.float64)
+            if not np.all(np.isfinite(y)) or np.ptp(y) == 0:
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                rows += [{**r, "runs": n} for r in analyse(light, unit[:n], y, name)]
+    return rows
+
+
+def quantile_table(results: pa.Table, outcomes: Sequence[str]) -> pa.Table:
+    """Mean, standard deviation, extremes and :data:`QUANTILES` of each numeric outcome."""
+    cols: dict[str, list[Any]] = {"outcome": [], "mean": [], "std": [], "min": []}
+    for q in QUANTILES:
+        cols[f"p{round(q * 100):02d}"] = []
+    cols["max"] = []
+    for name in outcomes:
+        y = results.column(name).to_numpy().astype(np.float64)
+        y = y[np.isfinite(y)]
+        cols["outcome"].append(name)
+        if y.size == 0:
+            for k in cols:
+                if k != "outcome":
+                    cols[k].append(None)
+            continue
+        cols["mean"].append(float(y.mean()))
+        cols["std"].append(float(y.std(ddof=1)) if y.size > 1 else 0.0)
+        cols["min"].append(float(y.min()))
+        for q in QUANTILES:
+            cols[f"p{round(q * 100):02d}"].append(float(np.quantile(y, q)))
+        cols["max"].append(float(y.max()))
+    return pa.table(cols)
+
+
+def probability_cheapest(
+    results: pa.Table, options: Sequence[str], confidence: float
+) -> dict[str, dict[str, Any]]:
+    """Share of runs in which each option is cheapest, with a Wilson interval."""
+    cheapest = results.column("cheapest").to_pylist()
+    n = len(cheapest)
+    out = {}
+    for o in options:
+        k = sum(1 for c in cheapest if c == o)
+        ci = stats.binomtest(k, n).proportion_ci(confidence_level=confidence, method="wilson")
+        out[o] = {"probability": k / n, "runs": k, "ci": [float(ci.low), float(ci.high)]}
+    return out
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: NaN and infinities become null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _index_table(rows: list[IndexRow], with_runs: bool = False) -> pa.Table:
+    names = [*(("runs",) if with_runs else ()), *INDEX_COLUMNS]
+    types = {"runs": pa.int64(), "outcome": pa.string(), "input": pa.string(), "index": pa.string()}
+    schema = pa.schema([pa.field(n, types.get(n, pa.float64())) for n in names])
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def ranking(rows: list[IndexRow], outcome: str, index: str) -> list[dict[str, Any]]:
+    """Inputs ordered by ``index`` of ``outcome`` (largest first; by magnitude for Spearman)."""
+    picked = [r for r in rows if r["outcome"] == outcome and r["index"] == index]
+    if not picked:
+        picked = [r for r in rows if r["outcome"] == outcome and r["index"] == "spearman"]
+    picked.sort(key=lambda r: -abs(r["value"]))
+    return [
+        {
+            "input": r["input"],
+            "index": r["index"],
+            "value": r["value"],
+            "ci": [r["conf_low"], r["conf_high"]],
+        }
+        for r in picked
+    ]
+
+
+def analyse(
+    study: Study, design: pa.Table, results: pa.Table
+) -> tuple[dict[str, Any], dict[str, pa.Table]]:
+    """The analysis document and its tables (nothing written)."""
+    spec = study.spec
+    settings = AnalysisSettings(
+        labels=study.labels,
+        method=spec.design.method,
+        second_order=spec.design.second_order,
+        levels=spec.design.levels,
+        resamples=spec.design.bootstrap,
+        confidence=spec.design.confidence,
+        seed=derived_seed(study.seed, ANALYSIS_STREAM),
+    )
+    unit = np.column_stack([design.column(f"u:{label}").to_numpy() for label in study.labels])
+    outcomes = numeric_outcomes(results)
+    rows, notes = sensitivity(settings, unit, results, outcomes)
+    conv = convergence(settings, unit, results, outcomes)
+    quantiles = quantile_table(results, outcomes)
+    key = key_outcome(study, results)
+    doc: dict[str, Any] = {
+        "study": study.name,
+        "runs": results.num_rows,
+        "design": settings.method,
+        "fidelity": study.fidelity,
+        "options": list(study.options),
+        "reference": study.reference,
+        "cost_basis": spec.study.cost_basis,
+        "confidence": settings.confidence,
+        "bootstrap_resamples": settings.resamples,
+        "analysis_seed": settings.seed,
+        "key_outcome": key,
+        "ranking_index": RANKING_INDEX[settings.method],
+    }
+    if "cheapest" in results.column_names:
+        doc["probability_cheapest"] = probability_cheapest(
+            results, study.options, settings.confidence
+        )
+    if "dominant_lcu_dimension" in results.column_names:
+        dims = results.column("dominant_lcu_dimension").to_pylist()
+        doc["dominant_lcu_dimension"] = {d: dims.count(d) / len(dims) for d in sorted(set(dims))}
+    qrows = {r["outcome"]: r for r in quantiles.to_pylist()}
+    doc["savings"] = {
+        name: {
+            **{k: qrows[name][k] for k in ("mean", "p05", "p50", "p95")},
+            "probability_positive": float(np.mean(results.column(name).to_numpy() > 0)),
+        }
+        for name in outcomes
+        if name.startswith("savings_usd_")
+    }
+    if key is not None:
+        doc["most_influential"] = ranking(rows, key, RANKING_INDEX[settings.method])
+    doc["influence_by_outcome"] = {
+        name: [r["input"] for r in ranking(rows, name, RANKING_INDEX[settings.method])[:3]]
+        for name in outcomes
+    }
+    if settings.method in ("sobol", "morris"):
+        notes.append(
+            f"quantiles and probabilities are over the {settings.method} design's runs, whose "
+            "rows are not independent draws; their intervals are approximate"
+        )
+    if spec.correlations and settings.method in ("monte_carlo", "latin_hypercube"):
+        notes.append(
+            "inputs are rank-correlated: first-order indices mix correlated inputs' effects"
+        )
+    doc["notes"] = notes
+    tables = {
+        "sensitivity.parquet": _index_table(rows),
+        "convergence.parquet": _index_table(conv, with_runs=True),
+        "quantiles.parquet": quantiles,
+    }
+    return _clean(doc), tables
+
+
+def write_analysis(
+    out: Path, study: Study, design: pa.Table, results: pa.Table, *, plots: bool = True
+) -> dict[str, Any]:
+    """Write ``<out>/analysis/`` whole (staged, then swapped in); return ``analysis.json``."""
+    doc, tables = analyse(study, design, results)
+    prov = {"study": study.name, "study_hash": study.hashes()["study"]}
+    with staged_directory(out / "analysis") as stage:
+        for name, table in tables.items():
+            write_parquet(table, stage / name, prov)
+        if plots:
+            from sim.study.plots import write_study_plots
+
+            doc["plots"] = [
+                p.name for p in write_study_plots(stage, study, design, results, doc, tables)
+            ]
+        write_json(doc, stage / "analysis.json")
+    return doc

@@ -1,0 +1,113 @@
+"""``sim study``: load, run with a progress bar (ETA), and print what the study found."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from sim.study.runner import StudyResult, run_study
+from sim.study.spec import load_study
+
+
+def study_command(
+    file: Path,
+    out_dir: Path | None,
+    runs: int | None,
+    workers: int | None,
+    dask: str | None,
+    resume: bool,
+    quiet: bool,
+    console: Console,
+    err_console: Console,
+) -> StudyResult:
+    """Run the study in ``file`` as the command line asked; print progress and findings."""
+    study = load_study(file, runs=runs)
+    out = out_dir if out_dir is not None else Path("results") / study.name
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("runs"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+        disable=quiet,
+    )
+    task: Any = None
+
+    def on_start(executor: str, pending: int, done: int) -> None:
+        if not quiet:
+            resumed = f", {done} chunk{'s' if done != 1 else ''} already done" if done else ""
+            err_console.print(
+                f"study {study.name!r}: {study.runs} runs ({study.spec.design.method}, "
+                f"{study.fidelity} fidelity) on {executor}{resumed}",
+                highlight=False,
+            )
+
+    def on_progress(done: int, total: int) -> None:
+        nonlocal task
+        if task is None:
+            # the bar (and its ETA) starts at the runs already done, so a resume estimates right
+            task = progress.add_task(f"study {study.name}", total=total, completed=done)
+        progress.update(task, completed=done)
+
+    t0 = time.perf_counter()
+    with progress:
+        result = run_study(
+            study,
+            out,
+            workers=workers,
+            dask=dask,
+            resume=resume,
+            progress=on_progress,
+            on_start=on_start,
+        )
+    elapsed = time.perf_counter() - t0
+    if not quiet and result.analysis is not None:
+        print_findings(result.analysis, console)
+    console.print(
+        f"wrote {out}/ in {elapsed:.1f} s ({result.chunks_run} chunks run, "
+        f"{result.chunks_skipped} skipped)",
+        highlight=False,
+    )
+    return result
+
+
+def print_findings(doc: dict[str, Any], console: Console) -> None:
+    """Probability each option is cheapest, savings quantiles, the most influential inputs."""
+    if "probability_cheapest" in doc:
+        table = Table(
+            title=f"{doc['study']}: {doc['runs']} runs, {doc['design']} design",
+            title_justify="left",
+        )
+        for name in ("option", "P(cheapest)", f"{doc['confidence']:.0%} interval"):
+            table.add_column(name, justify="left" if name == "option" else "right")
+        for option, p in doc["probability_cheapest"].items():
+            table.add_row(option, f"{p['probability']:.3f}", f"{p['ci'][0]:.3f} – {p['ci'][1]:.3f}")
+        console.print(table)
+    for name, s in doc.get("savings", {}).items():
+        console.print(
+            f"{name}: median {s['p50']:,.2f} USD, 90% between {s['p05']:,.2f} and "
+            f"{s['p95']:,.2f}; P(> 0) = {s['probability_positive']:.3f}",
+            highlight=False,
+        )
+    ranked = doc.get("most_influential") or []
+    if ranked:
+        top = ", ".join(f"{r['input']} ({r['index']} {r['value']:.2f})" for r in ranked[:4])
+        console.print(f"what drives {doc['key_outcome']}: {top}", highlight=False)
+    for note in doc.get("notes", []):
+        console.print(f"note: {note}", highlight=False, style="dim")

@@ -1,0 +1,417 @@
+"""Running a study on disk: manifest, design, chunks, resume, compaction (DESIGN.md's layout).
+
+``<out>/`` holds:
+
+* ``study.json``: the manifest: what the study is (every setting, the base scenario, the hashes of
+  its validated content), its fixed chunking, status and versions;
+* ``design.parquet``: every run's inputs (values and unit scores), written before any run;
+* ``runs/chunk-NNNNN.parquet``: the outcome rows of one finished chunk, written atomically;
+  ``--resume`` skips chunks whose file exists and validates;
+* ``results.parquet``: all runs' outcomes, one row per run, sorted by run;
+* ``analysis/``: see :mod:`sim.study.analysis`.
+
+Nothing is written before the study, every sampled scenario and the executor are known to be good;
+an existing study directory is only ever resumed (same study, by hash), never overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from sim.errors import SimError
+from sim.output import read_provenance, staged_directory, versions, write_json, write_parquet
+from sim.study import executors
+from sim.study.design import DESIGN_STREAM, DESIGNS, derived_seed, rank_correlate
+from sim.study.executors import ExecutorOptions, open_executor
+from sim.study.outcomes import ChunkTask, RunSpec, outcome_schema, run_chunk, scenario_for_run
+from sim.study.spec import Study
+
+FORMAT = "sim.study/1"
+MANIFEST = "study.json"
+DESIGN_FILE = "design.parquet"
+RESULTS_FILE = "results.parquet"
+RUNS_DIR = "runs"
+
+#: ``progress(done_runs, total_runs)``, called as chunks finish.
+StudyProgress = Callable[[int, int], None]
+
+
+class StudyDirectoryError(SimError):
+    """The output directory cannot take this study (exists, or holds another study)."""
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    """A finished study: where it is, its outcomes and analysis, and what this call ran."""
+
+    out_dir: Path
+    study: Study
+    design: pa.Table
+    results: pa.Table
+    analysis: dict[str, Any] | None
+    chunks_run: int
+    chunks_skipped: int
+    executor: str
+    elapsed_s: float
+
+
+# --------------------------------------------------------------------------- design
+def make_design(study: Study) -> pa.Table:
+    """Every run's inputs: ``run``, one value column per input, and ``u:<input>`` unit scores."""
+    settings = study.spec.design.settings
+    design = DESIGNS[settings.method]
+    k = len(study.inputs)
+    unit = design.unit(study.runs, k, settings, derived_seed(study.seed, DESIGN_STREAM))
+    if study.spec.correlations:
+        unit = rank_correlate(unit, study.spec.correlation_matrix())
+    q = design.quantiles(unit, settings)
+    columns: dict[str, Any] = {"run": np.arange(study.runs, dtype=np.int64)}
+    for j, (spec, target) in enumerate(zip(study.inputs, study.targets, strict=True)):
+        values = spec.ppf(q[:, j])
+        if target.integer and target.relative_to is None and values.dtype.kind == "f":
+            values = np.rint(values).astype(np.int64)
+        columns[spec.label] = values
+    for j, label in enumerate(study.labels):
+        columns[f"u:{label}"] = unit[:, j]
+    return pa.table(columns)
+
+
+def design_values(design: pa.Table, labels: tuple[str, ...]) -> list[dict[str, Any]]:
+    """One ``{input: value}`` dict per run."""
+    cols = {label: design.column(label).to_pylist() for label in labels}
+    return [{label: cols[label][i] for label in labels} for i in range(design.num_rows)]
+
+
+def run_spec(study: Study) -> RunSpec:
+    """What each worker needs to make any run of ``study``."""
+    s = study.spec.study
+    return RunSpec(
+        source=study.source,
+        base_data=study.base_data,
+        targets=study.targets,
+        fidelity=study.fidelity,
+        root_seed=study.seed,
+        options=study.options,
+        reference=study.reference,
+        cost_basis=s.cost_basis,
+        outcomes=tuple(s.outcomes),
+        study_hash=study.hashes()["study"],
+    )
+
+
+def check_scenarios(spec: RunSpec, values: list[dict[str, Any]]) -> None:
+    """Validate every run's scenario before anything runs (raises ``RunError`` naming the inputs)."""
+    seen: set[str] = set()
+    for i, v in enumerate(values):
+        key = repr(sorted(v.items()))
+        if key in seen:
+            continue
+        seen.add(key)
+        scenario_for_run(spec, i, v, full=False)
+
+
+# --------------------------------------------------------------------------- manifest
+def manifest(study: Study, chunk_size: int) -> dict[str, Any]:
+    """The ``study.json`` document (status ``running``)."""
+    spec = study.spec.model_dump(mode="json")
+    n_chunks = -(-study.runs // chunk_size)
+    return {
+        "format": FORMAT,
+        "study": study.name,
+        "source": study.source,
+        "hashes": study.hashes(),
+        "status": "running",
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "completed": None,
+        "runs": study.runs,
+        "chunk_size": chunk_size,
+        "chunks": n_chunks,
+        "seed": study.seed,
+        "fidelity": study.fidelity,
+        "options": list(study.options),
+        "reference": study.reference,
+        "cost_basis": spec["study"]["cost_basis"],
+        "outcomes": spec["study"]["outcomes"],
+        "columns": outcome_schema(study.options, study.reference, spec["study"]["outcomes"]).names,
+        "design": spec["design"],
+        "inputs": spec["inputs"],
+        "correlations": spec["correlations"],
+        "base_scenario": study.base_data,
+        "seeding": "run i: numpy SeedSequence(seed, spawn_key=(i,)); design and analysis: "
+        "SeedSequence(seed, spawn_key=(0x53545544, 1 or 2))",
+        "versions": study_versions(),
+    }
+
+
+def study_versions() -> dict[str, str]:
+    """Versions that shape a study's numbers."""
+    out = versions()
+    for name in ("SALib", "dask", "distributed"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:  # pragma: no cover
+            out[name] = "unknown"
+    return out
+
+
+_PARTS = {
+    "base_scenario": "the base scenario",
+    "inputs": "the uncertain inputs or their correlations",
+    "design": "the design, number of runs or root seed",
+    "runs": "the name, fidelity, options, reference, cost basis or outcomes",
+}
+
+
+def _read_manifest(out: Path) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise StudyDirectoryError(
+            f"{out}: cannot read {MANIFEST} ({exc}); resume refused"
+        ) from None
+    if data.get("format") != FORMAT or not isinstance(data.get("hashes"), dict):
+        raise StudyDirectoryError(f"{out}/{MANIFEST} is not a sim study manifest; resume refused")
+    return data
+
+
+def _check_same_study(out: Path, existing: dict[str, Any], hashes: dict[str, str]) -> None:
+    old = existing["hashes"]
+    if old.get("study") == hashes["study"]:
+        return
+    differ = [text for part, text in _PARTS.items() if old.get(part) != hashes[part]]
+    why = "; ".join(differ) if differ else "its content"
+    raise StudyDirectoryError(
+        f"{out} holds a different study ({existing.get('study')!r} from {existing.get('source')}): "
+        f"this study file differs in {why}. Resume refused, nothing was changed: resume with the "
+        "original study file, or write to another --out."
+    )
+
+
+# --------------------------------------------------------------------------- chunks
+def chunk_path(out: Path, chunk: int) -> Path:
+    """Where chunk ``chunk``'s rows are written."""
+    return out / RUNS_DIR / f"chunk-{chunk:05d}.parquet"
+
+
+def chunk_tasks(spec: RunSpec, values: list[dict[str, Any]], chunk_size: int) -> list[ChunkTask]:
+    """The fixed chunking: chunk ``c`` holds runs ``[c × size, (c + 1) × size)``."""
+    return [
+        ChunkTask(spec, c, first, tuple(values[first : first + chunk_size]))
+        for c, first in enumerate(range(0, len(values), chunk_size))
+    ]
+
+
+def _chunk_valid(path: Path, task: ChunkTask, schema: pa.Schema) -> bool:
+    if not path.is_file():
+        return False
+    try:
+        if read_provenance(path).get("study_hash") != task.spec.study_hash:
+            return False
+        table = pq.read_table(path)
+    except Exception:  # any unreadable file is simply run again
+        return False
+    if not table.schema.equals(schema, check_metadata=False):
+        return False
+    runs = table.column("run").to_numpy()
+    return bool(np.array_equal(runs, np.arange(task.first, task.first + len(task.values))))
+
+
+def _chunk_provenance(study: Study, task: ChunkTask) -> dict[str, Any]:
+    return {
+        "study": study.name,
+        "study_hash": task.spec.study_hash,
+        "chunk": task.chunk,
+        "first_run": task.first,
+        "runs": len(task.values),
+    }
+
+
+def _clean_temporaries(runs_dir: Path) -> None:
+    """Remove what a killed write left behind (atomic writes use ``.<name>.*.tmp``)."""
+    for tmp in runs_dir.glob(".chunk-*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
+def compact(out: Path, study: Study, tasks: list[ChunkTask], schema: pa.Schema) -> pa.Table:
+    """Concatenate the chunk files into ``results.parquet`` (sorted by run, each run once)."""
+    tables = [pq.read_table(chunk_path(out, t.chunk)) for t in tasks]
+    table = (
+        pa.concat_tables(tables).replace_schema_metadata(None) if tables else schema.empty_table()
+    )
+    table = table.cast(schema)
+    runs = table.column("run").to_numpy()
+    order = np.argsort(runs, kind="stable")
+    table = table.take(pa.array(order))
+    if not np.array_equal(table.column("run").to_numpy(), np.arange(study.runs)):
+        raise StudyDirectoryError(f"{out}: the chunk files do not hold every run exactly once")
+    write_parquet(table, out / RESULTS_FILE, results_provenance(study))
+    return table
+
+
+def results_provenance(study: Study) -> dict[str, Any]:
+    """Provenance stamped into ``design.parquet`` and ``results.parquet`` (no times, no executor,
+    so the same study gives the same files)."""
+    return {
+        "study": study.name,
+        "study_hash": study.hashes()["study"],
+        "seed": study.seed,
+        "runs": study.runs,
+        "fidelity": study.fidelity,
+        "design": study.spec.design.method,
+        "base_config_hash": study.base.config_hash(),
+    }
+
+
+# --------------------------------------------------------------------------- the study
+def run_study(
+    study: Study,
+    out_dir: str | Path | None = None,
+    *,
+    workers: int | None = None,
+    dask: str | None = None,
+    resume: bool = False,
+    progress: StudyProgress | None = None,
+    analyze: bool = True,
+    plots: bool = True,
+    dask_timeout_s: float | None = None,
+    on_start: Callable[[str, int, int], None] | None = None,
+) -> StudyResult:
+    """Run (or resume) ``study`` into ``out_dir`` and analyse it.
+
+    Parameters
+    ----------
+    study
+        A validated study (:func:`sim.study.load_study`).
+    out_dir
+        Study directory [default: ``results/<study name>``].
+    workers
+        Worker processes [default: the machine's CPUs].
+    dask
+        A Dask scheduler address, or ``"local"`` for a LocalCluster; ``None`` for the local pool.
+    resume
+        Continue the study already in ``out_dir`` (refused if it is another study).
+    progress
+        Called with ``(done_runs, total_runs)`` as chunks finish.
+    on_start
+        Called once with ``(executor description, chunks to run, chunks already done)``.
+
+    Raises
+    ------
+    SimError
+        Bad study, invalid sampled scenario, unusable directory or executor: nothing is damaged.
+    """
+    t0 = time.perf_counter()
+    out = Path(out_dir) if out_dir is not None else Path("results") / study.name
+    spec = run_spec(study)
+    hashes = study.hashes()
+    schema = outcome_schema(study.options, study.reference, study.spec.study.outcomes)
+    design = make_design(study)
+    values = design_values(design, study.labels)
+    check_scenarios(spec, values)
+
+    existing = _existing_study(out, resume)
+    if existing is not None:
+        _check_same_study(out, existing, hashes)
+        chunk_size = int(existing["chunk_size"])
+    else:
+        chunk_size = study.chunk_size
+    tasks = chunk_tasks(spec, values, chunk_size)
+    if existing is not None:
+        _clean_temporaries(out / RUNS_DIR)
+        pending = [t for t in tasks if not _chunk_valid(chunk_path(out, t.chunk), t, schema)]
+    else:
+        pending = list(tasks)
+
+    executor = None
+    description = "none needed"
+    if pending:
+        executor = open_executor(
+            "dask" if dask is not None else "local",
+            ExecutorOptions(
+                workers=workers,
+                address=dask,
+                timeout_s=(
+                    dask_timeout_s if dask_timeout_s is not None else executors.DASK_TIMEOUT_S
+                ),
+            ),
+        )
+        description = executor.description
+    try:
+        if existing is None:
+            with staged_directory(out) as stage:  # appears whole, or not at all
+                write_parquet(design, stage / DESIGN_FILE, results_provenance(study))
+                (stage / RUNS_DIR).mkdir()
+                write_json(manifest(study, chunk_size), stage / MANIFEST)
+        elif not (out / DESIGN_FILE).is_file():
+            write_parquet(design, out / DESIGN_FILE, results_provenance(study))
+        (out / RUNS_DIR).mkdir(exist_ok=True)
+        if on_start is not None:
+            on_start(description, len(pending), len(tasks) - len(pending))
+        done = sum(len(t.values) for t in tasks) - sum(len(t.values) for t in pending)
+        if progress is not None:
+            progress(done, study.runs)
+        if executor is not None:
+            for task, table in executor.map_unordered(run_chunk, pending):
+                write_parquet(table, chunk_path(out, task.chunk), _chunk_provenance(study, task))
+                done += len(task.values)
+                if progress is not None:
+                    progress(done, study.runs)
+    finally:
+        if executor is not None:
+            executor.close()
+
+    results = compact(out, study, tasks, schema)
+    analysis = None
+    if analyze:
+        from sim.study.analysis import write_analysis
+
+        analysis = write_analysis(out, study, design, results, plots=plots)
+    document = _read_manifest(out)
+    document.update(
+        status="complete",
+        completed=datetime.now(UTC).isoformat(timespec="seconds"),
+        versions=study_versions(),
+    )
+    write_json(document, out / MANIFEST)
+    return StudyResult(
+        out_dir=out,
+        study=study,
+        design=design,
+        results=results,
+        analysis=analysis,
+        chunks_run=len(pending),
+        chunks_skipped=len(tasks) - len(pending),
+        executor=description,
+        elapsed_s=time.perf_counter() - t0,
+    )
+
+
+def _existing_study(out: Path, resume: bool) -> dict[str, Any] | None:
+    """The manifest of the study in ``out`` if resuming it; refuse to touch any other directory."""
+    if out.exists() and not out.is_dir():
+        raise StudyDirectoryError(f"{out} exists and is not a directory")
+    occupied = out.is_dir() and any(out.iterdir())
+    if not occupied:
+        return None
+    if not resume:
+        what = "a study" if (out / MANIFEST).is_file() else "files"
+        raise StudyDirectoryError(
+            f"{out} already holds {what}; pass --resume to continue that study, or choose "
+            "another --out (nothing was changed)"
+        )
+    if not (out / MANIFEST).is_file():
+        raise StudyDirectoryError(
+            f"{out} is not a study directory (no {MANIFEST}); resume refused, nothing was changed"
+        )
+    return _read_manifest(out)
