@@ -156,3 +156,9 @@ def test_validate_schema_prices() -> None:
     assert any(row["name"] == "alb_hour" and row["value"] == 0.0252 for row in rows)
     r = sim_cli("prices", "--region", "mars-1")
     assert r.returncode == 2 and "us-east-1" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_readme_documents_every_output_column() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for name in [*METER_COLUMNS, *COST_COLUMNS]:
+        assert f"`{name}`" in readme, name

@@ -57,6 +57,10 @@ class Sampler(Protocol):
         """``E[max(1, ceil(X / increment))]``: expected billed increments of one value."""
         ...
 
+    def survival(self, x: float) -> float:
+        """``P(X > x)``, exact (e.g. the share of payloads over a size limit)."""
+        ...
+
     def __call__(self, rng: np.random.Generator, n: int) -> FloatArray:
         """``n`` draws."""
         ...
@@ -83,6 +87,9 @@ class Fixed:
     def expected_units(self, increment: float) -> float:
         _check_increment(increment)
         return float(max(1, math.ceil(self.value / increment)))
+
+    def survival(self, x: float) -> float:
+        return float(self.value > x)
 
     def __call__(self, rng: np.random.Generator, n: int) -> FloatArray:
         return np.full(n, self.value, dtype=np.float64)
@@ -120,6 +127,11 @@ class Lognormal:
         _check_increment(increment)
         return _lognormal_expected_units(self.mean_value, self.sigma, float(increment))
 
+    def survival(self, x: float) -> float:
+        if x <= 0:
+            return 1.0
+        return float(ndtr((self.mu - math.log(x)) / self.sigma))
+
     def __call__(self, rng: np.random.Generator, n: int) -> FloatArray:
         return rng.lognormal(self.mu, self.sigma, n)
 
@@ -146,6 +158,9 @@ class Exponential:
         """``Σ_{k≥0} exp(−k·inc/m) = 1 / (1 − exp(−inc/m))`` (geometric series)."""
         _check_increment(increment)
         return 1.0 / -math.expm1(-increment / self.mean_value)
+
+    def survival(self, x: float) -> float:
+        return 1.0 if x <= 0 else math.exp(-x / self.mean_value)
 
     def __call__(self, rng: np.random.Generator, n: int) -> FloatArray:
         return rng.exponential(self.mean_value, n)
@@ -252,6 +267,16 @@ class Empirical:
         # a bin starting at 0 spends no mass at exactly 0, so max(1, ·) only matters for points
         return float((self._p * units).sum())
 
+    def survival(self, x: float) -> float:
+        lo, hi = self._lo, self._hi
+        width = hi - lo
+        above = np.where(
+            width == 0,
+            (lo > x).astype(np.float64),
+            np.clip((hi - x) / np.where(width == 0, 1, width), 0, 1),
+        )
+        return float((self._p * above).sum())
+
     def __call__(self, rng: np.random.Generator, n: int) -> FloatArray:
         u = rng.random(n)
         i = np.minimum(np.searchsorted(self._cdf, u, side="right"), self._p.size - 1)
@@ -307,6 +332,10 @@ class Mixture:
         return float(
             sum(pi * c.expected_units(increment) for pi, c in zip(p, self.components, strict=True))
         )
+
+    def survival(self, x: float) -> float:
+        p = self.probabilities
+        return float(sum(pi * c.survival(x) for pi, c in zip(p, self.components, strict=True)))
 
     def __call__(self, rng: np.random.Generator, n: int) -> FloatArray:
         route = choose(rng, self.probabilities, n)

@@ -158,3 +158,17 @@ def test_without_routes_the_draws_are_the_old_ones() -> None:
     rng = np.random.default_rng(9)
     assert (req == sizes_bytes(build_sampler(section.request), rng, 1000)).all()
     assert (resp == sizes_bytes(build_sampler(section.response), rng, 1000)).all()
+
+
+def test_survival_is_exact() -> None:
+    logn = Lognormal(1000.0, 0.7)
+    ref = stats.lognorm(s=0.7, scale=math.exp(math.log(1000) - 0.7**2 / 2))
+    assert logn.survival(2500.0) == pytest.approx(ref.sf(2500.0), rel=1e-12)
+    assert Exponential(3.0).survival(6.0) == pytest.approx(math.exp(-2))
+    assert Fixed(10.0).survival(10.0) == 0 and Fixed(10.0).survival(9.9) == 1
+    hist = Empirical((0.0, 100.0, 1000.0), (1.0, 3.0))
+    assert hist.survival(550.0) == pytest.approx(0.75 * 0.5)
+    points = Empirical.of_values((512, 2048), (1, 3))
+    assert points.survival(512) == pytest.approx(0.75) and points.survival(511) == 1
+    mix = Mixture((hist, Fixed(5000.0)), (0.5, 0.5))
+    assert mix.survival(550.0) == pytest.approx(0.5 * 0.375 + 0.5)
