@@ -10,14 +10,15 @@ What is exact and what is approximate:
   the minute the connections open (the hourly mean is exact in expectation; a per-minute peak is
   smoothed when lifetimes span several minutes);
 * bytes and Lambda billed milliseconds: sums of ``n`` i.i.d. values drawn as
-  ``n·mean + sqrt(n·variance)·Z`` (central limit theorem; exact for fixed sizes); the shares of them
+  ``n·mean + sqrt(n·variance)·Z`` (central limit theorem; exact for fixed sizes; request and response
+  sums jointly normal with the route mix's covariance); the shares of them
   that go through API Gateway or past the cache are taken in proportion to the requests;
 * HTTP API 512 KB units and WebSocket 32 KB units: ``n × E[units per message]``, rounded (exact for
   fixed sizes);
 * cache hits: the TTL cache's hit ratio under Poisson requests, per key and hour,
   ``λ_k·ttl / (1 + λ_k·ttl)`` (see :func:`sim.engine.gateway.ttl_hit_ratio`);
-* requests over a limit (feasibility): ``n × P(X > limit)``, the probability estimated once per run
-  from 100,000 draws.
+* requests over a limit (feasibility): ``n × P(X > limit)`` from each distribution's survival
+  function.
 """
 
 from __future__ import annotations
@@ -30,30 +31,32 @@ from sim.config import Scenario
 from sim.engine.core import Horizon, ProgressCallback
 from sim.engine.gateway import ConcurrencyLimit, TokenBucket, ZipfKeys, ttl_hit_ratio
 from sim.meters import HTTP_UNIT_BYTES, LIMITS, WEBSOCKET_UNIT_BYTES, HourlyMeter
-from sim.traffic import build_arrivals, build_connection_model, build_sampler
-from sim.traffic.distributions import Sampler
+from sim.traffic import build_connection_model, build_sampler
+from sim.traffic.arrivals import arrivals_for
+from sim.traffic.payloads import Payload, build_payload
 from sim.units import SECONDS_PER_DAY, SECONDS_PER_HOUR, SECONDS_PER_MINUTE
 
 WINDOW_S = SECONDS_PER_DAY  # seconds drawn at once: bounded memory, few Python iterations
 MAX_KEY_GROUPS = 100_000  # beyond this, neighbouring Zipf keys are pooled for the hit ratio
 
 
-def _clt_sum(
-    rng: np.random.Generator, n: NDArray[np.int64], sampler: Sampler, floor: float
-) -> NDArray[np.int64]:
-    """Sums of ``n`` i.i.d. draws of ``sampler``, by the CLT, at least ``n × floor``."""
-    mean = n * sampler.mean
-    if sampler.constant is not None:
-        return np.asarray(np.rint(mean), dtype=np.int64)
-    noise = np.sqrt(n * sampler.variance) * rng.standard_normal(n.size)
-    return np.asarray(np.rint(np.maximum(mean + noise, n * floor)), dtype=np.int64)
-
-
-def _exceed(sampler: Sampler, limit: float, rng: np.random.Generator) -> float:
-    """P(X > limit): exact for a constant, else estimated from 100,000 draws."""
-    if sampler.constant is not None:
-        return float(sampler.constant > limit)
-    return float(np.mean(sampler(rng, 100_000) > limit))
+def _payload_sums(
+    rng: np.random.Generator, n: NDArray[np.int64], payload: Payload
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Request and response byte sums of ``n`` requests: a bivariate normal (CLT) with the
+    per-request covariance of the route mix, at least one byte per message."""
+    req, resp = payload.request, payload.response
+    sd_q, sd_r = np.sqrt(req.variance), np.sqrt(resp.variance)
+    rho = payload.covariance_bytes2 / (sd_q * sd_r) if sd_q > 0 and sd_r > 0 else 0.0
+    z1 = rng.standard_normal(n.size)
+    z2 = rng.standard_normal(n.size)
+    root = np.sqrt(n)
+    q = n * req.mean + root * sd_q * z1
+    r = n * resp.mean + root * sd_r * (rho * z1 + np.sqrt(max(0.0, 1 - rho**2)) * z2)
+    return (
+        np.asarray(np.rint(np.maximum(q, n)), dtype=np.int64),
+        np.asarray(np.rint(np.maximum(r, n)), dtype=np.int64),
+    )
 
 
 class _HitRatio:
@@ -85,10 +88,10 @@ def run_aggregate(
     """Simulate at ``aggregate`` fidelity; returns the same meter table as ``request`` fidelity."""
     meter = HourlyMeter(scenario, horizon)
     gw = scenario.apigateway
-    arrivals = build_arrivals(scenario.traffic)
+    arrivals = arrivals_for(scenario)
     connections = build_connection_model(scenario.connections)
-    request_size = build_sampler(scenario.payload.request)
-    response_size = build_sampler(scenario.payload.response)
+    payload = build_payload(scenario.payload)
+    request_size, response_size = payload.request, payload.response
     duration = build_sampler(scenario.backend.duration)
     bucket = TokenBucket(gw.throttle.rate_per_s, gw.throttle.burst) if gw.throttle.enabled else None
     limit = ConcurrencyLimit(scenario.backend.concurrency_limit)
@@ -106,17 +109,17 @@ def run_aggregate(
         WEBSOCKET_UNIT_BYTES
     )
     billed_ms_per_request = duration.expected_units(1.0)
-    extra = rngs["extra"]
+    # P(over a limit) per request; request and response sizes taken as independent here
     exceed = {
         "over_alb_lambda_payload": 1
-        - (1 - _exceed(request_size, LIMITS["over_alb_lambda_payload"][1], extra))
-        * (1 - _exceed(response_size, LIMITS["over_alb_lambda_payload"][1], extra)),
-        "over_apigw_payload": _exceed(request_size, LIMITS["over_apigw_payload"][1], extra),
+        - (1 - request_size.survival(LIMITS["over_alb_lambda_payload"][1]))
+        * (1 - response_size.survival(LIMITS["over_alb_lambda_payload"][1])),
+        "over_apigw_payload": request_size.survival(LIMITS["over_apigw_payload"][1]),
         "over_lambda_payload": 1
-        - (1 - _exceed(request_size, LIMITS["over_lambda_payload"][1], extra))
-        * (1 - _exceed(response_size, LIMITS["over_lambda_payload"][1], extra)),
-        "over_rest_timeout": _exceed(duration, LIMITS["over_rest_timeout"][1], extra),
-        "over_http_timeout": _exceed(duration, LIMITS["over_http_timeout"][1], extra),
+        - (1 - request_size.survival(LIMITS["over_lambda_payload"][1]))
+        * (1 - response_size.survival(LIMITS["over_lambda_payload"][1])),
+        "over_rest_timeout": duration.survival(LIMITS["over_rest_timeout"][1]),
+        "over_http_timeout": duration.survival(LIMITS["over_http_timeout"][1]),
     }
     span = horizon.end_s - horizon.start_s
 
@@ -165,7 +168,7 @@ def run_aggregate(
             served - cache_hits, requests, out=np.zeros(requests.size), where=requests > 0
         )
 
-        response_bytes = _clt_sum(rngs["payload"], requests, response_size, 1.0)
+        request_bytes, response_bytes = _payload_sums(rngs["payload"], requests, payload)
         billed_ms = np.asarray(
             np.rint(
                 np.maximum(
@@ -183,7 +186,7 @@ def run_aggregate(
             requests=requests,
             peak_rps=np.maximum.reduceat(counts, starts).astype(np.int64),
             new_connections=new_per_hour.astype(np.int64),
-            request_bytes=_clt_sum(rngs["payload"], requests, request_size, 1.0),
+            request_bytes=request_bytes,
             response_bytes=response_bytes,
             apigw_throttled=requests - served,
             apigw_response_bytes=np.rint(response_bytes * share_served).astype(np.int64),

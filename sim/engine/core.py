@@ -26,7 +26,7 @@ from sim.config import Scenario
 from sim.traffic import build_connection_model, build_sampler
 from sim.traffic.arrivals import DetailedArrivalProcess, arrivals_for
 from sim.traffic.connections import Connections
-from sim.traffic.distributions import sizes_bytes
+from sim.traffic.payloads import build_payload
 from sim.units import SECONDS_PER_HOUR
 
 ProgressCallback = Callable[[float], None]
@@ -139,13 +139,14 @@ def _source(
             assert isinstance(arrivals, DetailedArrivalProcess)
             w = arrivals.window(rng, midpoints)
             arrival = w.times_epoch_s - origin
-            order = np.argsort(arrival, kind="stable")
-            arrival, opens = arrival[order], w.opens[order]
+            second = np.clip(np.floor(arrival).astype(np.int64) - a, 0, b - a - 1)
+            # group by second (a stable radix sort on 16-bit keys: batches are ≤ 3600 s)
+            order = np.argsort(second.astype(np.uint16), kind="stable")
+            arrival, opens, second = arrival[order], w.opens[order], second[order]
             # connection ends are listed per opening request, in arrival order
             ends = np.full(w.opens.size, np.nan)
             ends[w.opens] = w.conn_end_epoch_s - origin
             ends = ends[order][opens]
-            second = np.clip(np.floor(arrival).astype(np.int64) - a, 0, b - a - 1)
             counts = np.bincount(second, minlength=b - a).astype(np.int64)
             conns = Connections(new=opens, start_s=arrival[opens], end_s=ends)
             batch = Batch(start_s=a, end_s=b, counts=counts, arrival_s=arrival, connections=conns)
@@ -166,8 +167,7 @@ def _shape(
     out: simpy.Store,
 ) -> Generator[Any, Any, None]:
     """Attach sizes, connections and backend durations to each batch."""
-    request_size = build_sampler(scenario.payload.request)
-    response_size = build_sampler(scenario.payload.response)
+    payload = build_payload(scenario.payload)
     duration = build_sampler(scenario.backend.duration)
     connections = build_connection_model(scenario.connections)
     while True:
@@ -176,16 +176,18 @@ def _shape(
             yield out.put(None)
             return
         n = batch.n
+        request_bytes, response_bytes = payload.draw(rngs["payload"], n)
         yield out.put(
             Batch(
                 start_s=batch.start_s,
                 end_s=batch.end_s,
                 counts=batch.counts,
                 arrival_s=batch.arrival_s,
-                request_bytes=sizes_bytes(request_size, rngs["payload"], n),
-                response_bytes=sizes_bytes(response_size, rngs["payload"], n),
+                request_bytes=request_bytes,
+                response_bytes=response_bytes,
                 connections=batch.connections
-                or connections.open(rngs["connections"], batch.arrival_s),
+                if batch.connections is not None
+                else connections.open(rngs["connections"], batch.arrival_s),
                 duration_ms=duration(rngs["backend"], n),
             )
         )

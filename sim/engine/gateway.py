@@ -105,7 +105,7 @@ class _KeySampler:
 
     def __call__(self, rng: np.random.Generator, n: int) -> NDArray[np.int64]:
         u = rng.random(n) * self.cdf[-1]
-        guide = self._guide
+        guide: NDArray[np.int64] = self._guide  # type: ignore[attr-defined]
         last = self.cdf.size - 1
         idx = guide[np.minimum((u / self.cdf[-1] * self.cdf.size).astype(np.int64), last)]
         idx = np.minimum(idx, last)
@@ -114,7 +114,7 @@ class _KeySampler:
             idx[todo] += 1
             np.minimum(idx, last, out=idx)
             todo = todo[(self.cdf[idx[todo]] <= u[todo]) & (idx[todo] < last)]
-        return idx
+        return np.asarray(idx, dtype=np.int64)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_guide", self.guide)

@@ -186,22 +186,28 @@ class Hawkes:
     def mean_factor(self) -> float:
         return 1.0
 
-    def _generations(
-        self, rng: np.random.Generator, events: FloatArray, end: float
-    ) -> list[FloatArray]:
-        """Process ``events`` (all < ``end``) and their descendants inside ``[.., end)``; the
-        descendants at or after ``end`` join the pending ones."""
-        out = [events]
-        current = events
-        carried = [self._pending]
+    def _cascade(
+        self, rng: np.random.Generator, events: FloatArray, origin: float, span: float
+    ) -> IntArray:
+        """Process ``events`` (seconds after ``origin``, all in ``[0, span)``) and their descendants
+        inside ``[0, span)``: per-second counts of all of them; descendants at or after ``span``
+        join the pending events (as epoch seconds).
+
+        Each event has Poisson(n) children: drawn per generation as Poisson(n × size) children, each
+        given a parent uniformly at random (the same law: Poisson splitting).
+        """
         n, tau = self.branching_ratio, self.decay_s
+        size = max(1, math.ceil(span))
+        out = np.zeros(size, dtype=np.int64)
+        carried = [self._pending]
+        current = events
         while current.size:
-            k = rng.poisson(n, current.size)
-            kids = np.repeat(current, k) + rng.exponential(tau, int(k.sum()))
-            inside = kids < end
-            carried.append(kids[~inside])
+            out += np.bincount(current.astype(np.int64), minlength=size)[:size]
+            k = int(rng.poisson(n * current.size))
+            kids = current[rng.integers(0, current.size, k)] + rng.exponential(tau, k)
+            inside = kids < span
+            carried.append(kids[~inside] + origin)
             current = kids[inside]
-            out.append(current)
         self._pending = np.concatenate(carried)
         return out
 
@@ -214,12 +220,11 @@ class Hawkes:
         w = min(w, HAWKES_WARMUP_EVENTS / max(rate0, 1e-300))
         t0 = a - w
         # the history before t0 at its mean: children still due after t0 ~ Poisson(μ n τ / (1 − n))
-        due = rng.poisson(mu * n * tau / (1 - n))
-        self._pending = t0 + rng.exponential(tau, due)
+        due = t0 + rng.exponential(tau, rng.poisson(mu * n * tau / (1 - n)))
         immigrants = t0 + w * rng.random(rng.poisson(mu * w))
-        early = self._pending[self._pending < a]
-        self._pending = self._pending[self._pending >= a]
-        self._generations(rng, np.concatenate([immigrants, early]), a)
+        early = due[due < a]
+        self._pending = due[due >= a]
+        self._cascade(rng, np.concatenate([immigrants, early]) - t0, t0, w)
 
     def counts(
         self, rng: np.random.Generator, t_mid_epoch_s: FloatArray, rate_per_s: FloatArray
@@ -230,13 +235,12 @@ class Hawkes:
             self._warm_up(rng, a, float(rate_per_s[0]))
         n = self.branching_ratio
         k = rng.poisson(rate_per_s * (1 - n))
-        immigrants = np.repeat(t_mid_epoch_s - 0.5, k) + rng.random(int(k.sum()))
+        immigrants = np.repeat(np.arange(k.size, dtype=np.float64), k) + rng.random(int(k.sum()))
         due = self._pending < b
-        carried = self._pending[due]
+        carried = self._pending[due] - a
         self._pending = self._pending[~due]
-        events = np.concatenate(self._generations(rng, np.concatenate([immigrants, carried]), b))
-        idx = np.floor(events - a).astype(np.int64)
-        return np.bincount(np.clip(idx, 0, t_mid_epoch_s.size - 1), minlength=t_mid_epoch_s.size)
+        counts = self._cascade(rng, np.concatenate([immigrants, carried]), a, b - a)
+        return counts[: t_mid_epoch_s.size]
 
 
 # =========================================================================== ON/OFF

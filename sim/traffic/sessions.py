@@ -72,26 +72,25 @@ def expand_sessions(
     r = int(n.sum())
     if r == 0:
         return SessionRequests.empty()
-    first_idx = np.cumsum(n) - n
-    first = np.zeros(r, dtype=np.bool_)
-    first[first_idx] = True
-    gap = np.zeros(r)
-    gap[~first] = think_time_sampler(cfg)(rng, r - s)
+    first = np.cumsum(n) - n  # index of each session's first request
+    gap = think_time_sampler(cfg)(rng, r)  # the gap before each request (0 for a first one)
+    gap[first] = 0.0
     cum = np.cumsum(gap)
-    offset = cum - np.repeat(cum[first_idx], n)
-    t = np.repeat(starts_epoch_s, n) + offset
+    t = np.repeat(starts_epoch_s - cum[first], n)
+    t += cum
     timeout = cfg.idle_timeout_s
-    opens = first | (gap > timeout)
-    last_of_session = np.ones(r, dtype=np.bool_)
-    last_of_session[:-1] = first[1:]
-    last_of_conn = np.ones(r, dtype=np.bool_)
-    last_of_conn[:-1] = opens[1:]
-    close_after = np.where(last_of_session, min(cfg.linger_s, timeout), timeout)
-    conn_id = np.cumsum(opens) - 1
-    ends = np.empty(int(opens.sum()))
-    ends[conn_id[last_of_conn]] = (t + close_after)[last_of_conn]
+    opens = gap > timeout
+    opens[first] = True
+    # a connection ends after the request before the next opening one (or the very last)
+    open_idx = np.flatnonzero(opens)
+    last = np.empty(open_idx.size, dtype=np.int64)
+    last[:-1] = open_idx[1:] - 1
+    last[-1] = r - 1
+    after = np.full(r, timeout)
+    after[first[1:] - 1] = min(cfg.linger_s, timeout)  # a session's last request
+    after[-1] = min(cfg.linger_s, timeout)
     conn_end = np.full(r, np.nan)
-    conn_end[opens] = ends
+    conn_end[open_idx] = t[last] + after[last]
     return SessionRequests(t, opens, conn_end)
 
 
@@ -150,10 +149,10 @@ class SessionArrivals:
         due = every.times_epoch_s < b
         now = every.take(due)
         self._pending = every.take(~due)
-        idx = np.floor(now.times_epoch_s - a).astype(np.int64)
-        counts = np.bincount(
-            np.clip(idx, 0, t_mid_epoch_s.size - 1), minlength=t_mid_epoch_s.size
-        ).astype(np.int64)
+        size = t_mid_epoch_s.size
+        idx = (now.times_epoch_s - a).astype(np.int64)  # ≥ 0: truncation is the floor
+        np.minimum(idx, size - 1, out=idx)
+        counts = np.bincount(idx, minlength=size).astype(np.int64)
         return ArrivalWindow(counts, now.times_epoch_s, now.opens, now.conn_end_epoch_s[now.opens])
 
     def counts(self, rng: np.random.Generator, t_mid_epoch_s: FloatArray) -> IntArray:
