@@ -63,8 +63,16 @@ def both_modes() -> dict[str, dict[str, np.ndarray]]:
         runs = [simulate(s, seed=seed, fidelity=mode) for seed in SEEDS]
         out[mode] = {
             name: np.vstack([r.column(name).to_numpy() for r in runs])
-            for name in ("requests", "processed_bytes", "new_connections", "active_connections",
-                         "lcu", "http_request_units", "lambda_billed_ms", "peak_rps")
+            for name in (
+                "requests",
+                "processed_bytes",
+                "new_connections",
+                "active_connections",
+                "lcu",
+                "http_request_units",
+                "lambda_billed_ms",
+                "peak_rps",
+            )
         }
     return out
 
@@ -120,3 +128,39 @@ def test_peak_rps_has_the_same_distribution(both_modes: dict[str, dict[str, np.n
     req, agg = both_modes["request"]["peak_rps"], both_modes["aggregate"]["peak_rps"]
     sd = np.sqrt(req.max(axis=0))
     _assert_means_agree(req.astype(float), agg.astype(float), sd)
+
+
+ROUTED = (
+    "scenario.duration_days=1",
+    "traffic.requests_per_day=1000000",
+    "traffic.peak_requests_per_s=25",
+    "connections={model='sessions', requests_per_session=6, think_time_s=20, idle_timeout_s=60}",
+    "payload={routes=[{name='read', share=0.8, request={model='fixed', bytes=500}, "
+    "response={model='lognormal', mean_bytes=4000, sigma=0.8}}, {name='write', share=0.2, "
+    "request={model='lognormal', mean_bytes=200000, sigma=0.5}, response={model='fixed', bytes=300}}]}",
+)
+
+
+def test_aggregate_follows_sessions_and_route_mixes() -> None:
+    """Daily totals of both modes against the same expectations, across seeds.
+
+    Requests come in sessions of m requests (geometric, mean 6): the day's count is compound
+    Poisson, Var = ν·E[m²] with ν = N/6 sessions and E[m²] = 2·6² − 6 for a geometric on 1, 2, ...
+    Processed bytes: E[bytes per request] from the route mix; the tolerance adds the size variance.
+    """
+    s = scenario_with(*ROUTED)
+    n_expected = 1_000_000
+    var_n = n_expected / 6 * (2 * 36 - 6)
+    mean_bytes = 0.8 * (500 + 4000) + 0.2 * (200_000 + 300)
+    for mode in ("request", "aggregate"):
+        totals = [simulate(s, seed=k, fidelity=mode) for k in range(4)]
+        n = np.array([m.column("requests").to_numpy().sum() for m in totals])
+        b = np.array([m.column("processed_bytes").to_numpy().sum() for m in totals])
+        new = np.array([m.column("new_connections").to_numpy().sum() for m in totals])
+        assert abs(n.mean() - n_expected) < 5 * np.sqrt(var_n / 4), mode
+        # bytes per request: the route mix's mean (size variance over ~4 M requests is tiny, the
+        # request-count noise cancels in the ratio)
+        assert (b / n).mean() == pytest.approx(mean_bytes, rel=0.01), mode
+        # connections per request, as the sessions model says: (1 + 5·P(G > 60)) / 6
+        per_request = (1 + 5 * np.exp(-60 / 20)) / 6
+        assert (new / n).mean() == pytest.approx(per_request, rel=0.02), mode
