@@ -117,6 +117,16 @@ def charges(meters: pa.Table, scenario: Scenario, prices: RegionPrices) -> list[
         )
         return out
 
+    def rest_requests(option: str) -> Charge:
+        return Charge(
+            option,
+            "front_door",
+            "requests",
+            "request",
+            q("apigw_requests"),
+            tiered(prices.apigw_rest_requests, prices.free_rest_requests),
+        )
+
     out: list[Charge] = []
     cached = scenario.apigateway.cached_options()
     for option in scenario.options:
@@ -152,16 +162,7 @@ def charges(meters: pa.Table, scenario: Scenario, prices: RegionPrices) -> list[
                 )
             out += behind(option, "alb")
         elif option == "apigw_rest":
-            out.append(
-                Charge(
-                    option,
-                    "front_door",
-                    "requests",
-                    "request",
-                    q("apigw_requests"),
-                    tiered(prices.apigw_rest_requests, prices.free_rest_requests),
-                )
-            )
+            out.append(rest_requests(option))
             out += behind(option, "apigw")
         elif option == "apigw_http":
             out.append(
@@ -177,16 +178,7 @@ def charges(meters: pa.Table, scenario: Scenario, prices: RegionPrices) -> list[
             out += behind(option, "apigw")
         elif option in cached:
             # a cache hit is still a billed call; the cache is billed every hour it is enabled
-            out.append(
-                Charge(
-                    option,
-                    "front_door",
-                    "requests",
-                    "request",
-                    q("apigw_requests"),
-                    tiered(prices.apigw_rest_requests, prices.free_rest_requests),
-                )
-            )
+            out.append(rest_requests(option))
             out.append(
                 Charge(
                     option,
