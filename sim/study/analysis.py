@@ -7,7 +7,8 @@
   ``morris.analyze`` (elementary effects per unit of the input's quantile, so inputs compare);
   ``monte_carlo``/``latin_hypercube``: first-order ``S1`` by RBD-FAST (SALib ``rbd_fast.analyze``)
   and the Spearman rank correlation ``spearman`` (Fisher-z interval).
-* ``convergence.parquet``: the same indices on growing prefixes of the design (``runs`` column).
+* ``convergence.parquet``: the same indices of the decision outcomes (savings and log cost ratios)
+  on growing prefixes of the design (``runs`` column), with fewer bootstrap resamples.
 * ``quantiles.parquet``: mean, standard deviation and quantiles of every numeric outcome.
 * ``analysis.json``: probability that each option is cheapest (Wilson interval), savings summary,
   the most influential inputs of the key outcome, and notes.
@@ -38,7 +39,7 @@ from sim.study.spec import Study
 FloatArray = NDArray[np.float64]
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 #: Bootstrap resamples for each point of the convergence curves (the full sample uses the study's).
-CONVERGENCE_RESAMPLES = 200
+CONVERGENCE_RESAMPLES = 100
 
 INDEX_COLUMNS = ("outcome", "input", "index", "value", "conf_low", "conf_high")
 
@@ -81,7 +82,7 @@ def sobol_indices(
     s: AnalysisSettings, x: FloatArray, y: FloatArray, outcome: str
 ) -> list[IndexRow]:
     """Sobol' first-order and total indices with bootstrap intervals (SALib ``sobol.analyze``)."""
-    from SALib.analyze import sobol  # type: ignore[import-untyped]
+    from SALib.analyze import sobol
 
     si = sobol.analyze(
         s.problem,
@@ -223,6 +224,19 @@ def key_outcome(study: Study, results: pa.Table) -> str | None:
             return name
     numeric = numeric_outcomes(results)
     return numeric[0] if numeric else None
+
+
+def relative_outcome(study: Study, results: pa.Table) -> str | None:
+    """The relative counterpart of the key outcome: the log cost ratio of the best other option
+    (or the only other one) over the reference. Free of the volume's scale, it shows what else
+    decides the reference's advantage."""
+    names = results.column_names
+    ref = study.reference
+    candidates = (
+        f"log_cost_ratio_best_over_{ref}",
+        *[f"log_cost_ratio_{o}_over_{ref}" for o in study.options],
+    )
+    return next((n for n in candidates if n in names), None)
 
 
 def sensitivity(
@@ -368,9 +382,11 @@ def analyse(
     unit = np.column_stack([design.column(f"u:{label}").to_numpy() for label in study.labels])
     outcomes = numeric_outcomes(results)
     rows, notes = sensitivity(settings, unit, results, outcomes)
-    conv = convergence(settings, unit, results, outcomes)
+    decisions = [o for o in outcomes if o.startswith(("savings_usd_", "log_cost_ratio_"))]
+    conv = convergence(settings, unit, results, decisions or outcomes)
     quantiles = quantile_table(results, outcomes)
     key = key_outcome(study, results)
+    relative = relative_outcome(study, results)
     doc: dict[str, Any] = {
         "study": study.name,
         "runs": results.num_rows,
@@ -383,6 +399,7 @@ def analyse(
         "bootstrap_resamples": settings.resamples,
         "analysis_seed": settings.seed,
         "key_outcome": key,
+        "relative_outcome": relative,
         "ranking_index": RANKING_INDEX[settings.method],
     }
     if "cheapest" in results.column_names:
@@ -403,6 +420,8 @@ def analyse(
     }
     if key is not None:
         doc["most_influential"] = ranking(rows, key, RANKING_INDEX[settings.method])
+    if relative is not None:
+        doc["most_influential_relative"] = ranking(rows, relative, RANKING_INDEX[settings.method])
     doc["influence_by_outcome"] = {
         name: [r["input"] for r in ranking(rows, name, RANKING_INDEX[settings.method])[:3]]
         for name in outcomes

@@ -109,5 +109,9 @@ def print_findings(doc: dict[str, Any], console: Console) -> None:
     if ranked:
         top = ", ".join(f"{r['input']} ({r['index']} {r['value']:.2f})" for r in ranked[:4])
         console.print(f"what drives {doc['key_outcome']}: {top}", highlight=False)
+    ranked = doc.get("most_influential_relative") or []
+    if ranked:
+        top = ", ".join(f"{r['input']} ({r['index']} {r['value']:.2f})" for r in ranked[:4])
+        console.print(f"what drives {doc['relative_outcome']}: {top}", highlight=False)
     for note in doc.get("notes", []):
         console.print(f"note: {note}", highlight=False, style="dim")

@@ -101,7 +101,7 @@ class LatinHypercube(MonteCarlo):
     """Each input's range in ``runs`` equally likely strata, each sampled once (SALib ``latin``)."""
 
     def unit(self, runs: int, k: int, settings: DesignSettings, seed: int) -> FloatArray:
-        from SALib.sample import latin  # type: ignore[import-untyped]
+        from SALib.sample import latin
 
         out = latin.sample(_problem(k), runs, seed=seed)
         return np.asarray(out, dtype=np.float64).reshape(runs, k)

@@ -13,7 +13,8 @@ grouped by the study-file outcome that asks for them:
 * ``savings``: ``savings_usd_<r>_vs_<o>`` = cost(o) − cost(r) (USD, > 0 when the reference is
   cheaper) and, with three or more options, ``savings_usd_<r>_vs_best`` against the cheapest other;
 * ``log_cost_ratio``: ``log_cost_ratio_<o>_over_<r>`` = ln(cost(o) / cost(r)) (> 0 when the
-  reference is cheaper);
+  reference is cheaper) and, with three or more options, ``log_cost_ratio_best_over_<r>`` for the
+  cheapest other;
 * ``cheapest``: the option with the lowest cost (name);
 * ``dominant_lcu_dimension``: the LCU dimension that set most of the ALB's LCU-hours (name);
 * ``peak_lcu``: the ALB's highest hourly LCU;
@@ -104,6 +105,8 @@ def outcome_schema(options: Sequence[str], reference: str, outcomes: Sequence[st
             fields.append(pa.field(f"savings_usd_{reference}_vs_best", pa.float64()))
     if "log_cost_ratio" in outcomes:
         fields += [pa.field(f"log_cost_ratio_{o}_over_{reference}", pa.float64()) for o in others]
+        if len(others) > 1:
+            fields.append(pa.field(f"log_cost_ratio_best_over_{reference}", pa.float64()))
     if "cheapest" in outcomes:
         fields.append(pa.field("cheapest", pa.string()))
     if "dominant_lcu_dimension" in outcomes:
@@ -196,10 +199,10 @@ def run_one(spec: RunSpec, run_index: int, values: Mapping[str, Any]) -> dict[st
             row[f"savings_usd_{ref}_vs_best"] = min(cost[o] for o in others) - cost[ref]
     if "log_cost_ratio" in outcomes:
         for o in others:
-            ok = cost[o] > 0 and cost[ref] > 0
-            row[f"log_cost_ratio_{o}_over_{ref}"] = (
-                math.log(cost[o] / cost[ref]) if ok else float("nan")
-            )
+            row[f"log_cost_ratio_{o}_over_{ref}"] = _log_ratio(cost[o], cost[ref])
+        if len(others) > 1:
+            best = min(cost[o] for o in others)
+            row[f"log_cost_ratio_best_over_{ref}"] = _log_ratio(best, cost[ref])
     if "cheapest" in outcomes:
         row["cheapest"] = min(options, key=lambda o: cost[o])
     if "dominant_lcu_dimension" in outcomes or "peak_lcu" in outcomes:
@@ -214,6 +217,10 @@ def run_one(spec: RunSpec, run_index: int, values: Mapping[str, Any]) -> dict[st
         for c in throttle_columns():
             row[c] = int(np.sum(meters.column(c).to_numpy()))
     return row
+
+
+def _log_ratio(a: float, b: float) -> float:
+    return math.log(a / b) if a > 0 and b > 0 else float("nan")
 
 
 def run_chunk(task: ChunkTask) -> pa.Table:

@@ -56,21 +56,36 @@ def savings_histogram(path: Path, study: Study, results: pa.Table) -> Path | Non
 
 
 def indices_plot(path: Path, doc: dict[str, Any], tables: dict[str, pa.Table]) -> Path | None:
-    """The key outcome's indices with their confidence intervals, one bar group per input."""
-    key = doc.get("key_outcome")
-    rows = [r for r in tables["sensitivity.parquet"].to_pylist() if r["outcome"] == key]
-    if not rows:
+    """Indices of the key outcome (and of its relative counterpart, the log cost ratio) with their
+    confidence intervals: one panel per outcome, one bar group per input."""
+    sens = tables["sensitivity.parquet"].to_pylist()
+    outcomes = [o for o in (doc.get("key_outcome"), doc.get("relative_outcome")) if o]
+    panels = [(o, [r for r in sens if r["outcome"] == o]) for o in outcomes]
+    panels = [(o, rows) for o, rows in panels if rows]
+    if not panels:
         return None
+    order = [r["input"] for r in doc.get("most_influential", [])] or sorted(
+        {r["input"] for r in panels[0][1]}
+    )
+    order = [o for o in order if "×" not in o]
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(6.5 * len(panels), 0.5 * len(order) + 1.8), squeeze=False
+    )
+    for ax, (outcome, rows) in zip(axes[0], panels, strict=True):
+        _index_bars(ax, rows, order)
+        ax.set_xlabel(f"index ({doc.get('confidence', 0.95):.0%} bootstrap interval)")
+        ax.set_title(f"{doc.get('design')} indices of {outcome}", fontsize=10)
+    for ax in axes[0][1:]:
+        ax.tick_params(labelleft=False)
+    return _save(fig, path)
+
+
+def _index_bars(ax: Any, rows: list[dict[str, Any]], order: list[str]) -> None:
     kinds = [
         k
         for k in ("S1", "ST", "mu_star", "sigma", "spearman")
         if any(r["index"] == k for r in rows)
     ]
-    order = [r["input"] for r in doc.get("most_influential", [])] or sorted(
-        {r["input"] for r in rows}
-    )
-    order = [o for o in order if "×" not in o]
-    fig, ax = plt.subplots(figsize=(7.5, 0.5 * len(order) + 1.8))
     height = 0.8 / len(kinds)
     y = np.arange(len(order))
     for j, kind in enumerate(kinds):
@@ -78,18 +93,14 @@ def indices_plot(path: Path, doc: dict[str, Any], tables: dict[str, pa.Table]) -
         vals = np.array([by_input[i]["value"] if i in by_input else np.nan for i in order])
         lo = np.array([by_input[i]["conf_low"] if i in by_input else np.nan for i in order])
         hi = np.array([by_input[i]["conf_high"] if i in by_input else np.nan for i in order])
-        err = np.vstack([np.clip(vals - lo, 0, None), np.clip(hi - vals, 0, None)])
-        err = np.nan_to_num(err)
+        err = np.nan_to_num(np.vstack([np.clip(vals - lo, 0, None), np.clip(hi - vals, 0, None)]))
         ax.barh(
             y + (j - (len(kinds) - 1) / 2) * height, vals, height, xerr=err, capsize=3, label=kind
         )
     ax.set_yticks(y, order)
     ax.invert_yaxis()
     ax.axvline(0, color="black", lw=0.8)
-    ax.set_xlabel(f"index ({doc.get('confidence', 0.95):.0%} bootstrap interval)")
-    ax.set_title(f"{doc.get('design')} indices of {key}", fontsize=10)
     ax.legend(fontsize=8)
-    return _save(fig, path)
 
 
 def savings_vs_inputs(

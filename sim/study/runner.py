@@ -362,7 +362,11 @@ def run_study(
         if progress is not None:
             progress(done, study.runs)
         if executor is not None:
+            finished: set[int] = set()
             for task, table in executor.map_unordered(run_chunk, pending):
+                if task.chunk in finished:  # a retried task delivered twice: written once
+                    continue
+                finished.add(task.chunk)
                 write_parquet(table, chunk_path(out, task.chunk), _chunk_provenance(study, task))
                 done += len(task.values)
                 if progress is not None:

@@ -525,7 +525,17 @@ def _target(
             )
     if spec.relative_to is not None:
         ok = spec.relative_to in DERIVED
-        if not ok:
+        if ok:
+            try:
+                DERIVED[spec.relative_to](base_data)
+            except (KeyError, TypeError, ValueError) as exc:
+                problems.append(
+                    (
+                        f"{where}.relative_to",
+                        f"{spec.relative_to!r} is not defined for this base scenario ({exc})",
+                    )
+                )
+        else:
             found_rel, rel = _lookup(base_data, spec.relative_to.split("."))
             ok = found_rel and isinstance(rel, int | float) and not isinstance(rel, bool)
         if not ok:

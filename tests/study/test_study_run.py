@@ -301,3 +301,27 @@ def test_requests_and_throttles_can_be_recorded(tmp_path: Path) -> None:
     throttles = [n for n in names if n.endswith("throttled")]
     assert throttles and all(min(result.results.column(n).to_pylist()) >= 0 for n in throttles)
     assert min(result.results.column("requests").to_pylist()) > 0
+
+
+def test_a_chunk_delivered_twice_is_written_once(
+    reference: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a retried Dask task looks like to the runner: the same chunk finishing twice."""
+    from sim.study.executors import EXECUTORS, LocalExecutor
+
+    class Twice(LocalExecutor):
+        def map_unordered(self, fn, tasks):  # type: ignore[no-untyped-def]
+            for task, table in super().map_unordered(fn, tasks):
+                yield task, table
+                yield task, table
+
+    monkeypatch.setitem(EXECUTORS, "local", Twice)
+    study = load_study(write_study(tmp_path, runs=24, chunk_size=4))
+    seen: list[int] = []
+    run_study(
+        study, tmp_path / "twice", workers=1, analyze=False, progress=lambda d, t: seen.append(d)
+    )
+    assert seen[-1] == 24 and max(seen) == 24
+    got = pq.read_table(tmp_path / "twice" / "results.parquet")
+    assert got.column("run").to_pylist() == list(range(24))
+    assert got.equals(pq.read_table(reference / "results.parquet"))
