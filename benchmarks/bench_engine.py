@@ -4,6 +4,7 @@ Run by hand (not part of the tests), from the repository root:
 
     python benchmarks/bench_engine.py            # all cases, a markdown table on stdout
     python benchmarks/bench_engine.py --quick    # a day instead of a month/year (smoke test)
+    python benchmarks/bench_engine.py --in-process   # simulate() alone, warm, best of 3
 
 Each case runs in a fresh subprocess, so its peak resident memory (``ru_maxrss``) is its own and
 imports are counted in its wall time. Cases:
@@ -121,10 +122,35 @@ def _sim_run(days: float, fidelity: str, out: Path, wrapper: Path) -> tuple[floa
     return wall, rss, int(summary["traffic"]["requests"])
 
 
+def in_process(repeats: int = 3) -> None:
+    """The simulation alone (``sim.simulate``: no interpreter start, imports or Parquet), best of
+    ``repeats`` after a warm-up run, for the seed month in each fast fidelity."""
+    from sim.config import load_scenario
+    from sim.engine import simulate
+
+    scenario = load_scenario(SEED)
+    print("| fidelity | seed month, simulate() only: best of 3 (s) | requests/s |")
+    print("|---|---:|---:|")
+    for fidelity in ("aggregate", "request"):
+        simulate(scenario, fidelity=fidelity)
+        best, n = float("inf"), 0
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            meters = simulate(scenario, fidelity=fidelity)
+            best = min(best, time.perf_counter() - t0)
+            n = int(meters.column("requests").to_numpy().sum())
+        print(f"| {fidelity} | {best:.3f} | {n / best:,.0f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a day instead of a month and a year")
+    parser.add_argument("--in-process", action="store_true",
+                        help="only time simulate() in this process (no subprocesses)")
     args = parser.parse_args()
+    if args.in_process:
+        in_process()
+        return
     month, year = (1, 1) if args.quick else (30, 365)
     hour = 1 / 24
     rows = []

@@ -264,3 +264,38 @@ def test_oversized_payloads_and_long_durations_are_findings() -> None:
     assert kinds["over_rest_timeout"]["options"] == ["apigw_rest"]
     assert "over_http_timeout" not in kinds  # 29.5 s is inside HTTP's 30 s
     assert "over_apigw_payload" not in kinds  # 2 MB is inside API Gateway's 10 MB
+
+
+def test_capacity_bound_cache_matches_ches_approximation() -> None:
+    """When the keys do not fit, the exact LRU cache against Che's approximation.
+
+    A 0.5 GB cache holds 200 responses of 2,684,354 bytes; 2,000 Zipf(0.8) keys at 40 requests/s.
+    Tolerance: 5 binomial standard errors of the hit ratio over N requests, plus 0.01 for Che's
+    approximation itself (asymptotically exact for Zipf popularity; Fricker, Robert and Roberts,
+    ITC 2012, report errors well under 1% at these sizes).
+    """
+    from sim.engine.gateway import LruTtlCache, che_hit_probabilities
+
+    args = (
+        "traffic={model='constant', requests_per_s=40.0}",
+        "scenario.duration_days=0.25",
+        "payload.response={model='fixed', bytes=2684354}",
+        "apigateway.cache.enabled=true",
+        "apigateway.cache.ttl_s=3600",
+        "apigateway.cache.keys={model='zipf', count=2000, exponent=0.8}",
+    )
+    m = simulate(scenario_with(*args), fidelity="request")
+    n = m.column("cache_requests").to_numpy().sum()
+    h = m.column("cache_hits").to_numpy().sum() / n
+    p = ZipfKeys(2000, 0.8).probabilities
+    che = float(np.sum(p * che_hit_probabilities(p, 200)))
+    assert abs(h - che) < 5 * np.sqrt(che * (1 - che) / n) + 0.01
+    approx = simulate(scenario_with(*args), fidelity="aggregate")
+    h_agg = (
+        approx.column("cache_hits").to_numpy().sum()
+        / approx.column("cache_requests").to_numpy().sum()
+    )
+    assert abs(h_agg - che) < 0.01  # the TTL bound barely binds at one hour
+    # the exact LRU cache evicts: a capacity of one entry alternating keys never hits
+    lru = LruTtlCache(1, 100.0)
+    assert not lru.lookup(np.arange(6.0), np.array([0, 1, 0, 1, 0, 1])).any()

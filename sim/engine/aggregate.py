@@ -29,7 +29,14 @@ from numpy.typing import NDArray
 
 from sim.config import Scenario
 from sim.engine.core import Horizon, ProgressCallback
-from sim.engine.gateway import ConcurrencyLimit, TokenBucket, ZipfKeys, ttl_hit_ratio
+from sim.engine.gateway import (
+    ConcurrencyLimit,
+    TokenBucket,
+    ZipfKeys,
+    cache_capacity_entries,
+    che_hit_probabilities,
+    ttl_hit_ratio,
+)
 from sim.meters import HTTP_UNIT_BYTES, LIMITS, WEBSOCKET_UNIT_BYTES, HourlyMeter
 from sim.traffic import build_connection_model, build_sampler
 from sim.traffic.arrivals import arrivals_for
@@ -60,22 +67,29 @@ def _payload_sums(
 
 
 class _HitRatio:
-    """Share of a key-mix's requests that a TTL cache answers, as a function of the total rate."""
+    """Share of a key-mix's requests that the cache answers, as a function of the total rate.
 
-    def __init__(self, keys: ZipfKeys, ttl_s: float) -> None:
+    Per key, the TTL bound ``λ_k·ttl / (1 + λ_k·ttl)``; when the keys do not all fit, also Che's
+    approximation of the LRU capacity bound ``1 − exp(−p_k·x)`` (rate-free); a key's hit
+    probability is the tighter of the two.
+    """
+
+    def __init__(self, keys: ZipfKeys, ttl_s: float, capacity: int) -> None:
         p = keys.probabilities
+        lru = che_hit_probabilities(p, capacity)
         if p.size > MAX_KEY_GROUPS:  # pool neighbouring keys (their probabilities are close)
-            groups = np.array_split(p, MAX_KEY_GROUPS)
+            groups = np.array_split(np.arange(p.size), MAX_KEY_GROUPS)
             weights = np.array([g.size for g in groups], dtype=np.float64)
-            p = np.array([g.mean() for g in groups])
+            lru = np.array([lru[g].mean() for g in groups])
+            p = np.array([p[g].mean() for g in groups])
         else:
             weights = np.ones(p.size)
-        self.p, self.weights, self.ttl_s = p, weights, ttl_s
+        self.p, self.weights, self.ttl_s, self.lru = p, weights, ttl_s, lru
 
     def __call__(self, rate_per_s: float) -> float:
         if rate_per_s <= 0 or self.ttl_s <= 0:
             return 0.0
-        h = ttl_hit_ratio(rate_per_s * self.p, self.ttl_s)
+        h = np.minimum(ttl_hit_ratio(rate_per_s * self.p, self.ttl_s), self.lru)
         return float(np.sum(self.weights * self.p * h))
 
 
@@ -96,7 +110,11 @@ def run_aggregate(
     bucket = TokenBucket(gw.throttle.rate_per_s, gw.throttle.burst) if gw.throttle.enabled else None
     limit = ConcurrencyLimit(scenario.backend.concurrency_limit)
     hit_ratio = (
-        _HitRatio(ZipfKeys(gw.cache.keys.count, gw.cache.keys.exponent), gw.cache.ttl_s)
+        _HitRatio(
+            ZipfKeys(gw.cache.keys.count, gw.cache.keys.exponent),
+            gw.cache.ttl_s,
+            cache_capacity_entries(min(gw.cache.sizes_gb), payload.response.mean),
+        )
         if gw.cache.enabled
         else None
     )

@@ -201,11 +201,28 @@ def _gateway(
     out: simpy.Store,
 ) -> Generator[Any, Any, None]:
     """API Gateway's throttle, the REST cache and Lambda's concurrency limit, batch by batch."""
-    from sim.engine.gateway import ConcurrencyLimit, TokenBucket, TtlCache, ZipfKeys, throttled_mask
+    from sim.engine.gateway import (
+        ConcurrencyLimit,
+        LruTtlCache,
+        TokenBucket,
+        TtlCache,
+        ZipfKeys,
+        cache_capacity_entries,
+        throttled_mask,
+    )
 
     gw = scenario.apigateway
     bucket = TokenBucket(gw.throttle.rate_per_s, gw.throttle.burst) if gw.throttle.enabled else None
-    cache = TtlCache(gw.cache.keys.count, gw.cache.ttl_s) if gw.cache.enabled else None
+    cache: TtlCache | LruTtlCache | None = None
+    if gw.cache.enabled:
+        capacity = cache_capacity_entries(
+            min(gw.cache.sizes_gb), build_payload(scenario.payload).response.mean
+        )
+        cache = (
+            TtlCache(gw.cache.keys.count, gw.cache.ttl_s)
+            if gw.cache.keys.count <= capacity
+            else LruTtlCache(capacity, gw.cache.ttl_s)
+        )
     keys = ZipfKeys(gw.cache.keys.count, gw.cache.keys.exponent).sampler() if cache else None
     limit = ConcurrencyLimit(scenario.backend.concurrency_limit)
     while True:

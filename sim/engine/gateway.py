@@ -12,6 +12,7 @@ Each is a stateful object fed the batches in time order (state that spans batche
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -122,7 +123,8 @@ class _KeySampler:
 
 @dataclass
 class TtlCache:
-    """Exact TTL cache: a miss stores the key until ``miss time + ttl_s``; capacity is not bounded.
+    """Exact TTL cache: a miss stores the key until ``miss time + ttl_s``, for caches where every
+    key fits (see :class:`LruTtlCache` for the others).
 
     Vectorised per batch: requests are ordered by (key, time); within a key, the request after a
     miss at ``t`` that is the next miss is the first at or after ``t + ttl``, so the misses are
@@ -174,6 +176,57 @@ class TtlCache:
         has = last >= 0
         self.expiry_s[k[first[has]]] = t[last[has]] + self.ttl_s
         return hit
+
+
+@dataclass
+class LruTtlCache:
+    """Exact TTL cache with a capacity of ``capacity`` entries, least recently used evicted first.
+
+    Used when the keys cannot all fit (``key_count > capacity``); request by request in time order
+    (a Python loop: about a million cacheable requests a second). An expired entry keeps its place
+    until it is requested again (a miss that refreshes it) or evicted.
+    """
+
+    capacity: int
+    ttl_s: float
+    _entries: OrderedDict[int, float] = field(default_factory=OrderedDict)
+
+    def lookup(self, arrival_s: NDArray[np.float64], keys: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """Hit (True) or miss for each request (times need not be sorted)."""
+        order = np.argsort(arrival_s, kind="stable")
+        hits = np.zeros(arrival_s.size, dtype=np.bool_)
+        entries, ttl, capacity = self._entries, self.ttl_s, self.capacity
+        for i, t, k in zip(
+            order.tolist(), arrival_s[order].tolist(), keys[order].tolist(), strict=True
+        ):
+            expiry = entries.get(k)
+            if expiry is not None and t < expiry:
+                hits[i] = True
+                entries.move_to_end(k)
+                continue
+            entries[k] = t + ttl
+            entries.move_to_end(k)
+            if len(entries) > capacity:
+                entries.popitem(last=False)
+        return hits
+
+
+def cache_capacity_entries(size_gb: float, mean_response_bytes: float) -> int:
+    """Entries a cache of ``size_gb`` (2^30 bytes per GB) holds at the mean response size."""
+    return max(1, int(size_gb * 2**30 // max(1.0, mean_response_bytes)))
+
+
+def che_hit_probabilities(
+    probabilities: NDArray[np.float64], capacity: float
+) -> NDArray[np.float64]:
+    """Che's approximation for an LRU cache under independent requests: key ``k`` is a hit with
+    probability ``1 − exp(−p_k·x)``, where ``x`` solves ``Σ_k (1 − exp(−p_k·x)) = capacity``
+    (``x`` is the characteristic time in units of requests, so the result does not depend on
+    the request rate). All ones when every key fits."""
+    if capacity >= probabilities.size:
+        return np.ones(probabilities.size)
+    x = che_characteristic_time(probabilities, capacity)
+    return np.asarray(-np.expm1(-probabilities * x), dtype=np.float64)
 
 
 def ttl_hit_ratio(rate_per_s: NDArray[np.float64] | float, ttl_s: float) -> NDArray[np.float64]:
