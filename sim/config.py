@@ -22,12 +22,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
 )
 
+from sim._model import StrictModel, error_message, tuples
 from sim.errors import ConfigError
 
 # The traffic families' models ([traffic], [payload], [connections]) live in sim/traffic/models.py.
@@ -43,8 +43,8 @@ from sim.traffic.models import TrafficConfig as TrafficConfig
 from sim.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Model(StrictModel):
+    """Strict, frozen, closed (see :mod:`sim._model`)."""
 
 
 # --------------------------------------------------------------------------- scenario
@@ -317,6 +317,10 @@ def _deep_copy(data: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _deep_copy(v) if isinstance(v, Mapping) else v for k, v in data.items()}
 
 
+#: Largest scenario or study file read (a scenario is a few kB; this stops a wrong file early).
+MAX_FILE_BYTES = 4 * 2**20
+
+
 def read_toml(path: str | Path) -> dict[str, Any]:
     """Read a TOML file, turning every failure into a :class:`ConfigError` naming the file."""
     p = Path(path)
@@ -325,10 +329,24 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     if not p.is_file():
         raise ConfigError(str(path), [("", "is not a file")])
     try:
+        size = p.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ConfigError(
+                str(path),
+                [
+                    (
+                        "",
+                        f"is {size:,} bytes: too large for a scenario or study file (at most "
+                        f"{MAX_FILE_BYTES:,}); traces and logs go in their own files",
+                    )
+                ],
+            )
         with p.open("rb") as fh:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), [("", f"malformed TOML: {exc}")]) from None
+    except RecursionError:
+        raise ConfigError(str(path), [("", "malformed TOML: nested too deeply")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(str(path), [("", f"cannot be read: {exc}")]) from None
 
@@ -354,14 +372,9 @@ def validation_problems(
         elif kind == "union_tag_not_found":
             message = "missing required field 'model'"
         else:
-            msg = err["msg"].removeprefix("Value error, ")
-            message = f"{msg} (got {err['input']!r})" if _short(err.get("input")) else msg
+            message = error_message(kind, err["msg"], err.get("input"))
         problems.append((field, message))
     return problems
-
-
-def _short(value: object) -> bool:
-    return isinstance(value, str | int | float | bool) and len(repr(value)) < 60
 
 
 def _resolve(loc: list[str], model: type[BaseModel]) -> tuple[list[str], Any]:
@@ -423,14 +436,55 @@ def _suggest(name: str, parent: Any) -> str:
 
 
 def scenario_from_dict(data: Mapping[str, Any], source: str = "<scenario>") -> Scenario:
-    """Validate a scenario given as a mapping; errors name ``source`` and each field."""
+    """Validate a scenario given as a mapping of TOML values (arrays as lists or tuples); errors
+    name ``source`` and each field."""
     try:
         # the source lets relative trace paths resolve against the scenario file's directory
-        scenario = Scenario.model_validate(data, context={"source": source})
+        scenario = Scenario.model_validate(tuples(data), context={"source": source})
     except ValidationError as exc:
         raise ConfigError(source, validation_problems(exc, Scenario)) from None
-    _check_references(scenario, source)
+    check_scenario(scenario, source)
     return scenario
+
+
+def scenario_from_json(
+    data: str | Mapping[str, Any], source: str = "<scenario>", *, references: bool = True
+) -> Scenario:
+    """Validate a scenario given as JSON (text, or a mapping of JSON values such as
+    ``Scenario.model_dump(mode="json")``: dates as ISO 8601 strings, arrays as lists).
+
+    ``references=False`` skips the price-book checks (for runs whose base passed them already).
+    """
+    text = data if isinstance(data, str) else json.dumps(data)
+    try:
+        scenario = Scenario.model_validate_json(text, context={"source": source})
+    except ValidationError as exc:
+        raise ConfigError(source, validation_problems(exc, Scenario)) from None
+    if references:
+        check_scenario(scenario, source)
+    elif not scenario.options:
+        _nothing_compared(source)
+    return scenario
+
+
+def check_scenario(scenario: Scenario, source: str) -> None:
+    """Checks across sections and against the price book (after field validation)."""
+    if not scenario.options:
+        _nothing_compared(source)
+    _check_references(scenario, source)
+
+
+def _nothing_compared(source: str) -> None:
+    raise ConfigError(
+        source,
+        [
+            (
+                "apigateway.apis",
+                "the scenario compares no option: alb.enabled is false and apigateway.apis is "
+                "empty; enable the ALB or list an API (rest, http, websocket)",
+            )
+        ],
+    )
 
 
 def _check_references(scenario: Scenario, source: str) -> None:

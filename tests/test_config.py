@@ -77,7 +77,11 @@ def test_config_hash_changes_with_content_only() -> None:
         ("traffic.requests_per_day=-5", "traffic.requests_per_day", "greater than 0"),
         ("traffic.requests_per_day=0", "traffic.requests_per_day", "greater than 0"),
         ("traffic.peak_requests_per_s=30", "traffic.peak_requests_per_s", "at least the mean"),
-        ("traffic.requests_per_day='lots'", "traffic.requests_per_day", "valid number"),
+        (
+            "traffic.requests_per_day='lots'",
+            "traffic.requests_per_day",
+            "expected a number (got 'lots')",
+        ),
         ("traffic.model='poisson'", "traffic", "unknown model 'poisson'"),
         ("scenario.region='mars-1'", "scenario.region", "unknown region 'mars-1'"),
         ("apigateway.apis=['soap']", "apigateway.apis.0", "'rest', 'http' or 'websocket'"),

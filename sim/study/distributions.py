@@ -16,8 +16,10 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from scipy import stats
+
+from sim._model import StrictModel
 
 FloatArray = NDArray[np.float64]
 Scalar = bool | int | float | str
@@ -26,8 +28,8 @@ Scalar = bool | int | float | str
 U_EPS = 1e-12
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Model(StrictModel):
+    """Strict, frozen, closed (see :mod:`sim._model`)."""
 
 
 class Truncation(_Model):

@@ -135,18 +135,14 @@ def scenario_for_run(
     ``full=False`` skips the price-book checks (region, book file) when no input can change them:
     the base scenario passed them already.
     """
-    from pydantic import ValidationError
+    from sim.config import scenario_from_json
 
-    from sim.config import Scenario, scenario_from_dict, validation_problems
-
+    # the base is a JSON document (``model_dump(mode="json")``) with plain numbers set into it
     data = apply_values(spec.base_data, spec.targets, values, spec.fidelity)
     try:
-        if full or touches_price_book(spec.targets):
-            return scenario_from_dict(data, f"{spec.source} run {run_index}")
-        try:
-            return Scenario.model_validate(data)
-        except ValidationError as exc:
-            raise ConfigError(spec.source, validation_problems(exc, Scenario)) from None
+        return scenario_from_json(
+            data, spec.source, references=full or touches_price_book(spec.targets)
+        )
     except ConfigError as exc:
         problems = "; ".join(f"{f}: {m}" if f else m for f, m in exc.problems)
         raise RunError(

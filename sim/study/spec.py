@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from sim._model import StrictModel, error_message, tuples
 from sim.config import (
     Scenario,
     apply_overrides,
@@ -71,8 +72,8 @@ DEFAULT_OUTCOMES: tuple[Outcome, ...] = (
 FIDELITIES = ("aggregate", "request")
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Model(StrictModel):
+    """Strict, frozen, closed (see :mod:`sim._model`)."""
 
 
 class StudySection(_Model):
@@ -412,7 +413,7 @@ def study_from_dict(
             if chunk_size is not None:
                 section["chunk_size"] = chunk_size
     try:
-        spec = StudyFile.model_validate(raw)
+        spec = StudyFile.model_validate(tuples(raw))
     except ValidationError as exc:
         raise ConfigError(source, _problems(exc, raw)) from None
     base = _resolve_base(base_raw, source)
@@ -648,10 +649,9 @@ def _problems(exc: ValidationError, raw: Mapping[str, Any]) -> list[tuple[str, s
         elif kind == "union_tag_not_found":
             message = f"missing required field 'distribution' (one of {', '.join(DISTRIBUTIONS)})"
         else:
-            msg = str(err["msg"]).removeprefix("Value error, ")
-            value = err.get("input")
-            short = isinstance(value, str | int | float | bool) and len(repr(value)) < 60
-            message = f"{msg} (got {value!r})" if short and kind != "value_error" else msg
+            message = error_message(
+                kind, str(err["msg"]), err.get("input"), show_value=kind != "value_error"
+            )
         head, sep, rest = message.partition(": ")
         if field == "" and sep and head.split(".")[0] in ("study", "inputs", "correlations"):
             field, message = head, rest  # a check across sections names its field first

@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationInfo,
     field_validator,
     model_validator,
 )
+
+from sim._model import StrictModel
 
 SECONDS_PER_DAY = 86_400
 SECONDS_PER_WEEK = 7 * SECONDS_PER_DAY
@@ -34,8 +34,8 @@ SECONDS_PER_MONTH = 365.2425 * SECONDS_PER_DAY / 12
 MAX_PEAK_FACTOR = 1e4
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Model(StrictModel):
+    """Strict, frozen, closed (see :mod:`sim._model`)."""
 
 
 def _utc(value: datetime | None) -> datetime | None:

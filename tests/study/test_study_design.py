@@ -11,6 +11,7 @@ import pytest
 from scipy import stats
 from study_helpers import write_study
 
+from sim._model import tuples
 from sim.study import load_study, make_design
 from sim.study.analysis import AnalysisSettings, morris_indices, sobol_indices
 from sim.study.design import (
@@ -105,7 +106,9 @@ def test_quantile_functions() -> None:
     beta = BetaInput(distribution="beta", field="a", alpha=2, beta=5, low=10, high=20)
     assert beta.frozen().mean() == pytest.approx(10 + 10 * 2 / 7)
     truncated = NormalInput.model_validate(
-        {"distribution": "normal", "field": "a", "mean": 0, "sd": 1, "truncate": {"low": 0.5}}
+        tuples(
+            {"distribution": "normal", "field": "a", "mean": 0, "sd": 1, "truncate": {"low": 0.5}}
+        )
     )
     values = truncated.ppf(U)
     assert values.min() >= 0.5 and np.isfinite(values).all()

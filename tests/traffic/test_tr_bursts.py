@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from sim._model import tuples
 from sim.traffic.arrivals import build_arrivals
 from sim.traffic.bursts import Hawkes, Mmpp, OnOff, mmpp_stationary
 from sim.traffic.models import HawkesBurst, MmppBurst, ProfileTraffic
@@ -22,7 +23,7 @@ T0 = 1_790_000_000.0  # any whole second
 
 def stream(rate: float, burst: dict[str, Any]) -> Any:
     cfg = ProfileTraffic.model_validate(
-        {"model": "profile", "requests_per_s": rate, "burst": burst}
+        tuples({"model": "profile", "requests_per_s": rate, "burst": burst})
     )
     return build_arrivals(cfg, start_epoch_s=T0)
 

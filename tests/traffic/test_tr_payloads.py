@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
+from sim._model import tuples
 from sim.traffic.distributions import (
     Empirical,
     Exponential,
@@ -111,22 +112,24 @@ def test_mixture_moments() -> None:
 
 def routes() -> PayloadSection:
     return PayloadSection.model_validate(
-        {
-            "routes": [
-                {
-                    "name": "GET /items",
-                    "share": 0.8,
-                    "request": {"model": "fixed", "bytes": 500},
-                    "response": {"model": "fixed", "bytes": 20_000},
-                },
-                {
-                    "name": "POST /upload",
-                    "share": 0.2,
-                    "request": {"model": "lognormal", "mean_bytes": 2_000_000, "sigma": 0.5},
-                    "response": {"model": "fixed", "bytes": 300},
-                },
-            ]
-        }
+        tuples(
+            {
+                "routes": [
+                    {
+                        "name": "GET /items",
+                        "share": 0.8,
+                        "request": {"model": "fixed", "bytes": 500},
+                        "response": {"model": "fixed", "bytes": 20_000},
+                    },
+                    {
+                        "name": "POST /upload",
+                        "share": 0.2,
+                        "request": {"model": "lognormal", "mean_bytes": 2_000_000, "sigma": 0.5},
+                        "response": {"model": "fixed", "bytes": 300},
+                    },
+                ]
+            }
+        )
     )
 
 
@@ -152,7 +155,7 @@ def test_without_routes_the_draws_are_the_old_ones() -> None:
     from sim.traffic.distributions import sizes_bytes
 
     section = PayloadSection.model_validate(
-        {"response": {"model": "lognormal", "mean_bytes": 4096, "sigma": 0.7}}
+        tuples({"response": {"model": "lognormal", "mean_bytes": 4096, "sigma": 0.7}})
     )
     req, resp = build_payload(section).draw(np.random.default_rng(9), 1000)
     rng = np.random.default_rng(9)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
+from sim._model import tuples
 from sim.traffic.arrivals import build_arrivals
 from sim.traffic.bursts import FlashCrowds
 from sim.traffic.models import FlashCrowdsFactor, ProfileTraffic
@@ -21,7 +22,7 @@ MONDAY = datetime(2026, 11, 2, tzinfo=UTC).timestamp()  # a Monday, 00:00 UTC
 
 
 def profile(**kw: Any) -> ProfileTraffic:
-    return ProfileTraffic.model_validate({"model": "profile", **kw})
+    return ProfileTraffic.model_validate(tuples({"model": "profile", **kw}))
 
 
 def seconds(start: float, n: int) -> np.ndarray:

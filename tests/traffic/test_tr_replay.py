@@ -18,6 +18,7 @@ import pytest
 from conftest import CONFIGS, SEED, TRACES, scenario_with
 from scipy import stats
 
+from sim._model import tuples
 from sim.config import load_scenario
 from sim.errors import ConfigError, TraceError
 from sim.traffic.arrivals import arrivals_for, build_arrivals
@@ -47,7 +48,7 @@ def iso(epoch: float) -> str:
 
 
 def replay(path: Path, **kw: Any) -> ReplayTraffic:
-    return ReplayTraffic.model_validate({"model": "replay", "path": str(path), **kw})
+    return ReplayTraffic.model_validate(tuples({"model": "replay", "path": str(path), **kw}))
 
 
 def play(cfg: ReplayTraffic, seconds: int, window: int, seed: int = 0) -> np.ndarray:

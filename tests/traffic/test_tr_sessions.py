@@ -12,6 +12,7 @@ import simpy
 from conftest import scenario_with
 from scipy import integrate, stats
 
+from sim._model import tuples
 from sim.engine import simulate
 from sim.engine.core import Horizon, _source
 from sim.rng import run_seed_sequence, streams
@@ -21,7 +22,7 @@ from sim.traffic.sessions import expand_sessions
 
 
 def sessions(**kw: Any) -> SessionsModel:
-    return SessionsModel.model_validate({"model": "sessions", **kw})
+    return SessionsModel.model_validate(tuples({"model": "sessions", **kw}))
 
 
 def test_a_keep_alive_session_is_one_connection() -> None:
