@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 from sim.config import Scenario, apply_overrides, read_toml, scenario_from_dict  # noqa: E402
 from sim.engine import simulate  # noqa: E402
 from sim.traffic.connections import build_connection_model  # noqa: E402
-from sim.traffic.inspect import plot_traffic, simulate_traffic  # noqa: E402
+from sim.traffic.inspect import simulate_traffic, traffic_figure  # noqa: E402
 from sim.traffic.payloads import build_payload  # noqa: E402
 
 SEED = ROOT / "configs" / "seed.toml"
@@ -83,7 +83,7 @@ def traffic_figures() -> None:
             print(f"skip {name}: no traces at ../shared/traces")
             continue
         s = scenario(override, days)
-        plot_traffic(simulate_traffic(s), OUT / f"traffic-{name}.png", f"{name}")
+        traffic_figure(simulate_traffic(s), name).savefig(OUT / f"traffic-{name}.png", dpi=110)
         print(f"wrote traffic-{name}.png")
 
 

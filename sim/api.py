@@ -11,7 +11,13 @@ import pyarrow as pa
 from sim.config import Scenario, load_scenario, price_book_for
 from sim.engine import simulate
 from sim.engine.core import ProgressCallback
-from sim.output import staged_directory, versions, write_json, write_parquet
+from sim.output import (
+    json_writer,
+    parquet_writer,
+    plan_directory,
+    result_directory,
+    versions,
+)
 from sim.pricing.book import PriceBook
 from sim.pricing.costs import cost_timeline
 from sim.summary import build_summary
@@ -50,6 +56,16 @@ class RunResult:
     out_dir: Path | None
 
 
+RUN_FILES = ("meters.parquet", "costs.parquet", "summary.json")
+
+
+def run_file_names(plots: bool) -> list[str]:
+    """The files ``sim run`` writes into its result directory."""
+    from sim.plots import PLOTS
+
+    return [*RUN_FILES, *(PLOTS if plots else ())]
+
+
 def run(
     scenario: Scenario,
     out_dir: str | Path | None = None,
@@ -59,7 +75,14 @@ def run(
     progress: ProgressCallback | None = None,
 ) -> RunResult:
     """Simulate, price and (if ``out_dir``) write ``meters.parquet``, ``costs.parquet``,
-    ``summary.json`` and the plots, atomically."""
+    ``summary.json`` and the plots into the result directory ``out_dir``.
+
+    The directory is checked before anything is simulated (see :mod:`sim.output`: only files this
+    package wrote are replaced), and the files appear together once all are written.
+    """
+    names = run_file_names(plots)
+    if out_dir is not None:
+        plan_directory(out_dir, "run", names)  # refuse a bad target before the work
     seed = scenario.scenario.seed if seed is None else seed
     book = price_book_for(scenario)
     meters = simulate(scenario, seed=seed, progress=progress)
@@ -69,12 +92,12 @@ def run(
     if out_dir is None:
         return RunResult(meters, costs, summary, None)
     out = Path(out_dir)
-    with staged_directory(out) as stage:
-        write_parquet(meters, stage / "meters.parquet", prov)
-        write_parquet(costs, stage / "costs.parquet", prov)
-        write_json(summary, stage / "summary.json")
+    with result_directory(out, "run", names) as stage:
+        parquet_writer(meters, prov)(stage / "meters.parquet")
+        parquet_writer(costs, prov)(stage / "costs.parquet")
+        json_writer(summary)(stage / "summary.json")
         if plots:
             from sim.plots import write_plots
 
-            write_plots(meters, costs, stage, scenario.scenario.name)
+            write_plots(meters, costs, stage, scenario.scenario.name, provenance=prov)
     return RunResult(meters, costs, summary, out)

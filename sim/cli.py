@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -16,8 +17,21 @@ from rich.table import Table
 from sim.errors import SimError
 from sim.pricing.book import PriceBookError, UnknownRegionError
 
-console = Console(width=None if Console().is_terminal else 120)
-err_console = Console(stderr=True)
+
+def _console(stderr: bool = False) -> Console:
+    """A console that wraps nothing when it writes to a file or a pipe (a log reads one message a
+    line), and fits the terminal otherwise."""
+    probe = Console(stderr=stderr)
+    if probe.is_terminal:
+        return probe
+    return Console(stderr=stderr, width=1000, soft_wrap=True)
+
+
+console = _console()
+err_console = _console(stderr=True)
+
+DRY_RUN_HELP = "Say what would be written where, and the resource estimate; write nothing."
+NO_CHECK_HELP = "Run even when the estimate says the work does not fit this machine."
 
 SET_HELP = "Override a scenario field, e.g. --set traffic.requests_per_day=2e6 (repeatable)."
 
@@ -81,6 +95,8 @@ def cli() -> None:
     help="Override engine.fidelity.",
 )
 @click.option("--no-plots", is_flag=True, help="Skip the PNG figures.")
+@click.option("--dry-run", is_flag=True, help=DRY_RUN_HELP)
+@click.option("--no-resource-check", is_flag=True, help=NO_CHECK_HELP)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
 def run(
     config: Path,
@@ -89,16 +105,28 @@ def run(
     overrides: tuple[str, ...],
     fidelity: str | None,
     no_plots: bool,
+    dry_run: bool,
+    no_resource_check: bool,
     quiet: bool,
 ) -> None:
     """Simulate CONFIG and write meters, costs, summary and plots."""
     from sim.api import run as run_scenario
+    from sim.api import run_file_names
     from sim.config import load_scenario
+    from sim.output import plan_directory
+    from sim.resources import check, describe_lines, estimate_run
 
     if fidelity is not None:
         overrides = (*overrides, f"engine.fidelity={fidelity!r}")
     scenario = load_scenario(config, overrides)
     out = out_dir if out_dir is not None else Path("results") / scenario.scenario.name
+    plan = plan_directory(out, "run", run_file_names(not no_plots))
+    estimate = estimate_run(scenario, plots=not no_plots, source=str(config))
+    check(estimate, out, enabled=not no_resource_check)
+    if dry_run:
+        _print_dry_run(plan.describe(), describe_lines(estimate))
+        return
+    _announce_long_work(estimate, quiet)
     progress = _LazyProgress(f"simulating {scenario.scenario.name}", enabled=not quiet)
     t0 = time.perf_counter()
     try:
@@ -108,7 +136,22 @@ def run(
     elapsed = time.perf_counter() - t0
     if not quiet:
         print_summary(result.summary)
-    console.print(f"wrote {out}/ in {elapsed:.1f} s")
+    console.print(f"wrote {out}/ in {elapsed:.1f} s", highlight=False)
+
+
+def _print_dry_run(*sections: list[str]) -> None:
+    for lines in sections:
+        for line in lines:
+            console.print(line, highlight=False, markup=False)
+    console.print("dry run: nothing was written", highlight=False)
+
+
+def _announce_long_work(estimate: Any, quiet: bool) -> None:
+    """Say up front how long work expected to take a while will take."""
+    from sim.resources import LONG_WORK_S
+
+    if not quiet and estimate.seconds > LONG_WORK_S:
+        err_console.print(estimate.describe(), highlight=False, markup=False)
 
 
 def print_summary(summary: dict[str, Any]) -> None:
@@ -243,6 +286,8 @@ def prices(region: str | None, book: Path | None, as_json: bool) -> None:
     help="When sweeping the volume, scale traffic.peak_requests_per_s in proportion [default: on].",
 )
 @click.option("--no-plots", is_flag=True, help="Skip sweep.png.")
+@click.option("--dry-run", is_flag=True, help=DRY_RUN_HELP)
+@click.option("--no-resource-check", is_flag=True, help=NO_CHECK_HELP)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
 def sweep(
     config: Path,
@@ -253,6 +298,8 @@ def sweep(
     fidelity: str | None,
     keep_shape: bool,
     no_plots: bool,
+    dry_run: bool,
+    no_resource_check: bool,
     quiet: bool,
 ) -> None:
     """Run CONFIG across a range of one input; write each option's cost and the break-even points."""
@@ -268,6 +315,8 @@ def sweep(
         keep_shape=keep_shape,
         plots=not no_plots,
         quiet=quiet,
+        dry_run=dry_run,
+        resource_check=not no_resource_check,
         console=console,
         err_console=err_console,
     )
@@ -300,6 +349,8 @@ def sweep(
 @click.option(
     "--resume", is_flag=True, help="Continue the study in --out, skipping finished chunks."
 )
+@click.option("--dry-run", is_flag=True, help=DRY_RUN_HELP)
+@click.option("--no-resource-check", is_flag=True, help=NO_CHECK_HELP)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no findings.")
 def study(
     file: Path,
@@ -308,45 +359,86 @@ def study(
     workers: int | None,
     dask: str | None,
     resume: bool,
+    dry_run: bool,
+    no_resource_check: bool,
     quiet: bool,
 ) -> None:
     """Run the Monte Carlo sensitivity study in FILE: which option wins, and which input matters."""
     from sim.study.command import study_command
 
-    study_command(file, out_dir, runs, workers, dask, resume, quiet, console, err_console)
+    study_command(
+        file,
+        out_dir,
+        runs,
+        workers,
+        dask,
+        resume,
+        quiet,
+        console,
+        err_console,
+        dry_run=dry_run,
+        resource_check=not no_resource_check,
+    )
+
+
+def _finite_days(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise click.BadParameter(f"expected a finite number of days > 0 (got {value!r})")
+    return value
 
 
 @cli.command()
 @click.argument("config", type=click.Path(path_type=Path))
 @click.option(
     "--out",
-    "out_png",
+    "out",
     type=click.Path(path_type=Path),
     default=None,
-    help="PNG file [default: results/<scenario name>/traffic.png].",
+    help="A PNG file, or a directory to write traffic.png into "
+    "[default: results/<scenario name>/traffic.png].",
 )
 @click.option(
     "--days",
-    type=click.FloatRange(min=0, min_open=True),
+    type=float,
+    callback=_finite_days,
     default=None,
     help="Only the first DAYS days of the period.",
 )
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Override the seed.")
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE", help=SET_HELP)
+@click.option("--dry-run", is_flag=True, help=DRY_RUN_HELP)
+@click.option("--no-resource-check", is_flag=True, help=NO_CHECK_HELP)
 def traffic(
     config: Path,
-    out_png: Path | None,
+    out: Path | None,
     days: float | None,
     seed: int | None,
     overrides: tuple[str, ...],
+    dry_run: bool,
+    no_resource_check: bool,
 ) -> None:
     """Plot CONFIG's simulated request rate against the configured one, per second and per hour."""
     from sim.config import load_scenario
-    from sim.traffic.inspect import format_summary, inspect_traffic
+    from sim.output import OutputError, plan_directory, plan_file
+    from sim.resources import check, describe_lines, estimate_run
+    from sim.traffic.inspect import TRAFFIC_PNG, format_summary, inspect_traffic
 
     scenario = load_scenario(config, overrides)
-    out = out_png or Path("results") / scenario.scenario.name / "traffic.png"
-    for line in format_summary(inspect_traffic(scenario, out, seed=seed, days=days)):
+    target = out if out is not None else Path("results") / scenario.scenario.name
+    into_directory = out is None or target.is_dir()
+    if not into_directory and target.suffix.lower() != ".png":
+        raise OutputError(
+            f"{target}: expected a .png file name or an existing directory to write "
+            f"{TRAFFIC_PNG} into (got a name ending in {target.suffix or 'nothing'!r})"
+        )
+    plan = plan_directory(target, "traffic", [TRAFFIC_PNG]) if into_directory else plan_file(target)
+    estimate = estimate_run(scenario, fidelity="request", source=str(config))
+    check(estimate, target, enabled=not no_resource_check)
+    if dry_run:
+        _print_dry_run(plan.describe(), describe_lines(estimate))
+        return
+    summary = inspect_traffic(scenario, target, seed=seed, days=days, into_directory=into_directory)
+    for line in format_summary(summary):
         console.print(line, highlight=False)
 
 

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.dates as mdates
-import matplotlib.pyplot as plt
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 
 from sim.meters import LCU_DIMENSIONS
+
+if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn, not with this module
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 PLOTS = ("cost_per_hour.png", "cumulative_cost.png", "lcu_dimensions.png")
 
@@ -36,8 +33,21 @@ def _hourly_cost(costs: pa.Table, n_hours: int, hours: np.ndarray) -> dict[str, 
     return out
 
 
-def write_plots(meters: pa.Table, costs: pa.Table, out_dir: str | Path, title: str) -> list[Path]:
-    """Write the cost timeline, cumulative cost and LCU-dimension figures; return their paths."""
+def write_plots(
+    meters: pa.Table,
+    costs: pa.Table,
+    out_dir: str | Path,
+    title: str,
+    provenance: dict[str, Any] | None = None,
+) -> list[Path]:
+    """Write the cost timeline, cumulative cost and LCU-dimension figures; return their paths.
+
+    Each PNG carries ``provenance`` in a text chunk (see :func:`sim.output.figure_writer`)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     out = Path(out_dir)
     times = meters.column("hour").to_numpy().astype("datetime64[s]")
     hours = pc.cast(meters.column("hour"), pa.int64()).to_numpy()
@@ -50,7 +60,7 @@ def write_plots(meters: pa.Table, costs: pa.Table, out_dir: str | Path, title: s
     ax.set_ylabel("USD per hour (all components)")
     ax.set_title(f"{title}: cost per hour")
     _finish(ax, fig)
-    paths.append(_save(fig, out / PLOTS[0]))
+    paths.append(_save(fig, out / PLOTS[0], provenance))
 
     fig, ax = plt.subplots(figsize=(11, 4.5))
     for option, series in per_hour.items():
@@ -58,7 +68,7 @@ def write_plots(meters: pa.Table, costs: pa.Table, out_dir: str | Path, title: s
     ax.set_ylabel("cumulative USD")
     ax.set_title(f"{title}: cumulative cost")
     _finish(ax, fig)
-    paths.append(_save(fig, out / PLOTS[1]))
+    paths.append(_save(fig, out / PLOTS[1], provenance))
 
     fig, ax = plt.subplots(figsize=(11, 4.5))
     for dim in LCU_DIMENSIONS:
@@ -74,11 +84,13 @@ def write_plots(meters: pa.Table, costs: pa.Table, out_dir: str | Path, title: s
     ax.set_ylabel("LCU")
     ax.set_title(f"{title}: ALB LCU dimensions per hour")
     _finish(ax, fig)
-    paths.append(_save(fig, out / PLOTS[2]))
+    paths.append(_save(fig, out / PLOTS[2], provenance))
     return paths
 
 
 def _finish(ax: Axes, fig: Figure) -> None:
+    import matplotlib.dates as mdates
+
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)
     locator = mdates.AutoDateLocator()  # type: ignore[no-untyped-call]
@@ -88,7 +100,8 @@ def _finish(ax: Axes, fig: Figure) -> None:
     fig.tight_layout()
 
 
-def _save(fig: Figure, path: Path) -> Path:
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+def _save(fig: Figure, path: Path, provenance: dict[str, Any] | None) -> Path:
+    from sim.output import figure_writer
+
+    figure_writer(fig, provenance)(path)
     return path

@@ -41,6 +41,7 @@ from pydantic import BaseModel
 
 from sim.config import Scenario, apply_overrides, price_book_for, read_toml, scenario_from_dict
 from sim.errors import ConfigError
+from sim.resources import LONG_WORK_S
 
 __all__ = [
     "BASES",
@@ -213,11 +214,7 @@ def plan_sweep(
     """
     spec = parse_vary(vary) if isinstance(vary, str) else vary
     source = str(config)
-    data = apply_overrides(read_toml(config), overrides)
-    if seed is not None:
-        data = _set_path(data, ["scenario", "seed"], seed, source)
-    if fidelity is not None:
-        data = _set_path(data, ["engine", "fidelity"], fidelity, source)
+    data = _base_data(config, overrides, seed, fidelity)
     base = scenario_from_dict(data, source)
     parts = spec.path.split(".")
     kind, base_value = _numeric_field(base, parts)
@@ -278,6 +275,29 @@ def plan_sweep(
         coupled={k: tuple(v) for k, v in coupled.items()},
         source=source,
     )
+
+
+def _base_data(
+    config: str | Path, overrides: Iterable[str], seed: int | None, fidelity: str | None
+) -> dict[str, Any]:
+    source = str(config)
+    data = apply_overrides(read_toml(config), overrides)
+    if seed is not None:
+        data = _set_path(data, ["scenario", "seed"], seed, source)
+    if fidelity is not None:
+        data = _set_path(data, ["engine", "fidelity"], fidelity, source)
+    return data
+
+
+def load_base(
+    config: str | Path,
+    overrides: Iterable[str] = (),
+    *,
+    seed: int | None = None,
+    fidelity: str | None = None,
+) -> Scenario:
+    """The sweep's base scenario (the file with overrides, seed and fidelity), validated."""
+    return scenario_from_dict(_base_data(config, overrides, seed, fidelity), str(config))
 
 
 def _set_path(
@@ -579,14 +599,24 @@ def _curve(table: pa.Table, option: str, column: str) -> NDArray[np.float64]:
     return np.asarray(table.column(column).to_numpy()[options == option], dtype=float)
 
 
+#: The files ``sim sweep`` writes into its result directory.
+SWEEP_FILES = ("sweep.parquet", "breakeven.json", "sweep.png")
+
+
+def sweep_file_names(plots: bool) -> list[str]:
+    """The files a sweep writes (the figure only with ``plots``)."""
+    return list(SWEEP_FILES if plots else SWEEP_FILES[:2])
+
+
 def write_sweep(result: SweepResult, out_dir: str | Path, *, plots: bool = True) -> Path:
-    """Write ``sweep.parquet``, ``breakeven.json`` and ``sweep.png`` to ``out_dir``, atomically."""
-    from sim.output import staged_directory, write_json, write_parquet
+    """Write ``sweep.parquet``, ``breakeven.json`` and ``sweep.png`` into the result directory
+    ``out_dir`` (see :mod:`sim.output`: only files this package wrote there are replaced)."""
+    from sim.output import json_writer, parquet_writer, result_directory
 
     out = Path(out_dir)
-    with staged_directory(out) as stage:
-        write_parquet(result.table, stage / "sweep.parquet", result.provenance)
-        write_json(result.breakeven, stage / "breakeven.json")
+    with result_directory(out, "sweep", sweep_file_names(plots)) as stage:
+        parquet_writer(result.table, result.provenance)(stage / "sweep.parquet")
+        json_writer(result.breakeven)(stage / "breakeven.json")
         if plots:
             plot_sweep(result, stage / "sweep.png")
     return out
@@ -642,8 +672,9 @@ def plot_sweep(result: SweepResult, path: str | Path) -> Path:
     fig.suptitle(f"{plan.base.scenario.name}: cost against {plan.range.path}{note}", fontsize=11)
     fig.tight_layout()
     out = Path(path)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    from sim.output import figure_writer
+
+    figure_writer(fig, result.provenance)(out)
     return out
 
 
@@ -677,10 +708,13 @@ def sweep_command(
     keep_shape: bool = True,
     plots: bool = True,
     quiet: bool = False,
+    dry_run: bool = False,
+    resource_check: bool = True,
     console: Any = None,
     err_console: Any = None,
-) -> SweepResult:
-    """``sim sweep``: plan (validating everything), run with a progress bar, write, print."""
+) -> SweepResult | None:
+    """``sim sweep``: check the target and the resources, plan (validating every point), run with a
+    progress bar, write, print. With ``dry_run``, say what would be written and stop."""
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -693,8 +727,22 @@ def sweep_command(
 
     console = console if console is not None else Console()
     err_console = err_console if err_console is not None else Console(stderr=True)
-    plan = plan_sweep(config, vary, overrides, seed=seed, fidelity=fidelity, keep_shape=keep_shape)
-    out = out_dir if out_dir is not None else Path("results") / f"{plan.base.scenario.name}-sweep"
+    from sim.output import plan_directory
+    from sim.resources import check, describe_lines, estimate_sweep
+
+    spec = parse_vary(vary)
+    base = load_base(config, overrides, seed=seed, fidelity=fidelity)
+    out = out_dir if out_dir is not None else Path("results") / f"{base.scenario.name}-sweep"
+    target = plan_directory(out, "sweep", sweep_file_names(plots))
+    estimate = estimate_sweep(base, spec.steps, source=str(config))
+    check(estimate, out, enabled=resource_check)
+    if dry_run:
+        for line in [*target.describe(), *describe_lines(estimate), "dry run: nothing was written"]:
+            console.print(line, highlight=False, markup=False)
+        return None
+    if not quiet and estimate.seconds > LONG_WORK_S:
+        err_console.print(estimate.describe(), highlight=False, markup=False)
+    plan = plan_sweep(config, spec, overrides, seed=seed, fidelity=fidelity, keep_shape=keep_shape)
     t0 = time.perf_counter()
     n = len(plan.values)
     with Progress(

@@ -36,6 +36,7 @@ def test_run_writes_the_output_contract(one_day: Path) -> None:
             "meters.parquet",
             "costs.parquet",
             "summary.json",
+            "manifest.json",
             "cost_per_hour.png",
             "cumulative_cost.png",
             "lcu_dimensions.png",
@@ -72,10 +73,13 @@ def test_summary_names_the_winner_and_the_savings(one_day: Path) -> None:
     assert s["traffic"]["peak_rps"] >= s["traffic"]["mean_rps"]
 
 
-def test_a_second_run_replaces_the_directory_whole(one_day: Path, tmp_path: Path) -> None:
+def test_a_second_run_replaces_its_own_files_and_keeps_the_rest(
+    one_day: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "again"
-    out.mkdir()
-    (out / "stale.txt").write_text("old")
+    first = sim_cli("run", str(SEED), "--set", "scenario.duration_days=0.125", "--out", str(out))
+    assert first.returncode == 0, first.stderr
+    (out / "notes.txt").write_text("mine")
     r = sim_cli(
         "run",
         str(SEED),
@@ -87,12 +91,17 @@ def test_a_second_run_replaces_the_directory_whole(one_day: Path, tmp_path: Path
         "-q",
     )
     assert r.returncode == 0, r.stderr
+    # the figures of the first run are gone (it wrote them; this run writes none), notes stay
     assert sorted(p.name for p in out.iterdir()) == [
         "costs.parquet",
+        "manifest.json",
         "meters.parquet",
+        "notes.txt",
         "summary.json",
     ]
+    assert (out / "notes.txt").read_text() == "mine"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
 
 
 @pytest.mark.parametrize(

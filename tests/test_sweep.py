@@ -265,7 +265,12 @@ def test_sweep_command_writes_table_breakeven_and_plot(tmp_path: Path) -> None:
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     out = tmp_path / "results" / "seed-sweep"
-    assert sorted(p.name for p in out.iterdir()) == ["breakeven.json", "sweep.parquet", "sweep.png"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "breakeven.json",
+        "manifest.json",
+        "sweep.parquet",
+        "sweep.png",
+    ]
     assert "apigw_http cheaper below" in r.stdout
     table = pq.read_table(out / "sweep.parquet")
     assert table.column_names == list(SWEEP_COLUMNS) and table.num_rows == 9

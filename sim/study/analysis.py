@@ -32,7 +32,7 @@ import pyarrow as pa
 from numpy.typing import NDArray
 from scipy import stats
 
-from sim.output import staged_directory, write_json, write_parquet
+from sim.output import json_writer, parquet_writer, result_directory
 from sim.study.design import ANALYSIS_STREAM, DesignSettings, Saltelli, derived_seed
 from sim.study.spec import Study
 
@@ -444,20 +444,35 @@ def analyse(
     return _clean(doc), tables
 
 
+#: The analysis' directory inside a study directory.
+ANALYSIS_DIR = "analysis"
+#: The tables the analysis writes.
+ANALYSIS_TABLES = ("sensitivity.parquet", "convergence.parquet", "quantiles.parquet")
+
+
+def analysis_file_names(plots: bool = True) -> list[str]:
+    """Every file ``analysis/`` may hold."""
+    from sim.study.plots import STUDY_PLOTS
+
+    return [*ANALYSIS_TABLES, "analysis.json", *(STUDY_PLOTS if plots else ())]
+
+
 def write_analysis(
     out: Path, study: Study, design: pa.Table, results: pa.Table, *, plots: bool = True
 ) -> dict[str, Any]:
-    """Write ``<out>/analysis/`` whole (staged, then swapped in); return ``analysis.json``."""
-    doc, tables = analyse(study, design, results)
-    prov = {"study": study.name, "study_hash": study.hashes()["study"]}
-    with staged_directory(out / "analysis") as stage:
-        for name, table in tables.items():
-            write_parquet(table, stage / name, prov)
-        if plots:
-            from sim.study.plots import write_study_plots
+    """Write ``<out>/analysis/`` (a result directory: its files appear together once all are
+    written, and only files this package wrote there are replaced); return ``analysis.json``."""
+    from sim.study.plots import write_study_plots
 
+    doc, tables = analyse(study, design, results)
+    assert tuple(tables) == ANALYSIS_TABLES
+    prov = {"study": study.name, "study_hash": study.hashes()["study"]}
+    with result_directory(out / ANALYSIS_DIR, "analysis", analysis_file_names(plots)) as stage:
+        for name, table in tables.items():
+            parquet_writer(table, prov)(stage / name)
+        if plots:
             doc["plots"] = [
                 p.name for p in write_study_plots(stage, study, design, results, doc, tables)
             ]
-        write_json(doc, stage / "analysis.json")
+        json_writer(doc)(stage / "analysis.json")
     return doc

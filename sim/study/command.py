@@ -31,10 +31,45 @@ def study_command(
     quiet: bool,
     console: Console,
     err_console: Console,
-) -> StudyResult:
-    """Run the study in ``file`` as the command line asked; print progress and findings."""
+    *,
+    dry_run: bool = False,
+    resource_check: bool = True,
+) -> StudyResult | None:
+    """Run the study in ``file`` as the command line asked; print progress and findings.
+
+    The output directory and the resources are checked first (before the design is drawn); the
+    estimate is printed for long studies, and with ``dry_run`` the plan is printed and nothing runs.
+    """
+    from sim.resources import LONG_WORK_S, check, describe_lines, estimate_study
+    from sim.study.executors import default_workers
+    from sim.study.outcomes import outcome_schema
+    from sim.study.runner import describe_plan, design_block, existing_study
+
     study = load_study(file, runs=runs)
     out = out_dir if out_dir is not None else Path("results") / study.name
+    existing_study(out, resume)  # refuse a bad directory before anything else
+    n_workers = workers or default_workers()
+    columns = len(outcome_schema(study.options, study.reference, study.spec.study.outcomes))
+    estimate = estimate_study(
+        study.base,
+        study.runs,
+        len(study.inputs),
+        n_workers,
+        columns,
+        study.fidelity,
+        method=study.spec.design.method,
+        bootstrap=study.spec.design.bootstrap,
+        block=design_block(study),
+        source=str(file),
+    )
+    check(estimate, out, enabled=resource_check)
+    if dry_run:
+        for line in [*describe_plan(study, out, resume), *describe_lines(estimate)]:
+            console.print(line, highlight=False, markup=False)
+        console.print("dry run: nothing was written", highlight=False)
+        return None
+    if not quiet and estimate.seconds > LONG_WORK_S:
+        err_console.print(estimate.describe(), highlight=False, markup=False)
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -65,6 +100,16 @@ def study_command(
             task = progress.add_task(f"study {study.name}", total=total, completed=done)
         progress.update(task, completed=done)
 
+    checking: Any = None
+
+    def on_check(done: int, total: int) -> None:
+        nonlocal checking
+        if checking is None:
+            checking = progress.add_task("checking the sampled scenarios", total=total)
+        progress.update(checking, completed=done)
+        if done >= total:
+            progress.remove_task(checking)
+
     t0 = time.perf_counter()
     with progress:
         result = run_study(
@@ -75,6 +120,7 @@ def study_command(
             resume=resume,
             progress=on_progress,
             on_start=on_start,
+            on_check=on_check,
         )
     elapsed = time.perf_counter() - t0
     if not quiet and result.analysis is not None:

@@ -16,7 +16,9 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -59,7 +61,7 @@ class Executor(Protocol):
     description: str
 
     def map_unordered(
-        self, fn: ChunkFunction, tasks: Sequence[ChunkTask]
+        self, fn: ChunkFunction, tasks: Iterable[ChunkTask]
     ) -> Iterator[tuple[ChunkTask, pa.Table]]:
         """Run ``fn`` on every task; yield results as they finish."""
         ...
@@ -70,27 +72,49 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """A process pool on this machine; one worker runs the chunks in this process."""
+    """A process pool on this machine; one worker runs the chunks in this process.
+
+    At most two chunks per worker are in flight (tasks are made as they are submitted, so a study
+    of millions of runs never holds all their inputs at once). Each worker watches the process
+    that started the study and exits as soon as it is gone (:func:`watch_parent`), so a study
+    killed with SIGKILL leaves no worker computing on.
+    """
 
     def __init__(self, options: ExecutorOptions) -> None:
         self.workers = options.workers or default_workers()
         self.description = f"local, {self.workers} worker{'s' if self.workers != 1 else ''}"
 
     def map_unordered(
-        self, fn: ChunkFunction, tasks: Sequence[ChunkTask]
+        self, fn: ChunkFunction, tasks: Iterable[ChunkTask]
     ) -> Iterator[tuple[ChunkTask, pa.Table]]:
-        if self.workers == 1 or len(tasks) <= 1:
-            for task in tasks:
+        todo = iter(tasks)
+        if self.workers == 1:
+            for task in todo:
                 yield task, fn(task)
             return
-        pool = ProcessPoolExecutor(max_workers=min(self.workers, len(tasks)), mp_context=_context())
+        pool = ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=_context(),
+            initializer=watch_parent,
+            initargs=(os.getpid(),),
+        )
         try:
-            pending: dict[Future[pa.Table], ChunkTask] = {pool.submit(fn, t): t for t in tasks}
+            pending: dict[Future[pa.Table], ChunkTask] = {}
+
+            def refill() -> None:
+                while len(pending) < 2 * self.workers:
+                    task = next(todo, None)
+                    if task is None:
+                        return
+                    pending[pool.submit(fn, task)] = task
+
+            refill()
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     task = pending.pop(future)
                     yield task, future.result()
+                refill()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
@@ -107,6 +131,53 @@ def _context() -> Any:
         ctx.set_forkserver_preload(["sim.study.outcomes", "sim.api", "sim.engine"])
         return ctx
     return multiprocessing.get_context("spawn")  # pragma: no cover - not POSIX
+
+
+#: Seconds between a worker's checks that the process that started it is alive.
+WATCH_INTERVAL_S = 0.5
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, killed but not yet reaped, counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+        return stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3] != b"Z"
+    except FileNotFoundError:
+        return False
+    except OSError:  # pragma: no cover - no /proc: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
+def watch_parent(main_pid: int) -> None:
+    """Exit this process as soon as ``main_pid`` (the study's process) or this process's own
+    parent is gone: a thread checks every :data:`WATCH_INTERVAL_S` seconds, and on Linux the
+    kernel also sends SIGKILL when the parent dies (``PR_SET_PDEATHSIG``)."""
+    parent = os.getppid()
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os._exit(1)
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+
+    def watch() -> None:
+        while True:
+            time.sleep(WATCH_INTERVAL_S)
+            if os.getppid() != parent or not _alive(main_pid):
+                os._exit(1)
+
+    threading.Thread(target=watch, name="sim-watch-parent", daemon=True).start()
 
 
 class DaskExecutor:
@@ -132,6 +203,7 @@ class DaskExecutor:
                 silence_logs=logging.ERROR,
             )
             self.client: Any = client_cls(self._cluster, timeout=f"{options.timeout_s}s")
+            # (its nannies and workers end by themselves when this process is killed: tested)
             self.description = f"Dask LocalCluster, {workers} worker processes"
         else:
             try:
@@ -145,20 +217,37 @@ class DaskExecutor:
             self.description = f"Dask cluster at {address}, {n} workers"
 
     def map_unordered(
-        self, fn: ChunkFunction, tasks: Sequence[ChunkTask]
+        self, fn: ChunkFunction, tasks: Iterable[ChunkTask]
     ) -> Iterator[tuple[ChunkTask, pa.Table]]:
         import distributed
 
-        as_completed: Any = distributed.as_completed
+        todo = iter(tasks)
+        window = max(4, 2 * len(self.client.scheduler_info().get("workers", {})))
         by_key: dict[str, ChunkTask] = {}
-        futures = []
-        for task in tasks:
+        futures: list[Any] = []
+
+        def submit() -> Any | None:
+            task = next(todo, None)
+            if task is None:
+                return None
             key = f"sim-study-{task.spec.study_hash[:16]}-chunk-{task.chunk:05d}"
             by_key[key] = task
-            futures.append(self.client.submit(fn, task, key=key, retries=2))
+            future = self.client.submit(fn, task, key=key, retries=2)
+            futures.append(future)
+            return future
+
+        first = [f for f in (submit() for _ in range(window)) if f is not None]
+        as_completed: Any = distributed.as_completed
+        completed: Any = as_completed(first, with_results=True)
         try:
-            for future, table in as_completed(futures, with_results=True):
-                yield by_key[future.key], table
+            for future, table in completed:
+                task = by_key.pop(future.key, None)
+                if task is not None:  # a key delivered twice is yielded once
+                    yield task, table
+                future.release()
+                nxt = submit()
+                if nxt is not None:
+                    completed.add(nxt)
         finally:
             for future in futures:
                 future.release()

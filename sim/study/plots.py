@@ -18,12 +18,15 @@ from matplotlib.figure import Figure
 from sim.study.spec import Study
 
 PLOTS = ("savings_histogram.png", "indices.png", "savings_vs_inputs.png", "convergence.png")
+#: The figures a study may write into ``analysis/`` (those without data are not written).
+STUDY_PLOTS = PLOTS
 
 
 def _save(fig: Figure, path: Path) -> Path:
+    from sim.output import figure_writer
+
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    figure_writer(fig, {"figure": path.name})(path)
     return path
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -30,7 +30,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sim.errors import SimError
-from sim.output import read_provenance, staged_directory, versions, write_json, write_parquet
+from sim.output import (
+    FileWriter,
+    adopt_directory,
+    check_location,
+    holds_nothing,
+    json_writer,
+    parquet_writer,
+    read_provenance,
+    versions,
+    write_parquet,
+    write_result,
+)
 from sim.study import executors
 from sim.study.design import DESIGN_STREAM, DESIGNS, derived_seed, rank_correlate
 from sim.study.executors import ExecutorOptions, open_executor
@@ -42,6 +53,8 @@ MANIFEST = "study.json"
 DESIGN_FILE = "design.parquet"
 RESULTS_FILE = "results.parquet"
 RUNS_DIR = "runs"
+#: The producer name of a study's own files in its directory's ``manifest.json``.
+PRODUCER = "study"
 
 #: ``progress(done_runs, total_runs)``, called as chunks finish.
 StudyProgress = Callable[[int, int], None]
@@ -87,10 +100,45 @@ def make_design(study: Study) -> pa.Table:
     return pa.table(columns)
 
 
-def design_values(design: pa.Table, labels: tuple[str, ...]) -> list[dict[str, Any]]:
-    """One ``{input: value}`` dict per run."""
-    cols = {label: design.column(label).to_pylist() for label in labels}
-    return [{label: cols[label][i] for label in labels} for i in range(design.num_rows)]
+class DesignValues:
+    """Every run's input values, read from the design's columns one run or one chunk at a time
+    (never a dict per run for the whole study at once). Values are plain Python numbers and
+    strings: numpy scalars are converted here, at the design's boundary."""
+
+    def __init__(self, design: pa.Table, labels: tuple[str, ...]) -> None:
+        self.labels = labels
+        self.columns = {
+            label: design.column(label).to_numpy(zero_copy_only=False) for label in labels
+        }
+        self.n = design.num_rows
+
+    def __len__(self) -> int:
+        return int(self.n)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return {label: _plain(self.columns[label][i]) for label in self.labels}
+
+    def chunk(self, first: int, n: int) -> tuple[dict[str, Any], ...]:
+        return tuple(self[i] for i in range(first, min(first + n, self.n)))
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def design_block(study: Study) -> int:
+    """Runs per base point of the design (``D + 2`` or ``2D + 2`` for Sobol', 1 otherwise)."""
+    settings = study.spec.design.settings
+    if settings.method != "sobol":
+        return 1
+    from sim.study.design import Saltelli
+
+    return int(Saltelli.block(len(study.inputs), settings))
+
+
+def design_values(design: pa.Table, labels: tuple[str, ...]) -> DesignValues:
+    """Every run's ``{input: value}``, one run at a time (see :class:`DesignValues`)."""
+    return DesignValues(design, labels)
 
 
 def run_spec(study: Study) -> RunSpec:
@@ -110,15 +158,24 @@ def run_spec(study: Study) -> RunSpec:
     )
 
 
-def check_scenarios(spec: RunSpec, values: list[dict[str, Any]]) -> None:
-    """Validate every run's scenario before anything runs (raises ``RunError`` naming the inputs)."""
+def check_scenarios(
+    spec: RunSpec, values: DesignValues, progress: Callable[[int, int], None] | None = None
+) -> None:
+    """Validate every run's scenario before anything runs (raises ``RunError`` naming the inputs).
+
+    ``progress(done, total)`` is called every 10,000 runs for long designs.
+    """
     seen: set[str] = set()
-    for i, v in enumerate(values):
+    n = len(values)
+    for i in range(n):
+        v = values[i]
         key = repr(sorted(v.items()))
-        if key in seen:
-            continue
-        seen.add(key)
-        scenario_for_run(spec, i, v, full=False)
+        if key not in seen:
+            if len(seen) < 1_000_000:  # bounded memory: beyond it, duplicates are checked again
+                seen.add(key)
+            scenario_for_run(spec, i, v, full=False)
+        if progress is not None and (i + 1) % 10_000 == 0:
+            progress(i + 1, n)
 
 
 # --------------------------------------------------------------------------- manifest
@@ -204,19 +261,37 @@ def chunk_path(out: Path, chunk: int) -> Path:
     return out / RUNS_DIR / f"chunk-{chunk:05d}.parquet"
 
 
-def chunk_tasks(spec: RunSpec, values: list[dict[str, Any]], chunk_size: int) -> list[ChunkTask]:
+@dataclass(frozen=True)
+class ChunkRef:
+    """Chunk ``chunk``: runs ``first .. first + n − 1`` (its task is made when it is submitted)."""
+
+    chunk: int
+    first: int
+    n: int
+
+
+def chunk_refs(runs: int, chunk_size: int) -> list[ChunkRef]:
     """The fixed chunking: chunk ``c`` holds runs ``[c × size, (c + 1) × size)``."""
     return [
-        ChunkTask(spec, c, first, tuple(values[first : first + chunk_size]))
-        for c, first in enumerate(range(0, len(values), chunk_size))
+        ChunkRef(c, first, min(chunk_size, runs - first))
+        for c, first in enumerate(range(0, runs, chunk_size))
     ]
 
 
-def _chunk_valid(path: Path, task: ChunkTask, schema: pa.Schema) -> bool:
+def chunk_tasks(spec: RunSpec, values: DesignValues, chunk_size: int) -> list[ChunkTask]:
+    """Every chunk's task (for small studies and tests; :func:`run_study` makes them lazily)."""
+    return [_task(spec, values, ref) for ref in chunk_refs(len(values), chunk_size)]
+
+
+def _task(spec: RunSpec, values: DesignValues, ref: ChunkRef) -> ChunkTask:
+    return ChunkTask(spec, ref.chunk, ref.first, values.chunk(ref.first, ref.n))
+
+
+def _chunk_valid(path: Path, ref: ChunkRef, study_hash: str, schema: pa.Schema) -> bool:
     if not path.is_file():
         return False
     try:
-        if read_provenance(path).get("study_hash") != task.spec.study_hash:
+        if read_provenance(path).get("study_hash") != study_hash:
             return False
         table = pq.read_table(path)
     except Exception:  # any unreadable file is simply run again
@@ -224,7 +299,7 @@ def _chunk_valid(path: Path, task: ChunkTask, schema: pa.Schema) -> bool:
     if not table.schema.equals(schema, check_metadata=False):
         return False
     runs = table.column("run").to_numpy()
-    return bool(np.array_equal(runs, np.arange(task.first, task.first + len(task.values))))
+    return bool(np.array_equal(runs, np.arange(ref.first, ref.first + ref.n)))
 
 
 def _chunk_provenance(study: Study, task: ChunkTask) -> dict[str, Any]:
@@ -243,7 +318,7 @@ def _clean_temporaries(runs_dir: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def compact(out: Path, study: Study, tasks: list[ChunkTask], schema: pa.Schema) -> pa.Table:
+def compact(out: Path, study: Study, tasks: Sequence[ChunkRef], schema: pa.Schema) -> pa.Table:
     """Concatenate the chunk files into ``results.parquet`` (sorted by run, each run once)."""
     tables = [pq.read_table(chunk_path(out, t.chunk)) for t in tasks]
     table = (
@@ -255,7 +330,12 @@ def compact(out: Path, study: Study, tasks: list[ChunkTask], schema: pa.Schema) 
     table = table.take(pa.array(order))
     if not np.array_equal(table.column("run").to_numpy(), np.arange(study.runs)):
         raise StudyDirectoryError(f"{out}: the chunk files do not hold every run exactly once")
-    write_parquet(table, out / RESULTS_FILE, results_provenance(study))
+    write_result(
+        out,
+        PRODUCER,
+        {RESULTS_FILE: parquet_writer(table, results_provenance(study))},
+        remove_stale=False,
+    )
     return table
 
 
@@ -286,6 +366,7 @@ def run_study(
     plots: bool = True,
     dask_timeout_s: float | None = None,
     on_start: Callable[[str, int, int], None] | None = None,
+    on_check: Callable[[int, int], None] | None = None,
 ) -> StudyResult:
     """Run (or resume) ``study`` into ``out_dir`` and analyse it.
 
@@ -305,6 +386,8 @@ def run_study(
         Called with ``(done_runs, total_runs)`` as chunks finish.
     on_start
         Called once with ``(executor description, chunks to run, chunks already done)``.
+    on_check
+        Called with ``(runs checked, runs)`` while the sampled scenarios are validated.
 
     Raises
     ------
@@ -316,22 +399,26 @@ def run_study(
     spec = run_spec(study)
     hashes = study.hashes()
     schema = outcome_schema(study.options, study.reference, study.spec.study.outcomes)
-    design = make_design(study)
-    values = design_values(design, study.labels)
-    check_scenarios(spec, values)
-
-    existing = _existing_study(out, resume)
+    existing = existing_study(out, resume)
     if existing is not None:
         _check_same_study(out, existing, hashes)
         chunk_size = int(existing["chunk_size"])
     else:
         chunk_size = study.chunk_size
-    tasks = chunk_tasks(spec, values, chunk_size)
+    design = make_design(study)
+    values = design_values(design, study.labels)
+    check_scenarios(spec, values, on_check)
+
+    refs = chunk_refs(study.runs, chunk_size)
     if existing is not None:
         _clean_temporaries(out / RUNS_DIR)
-        pending = [t for t in tasks if not _chunk_valid(chunk_path(out, t.chunk), t, schema)]
+        pending = [
+            r
+            for r in refs
+            if not _chunk_valid(chunk_path(out, r.chunk), r, spec.study_hash, schema)
+        ]
     else:
-        pending = list(tasks)
+        pending = list(refs)
 
     executor = None
     description = "none needed"
@@ -349,21 +436,30 @@ def run_study(
         description = executor.description
     try:
         if existing is None:
-            with staged_directory(out) as stage:  # appears whole, or not at all
-                write_parquet(design, stage / DESIGN_FILE, results_provenance(study))
-                (stage / RUNS_DIR).mkdir()
-                write_json(manifest(study, chunk_size), stage / MANIFEST)
-        elif not (out / DESIGN_FILE).is_file():
-            write_parquet(design, out / DESIGN_FILE, results_provenance(study))
-        (out / RUNS_DIR).mkdir(exist_ok=True)
+            write_result(  # the study appears with its design and manifest, or not at all
+                out,
+                PRODUCER,
+                {
+                    DESIGN_FILE: parquet_writer(design, results_provenance(study)),
+                    MANIFEST: json_writer(manifest(study, chunk_size)),
+                },
+                directories=[RUNS_DIR],
+            )
+        else:
+            adopt_study_directory(out)
+            files: dict[str, FileWriter] = {}
+            if not (out / DESIGN_FILE).is_file():
+                files[DESIGN_FILE] = parquet_writer(design, results_provenance(study))
+            write_result(out, PRODUCER, files, remove_stale=False, directories=[RUNS_DIR])
         if on_start is not None:
-            on_start(description, len(pending), len(tasks) - len(pending))
-        done = sum(len(t.values) for t in tasks) - sum(len(t.values) for t in pending)
+            on_start(description, len(pending), len(refs) - len(pending))
+        done = study.runs - sum(r.n for r in pending)
         if progress is not None:
             progress(done, study.runs)
         if executor is not None:
             finished: set[int] = set()
-            for task, table in executor.map_unordered(run_chunk, pending):
+            tasks = (_task(spec, values, r) for r in pending)
+            for task, table in executor.map_unordered(run_chunk, tasks):
                 if task.chunk in finished:  # a retried task delivered twice: written once
                     continue
                 finished.add(task.chunk)
@@ -375,7 +471,7 @@ def run_study(
         if executor is not None:
             executor.close()
 
-    results = compact(out, study, tasks, schema)
+    results = compact(out, study, refs, schema)
     analysis = None
     if analyze:
         from sim.study.analysis import write_analysis
@@ -387,7 +483,13 @@ def run_study(
         completed=datetime.now(UTC).isoformat(timespec="seconds"),
         versions=study_versions(),
     )
-    write_json(document, out / MANIFEST)
+    write_result(
+        out,
+        PRODUCER,
+        {MANIFEST: json_writer(document)},
+        remove_stale=False,
+        directories=[RUNS_DIR, *(["analysis"] if analyze else [])],
+    )
     return StudyResult(
         out_dir=out,
         study=study,
@@ -395,17 +497,25 @@ def run_study(
         results=results,
         analysis=analysis,
         chunks_run=len(pending),
-        chunks_skipped=len(tasks) - len(pending),
+        chunks_skipped=len(refs) - len(pending),
         executor=description,
         elapsed_s=time.perf_counter() - t0,
     )
 
 
-def _existing_study(out: Path, resume: bool) -> dict[str, Any] | None:
-    """The manifest of the study in ``out`` if resuming it; refuse to touch any other directory."""
+def existing_study(out: Path, resume: bool) -> dict[str, Any] | None:
+    """The manifest of the study in ``out`` if resuming it; refuse to touch any other directory.
+
+    Raises
+    ------
+    OutputError, StudyDirectoryError
+        ``out`` is a place no command writes to (see :func:`sim.output.check_location`), a file, a
+        non-empty directory without ``--resume``, or not a study.
+    """
+    check_location(out)
     if out.exists() and not out.is_dir():
-        raise StudyDirectoryError(f"{out} exists and is not a directory")
-    occupied = out.is_dir() and any(out.iterdir())
+        raise StudyDirectoryError(f"{out} exists and is not a directory (nothing was changed)")
+    occupied = out.is_dir() and not holds_nothing(out)
     if not occupied:
         return None
     if not resume:
@@ -419,3 +529,36 @@ def _existing_study(out: Path, resume: bool) -> dict[str, Any] | None:
             f"{out} is not a study directory (no {MANIFEST}); resume refused, nothing was changed"
         )
     return _read_manifest(out)
+
+
+def adopt_study_directory(out: Path) -> None:
+    """A study written before result directories had manifests: list its files as this
+    package's (the study's own ``study.json`` proves whose they are)."""
+    adopt_directory(out, PRODUCER, [MANIFEST, DESIGN_FILE, RESULTS_FILE], [RUNS_DIR])
+    from sim.study.analysis import ANALYSIS_DIR, analysis_file_names
+
+    if (out / ANALYSIS_DIR).is_dir():
+        adopt_directory(out / ANALYSIS_DIR, "analysis", analysis_file_names(), [])
+
+
+def describe_plan(study: Study, out: Path, resume: bool) -> list[str]:
+    """What ``sim study`` would write (for ``--dry-run``), after the same checks as a real run."""
+    existing = existing_study(out, resume)
+    if existing is None:
+        return [
+            f"would create {out}/ with {DESIGN_FILE}, {MANIFEST}, {RUNS_DIR}/ (one file per "
+            f"chunk of {study.chunk_size} runs), {RESULTS_FILE} and analysis/"
+        ]
+    _check_same_study(out, existing, study.hashes())
+    chunk_size = int(existing["chunk_size"])
+    refs = chunk_refs(study.runs, chunk_size)
+    schema = outcome_schema(study.options, study.reference, study.spec.study.outcomes)
+    pending = [
+        r
+        for r in refs
+        if not _chunk_valid(chunk_path(out, r.chunk), r, study.hashes()["study"], schema)
+    ]
+    return [
+        f"would resume {out}/: {len(refs) - len(pending)} of {len(refs)} chunks done, "
+        f"{len(pending)} to run; then {RESULTS_FILE} and analysis/ are rewritten"
+    ]

@@ -109,16 +109,15 @@ def simulate_traffic(
     )
 
 
-def plot_traffic(view: TrafficView, out_png: str | Path, title: str) -> Path:
-    """Two panels: per hour over the period, per second around the busiest second."""
+def traffic_figure(view: TrafficView, title: str) -> Any:
+    """Two panels: per hour over the period, per second around the busiest second (a matplotlib
+    figure; :func:`sim.output.figure_writer` saves it)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
-    out = Path(out_png)
-    out.parent.mkdir(parents=True, exist_ok=True)
     sim, exp, peak = view.hours
     hour_t = (view.first_hour_epoch_s + np.arange(sim.size) * SECONDS_PER_HOUR).astype(
         "datetime64[s]"
@@ -158,9 +157,7 @@ def plot_traffic(view: TrafficView, out_png: str | Path, title: str) -> Path:
     ax2.legend(loc="upper right", fontsize=8)
     _dates(ax2, mdates)
     fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return fig
 
 
 def _dates(ax: Any, mdates: Any) -> None:
@@ -170,12 +167,37 @@ def _dates(ax: Any, mdates: Any) -> None:
 
 
 def inspect_traffic(
-    scenario: Scenario, out_png: str | Path, *, seed: int | None = None, days: float | None = None
+    scenario: Scenario,
+    out: str | Path,
+    *,
+    seed: int | None = None,
+    days: float | None = None,
+    into_directory: bool = True,
 ) -> dict[str, Any]:
-    """Simulate the scenario's arrivals, write the figure, return a summary (``"figure"``: its path)."""
+    """Simulate the scenario's arrivals and write the figure: as ``traffic.png`` into the result
+    directory ``out`` (``into_directory``), or to the PNG file ``out``. Returns a summary
+    (``"figure"``: the file written)."""
+    from sim.output import figure_writer, write_file, write_result
+
     view = simulate_traffic(scenario, seed=seed, days=days)
-    path = plot_traffic(view, out_png, scenario.scenario.name)
-    return {**view.summary(), "figure": str(path)}
+    prov = {
+        "scenario": scenario.scenario.name,
+        "config_hash": scenario.config_hash(),
+        "seed": scenario.scenario.seed if seed is None else seed,
+        "days": days,
+    }
+    writer = figure_writer(traffic_figure(view, scenario.scenario.name), prov)
+    if into_directory:
+        write_result(out, "traffic", {TRAFFIC_PNG: writer})
+        figure = Path(out) / TRAFFIC_PNG
+    else:
+        write_file(out, writer)
+        figure = Path(out)
+    return {**view.summary(), "figure": str(figure)}
+
+
+#: The figure's name in a result directory.
+TRAFFIC_PNG = "traffic.png"
 
 
 def format_summary(summary: dict[str, Any]) -> list[str]:

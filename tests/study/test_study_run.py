@@ -45,6 +45,7 @@ def test_the_study_directory_follows_the_layout(reference: Path) -> None:
     assert sorted(p.name for p in reference.iterdir()) == [
         "analysis",
         "design.parquet",
+        "manifest.json",
         "results.parquet",
         "runs",
         "study.json",

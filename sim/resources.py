@@ -1,0 +1,417 @@
+"""Limits before allocation: what a run, sweep or study will need, against what this machine has.
+
+Every estimate is made from the validated inputs alone, before anything is simulated or allocated:
+
+* memory at ``request`` fidelity: the busiest batch's expected requests (from the arrival process's
+  expected rate, with the burst process's highest level) × the bytes the engine holds per request
+  (:data:`BYTES_PER_REQUEST`, measured with ``tracemalloc`` on the engine, see the README), plus the
+  cache's per-key arrays and the hourly meters; ``aggregate`` holds one day of per-second arrays;
+  ``reference`` one SimPy process per request of a batch;
+* disk: the files the command writes;
+* time: expected requests (or simulated seconds) over measured throughputs; an estimate, printed for
+  long work, never a reason to refuse.
+
+Available memory is the smaller of ``MemAvailable`` (``/proc/meminfo``) and what the cgroup allows
+(``memory.max − memory.current``, or cgroup v1's ``limit_in_bytes − usage_in_bytes``). Work that
+does not fit is refused with a :class:`ResourceError` saying what it would need, what the machine has
+and which setting to change; ``--no-resource-check`` skips the check.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sim.errors import SimError
+
+if TYPE_CHECKING:
+    from sim.config import Scenario
+
+#: Bytes the ``request`` engine holds per request of a batch, by feature (tracemalloc peaks of one
+#: hour of 3.2 M requests: 77 B plain, 122 B with sessions, 151 B with the REST cache); the
+#: estimate uses the largest feature that applies, plus a margin for the per-path arrays.
+BYTES_PER_REQUEST = {"plain": 96, "sessions": 144, "cache": 176}
+#: Bytes per request of a batch at ``reference`` fidelity (a SimPy process and its event each).
+BYTES_PER_REFERENCE_REQUEST = 2_000
+#: Bytes per cache key (Zipf probabilities, CDF, guide table, expiry times).
+BYTES_PER_CACHE_KEY = 64
+#: Fixed overhead of a Python process with the package imported (numpy, pyarrow, pydantic, SimPy).
+BASE_PROCESS_BYTES = 250 * 2**20
+#: Measured throughputs for the time estimate (``sim run`` of 3 seed days on this 2-core machine:
+#: 15 M requests in 1.7 s, 3.0 s with sessions, 6.8 s with the REST cache).
+REQUESTS_PER_S = {"request": 1e7, "sessions": 5e6, "reference": 2e5}
+CACHED_REQUESTS_PER_S = 3e6  # the cache's lookups, on top
+SIMULATED_SECONDS_PER_S = 1.5e7  # aggregate fidelity
+#: Largest quantity a meter counter holds (int64), with a margin.
+COUNTER_LIMIT = 2**62
+#: Print a time estimate for work expected to take longer than this.
+LONG_WORK_S = 10.0
+#: Fraction of the available memory a command may plan to use.
+MEMORY_SHARE = 0.8
+
+
+class ResourceError(SimError):
+    """Work that cannot fit this machine (refused before anything is allocated)."""
+
+
+@dataclass
+class Estimate:
+    """What a piece of work needs: memory, disk and time, with how each was reckoned."""
+
+    what: str
+    memory_bytes: float
+    disk_bytes: float
+    seconds: float
+    details: list[str] = field(default_factory=list)
+    hints: list[str] = field(default_factory=list)
+    #: A problem independent of the machine (a counter would overflow): always refused.
+    impossible: str | None = None
+    #: The input file and the field that drives the size (named in a refusal).
+    source: str = ""
+    field: str = ""
+
+    @property
+    def where(self) -> str:
+        """``FILE: FIELD: `` for messages."""
+        return "".join(f"{part}: " for part in (self.source, self.field) if part)
+
+    def describe(self) -> str:
+        """One line: memory, disk and time."""
+        return (
+            f"estimate for this {self.what}: memory {format_bytes(self.memory_bytes)}, disk "
+            f"{format_bytes(self.disk_bytes)}, time {format_duration(self.seconds)}"
+        )
+
+
+def format_bytes(n: float) -> str:
+    """``1.2 GB`` (binary units, as memory is sold)."""
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:,.1f} {unit}"
+    return f"{n:,.0f} B"
+
+
+def format_duration(seconds: float) -> str:
+    """``about 3 min``."""
+    if not math.isfinite(seconds):
+        return "unbounded"
+    if seconds < 1:
+        return "under a second"
+    for unit, size in (("days", 86_400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"about {seconds / size:,.1f} {unit}"
+    return f"about {seconds:.0f} s"
+
+
+# =========================================================================== the machine
+def _read_int(path: str) -> int | None:
+    try:
+        text = Path(path).read_text().strip()
+    except OSError:
+        return None
+    if not text or text == "max":
+        return None
+    try:
+        return int(text.split()[0])
+    except ValueError:
+        return None
+
+
+def _meminfo_available() -> int | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _cgroup_available() -> int | None:
+    # cgroup v2: the process's own group, else the root of the mount
+    group = ""
+    try:
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            if line.startswith("0::"):
+                group = line[3:].strip().lstrip("/")
+    except OSError:
+        pass
+    for base in ([f"/sys/fs/cgroup/{group}"] if group else []) + ["/sys/fs/cgroup"]:
+        limit = _read_int(f"{base}/memory.max")
+        if limit is not None:
+            usage = _read_int(f"{base}/memory.current") or 0
+            return max(0, limit - usage)
+    limit = _read_int("/sys/fs/cgroup/memory/memory.limit_in_bytes")
+    if limit is not None and limit < 2**60:
+        usage = _read_int("/sys/fs/cgroup/memory/memory.usage_in_bytes") or 0
+        return max(0, limit - usage)
+    return None
+
+
+def available_memory_bytes() -> int:
+    """The smaller of ``MemAvailable`` and what the cgroup still allows (bytes)."""
+    found = [v for v in (_meminfo_available(), _cgroup_available()) if v is not None]
+    if not found:  # pragma: no cover - not Linux
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
+    return min(found)
+
+
+def free_disk_bytes(path: str | Path) -> int:
+    """Free bytes on the filesystem that holds ``path`` (or its nearest existing ancestor)."""
+    p = Path(path).expanduser().absolute()
+    while not p.exists() and p.parent != p:
+        p = p.parent
+    return shutil.disk_usage(p).free
+
+
+def check(estimate: Estimate, out: str | Path | None, *, enabled: bool = True) -> None:
+    """Refuse ``estimate`` if it cannot fit this machine's memory or the disk at ``out``.
+
+    Raises
+    ------
+    ResourceError
+        With what the work would need, what the machine has and which setting to change.
+    """
+    if estimate.impossible is not None:
+        raise ResourceError(estimate.where + estimate.impossible)
+    if not enabled:
+        return
+    hints = "; ".join(estimate.hints) if estimate.hints else "reduce the work"
+    detail = f" ({'; '.join(estimate.details)})" if estimate.details else ""
+    memory = available_memory_bytes()
+    if estimate.memory_bytes > MEMORY_SHARE * memory:
+        raise ResourceError(
+            f"{estimate.where}this {estimate.what} would need about "
+            f"{format_bytes(estimate.memory_bytes)} of memory"
+            f"{detail}; this machine has {format_bytes(memory)} available. Refused before "
+            f"anything was allocated: {hints} (or pass --no-resource-check)"
+        )
+    if out is not None:
+        disk = free_disk_bytes(out)
+        if estimate.disk_bytes > disk:
+            raise ResourceError(
+                f"{estimate.where}this {estimate.what} would write about "
+                f"{format_bytes(estimate.disk_bytes)} to "
+                f"{out}, which has {format_bytes(disk)} free. Refused before anything was "
+                "written: free some space or choose another --out (or pass --no-resource-check)"
+            )
+
+
+# =========================================================================== runs
+def _busiest_batches(scenario: Scenario) -> tuple[float, float, float]:
+    """``(expected requests in the busiest batch, in the busiest hour, in the period)``.
+
+    The arrival process's expected rate is evaluated second by second (every ``stride``-th second
+    for long periods, each sample standing for ``stride`` seconds), one day at a time.
+    """
+    from sim.engine.core import Horizon
+    from sim.traffic import arrivals_for
+
+    horizon = Horizon.of(scenario)
+    arrivals = arrivals_for(scenario)
+    batch_s = scenario.engine.batch_s
+    span = horizon.end_s - horizon.start_s
+    stride = max(1, math.ceil(span / 2_000_000))
+    first = horizon.start_s - horizon.start_s % batch_s
+    n_batches = math.ceil((horizon.end_s - first) / batch_s)
+    per_batch = np.zeros(n_batches)
+    per_hour = np.zeros(horizon.n_hours)
+    chunk = 86_400 - 86_400 % stride
+    for a in range(horizon.start_s, horizon.end_s, chunk):
+        seconds = np.arange(a, min(a + chunk, horizon.end_s), stride, dtype=np.int64)
+        mids = (horizon.origin_epoch_s + seconds + 0.5).astype(np.float64)
+        expected = np.asarray(arrivals.expected_per_s(mids), dtype=np.float64) * stride
+        if not np.all(np.isfinite(expected)):
+            return math.inf, math.inf, math.inf
+        per_batch += np.bincount((seconds - first) // batch_s, expected, minlength=n_batches)
+        per_hour += np.bincount(seconds // 3600, expected, minlength=horizon.n_hours)
+    return (
+        float(per_batch.max(initial=0.0)),
+        float(per_hour.max(initial=0.0)),
+        float(per_batch.sum()),
+    )
+
+
+def _burst_factor(scenario: Scenario) -> float:
+    """How far above its expected rate the burst process can hold a batch (its top level)."""
+    burst = getattr(scenario.traffic, "burst", None)
+    if burst is None:
+        return 1.0
+    if burst.model == "mmpp":
+        levels = np.asarray(burst.levels, dtype=float)
+        return float(levels.max() / levels.mean()) if burst.normalize else float(levels.max())
+    if burst.model == "on_off":
+        p = burst.on_mean_s / (burst.on_mean_s + burst.off_mean_s)
+        return float(min(1 / p, 1 + 5 * math.sqrt((1 - p) / (burst.sources * p))))
+    return 1.5  # hawkes: clusters within an hour
+
+
+def volume_field(scenario: Scenario) -> str:
+    """The scenario field that sets the volume of its traffic."""
+    traffic = scenario.traffic
+    if traffic.model == "replay":
+        return "traffic.path"
+    if getattr(traffic, "requests_per_day", None) is not None:
+        return "traffic.requests_per_day"
+    return "traffic.requests_per_s"
+
+
+def estimate_run(
+    scenario: Scenario, *, plots: bool = True, fidelity: str | None = None, source: str = ""
+) -> Estimate:
+    """Memory, disk and time of one run of ``scenario`` (from its validated inputs); ``source``
+    (the scenario file) is named in a refusal."""
+    from sim.engine.core import Horizon
+
+    fidelity = fidelity or scenario.engine.fidelity
+    horizon = Horizon.of(scenario)
+    batch, hour, total = _busiest_batches(scenario)
+    burst = _burst_factor(scenario)
+    batch *= burst
+    est = Estimate("run", BASE_PROCESS_BYTES, 0.0, 0.0, source=source, field=volume_field(scenario))
+    gw = scenario.apigateway
+    cache = gw.cache.enabled
+    if cache:
+        est.memory_bytes += gw.cache.keys.count * BYTES_PER_CACHE_KEY
+    n_hours = horizon.n_hours
+    est.memory_bytes += n_hours * 200 * 8 * 4  # hourly meters, costs and summary
+    est.disk_bytes = n_hours * 200 * 8 + (600_000 if plots else 0)
+    if fidelity == "request":
+        feature = (
+            "cache"
+            if cache
+            else "sessions"
+            if scenario.connections.model == "sessions"
+            else "plain"
+        )
+        per_request = BYTES_PER_REQUEST[feature]
+        est.memory_bytes += batch * per_request
+        est.details.append(
+            f"busiest batch of {scenario.engine.batch_s:,} s: {batch:,.0f} requests expected × "
+            f"{per_request} B"
+        )
+        est.seconds = total / REQUESTS_PER_S["sessions" if feature == "sessions" else "request"]
+        if cache:
+            est.seconds += total * gw.cache.cacheable_share / CACHED_REQUESTS_PER_S
+        est.hints = [
+            "--fidelity aggregate (per-second counts, no per-request arrays)",
+            f"a smaller engine.batch_s (now {scenario.engine.batch_s} s)",
+            "a lower volume or a shorter period",
+        ]
+    elif fidelity == "reference":
+        est.memory_bytes += batch * BYTES_PER_REFERENCE_REQUEST
+        est.details.append(
+            f"busiest batch: {batch:,.0f} requests × {BYTES_PER_REFERENCE_REQUEST} B per SimPy "
+            "process"
+        )
+        est.seconds = total / REQUESTS_PER_S["reference"]
+        est.hints = [
+            "--fidelity request",
+            f"a smaller engine.batch_s (now {scenario.engine.batch_s} s)",
+        ]
+    else:
+        est.memory_bytes += 86_400 * 8 * 40
+        est.seconds = (horizon.end_s - horizon.start_s) / SIMULATED_SECONDS_PER_S
+        est.hints = ["a shorter period"]
+    largest = _largest_message_bytes(scenario)
+    if hour * burst * 2 * largest > COUNTER_LIMIT or not math.isfinite(hour):
+        est.impossible = (
+            f"the busiest hour would carry about {hour * burst:,.3g} requests of up to "
+            f"{largest:,.0f} bytes: more than the meters can count (2^62 bytes an hour); "
+            "lower the volume"
+        )
+    return est
+
+
+def _largest_message_bytes(scenario: Scenario) -> float:
+    """A high quantile of the request + response size (its mean for unbounded laws)."""
+    from sim.traffic.payloads import build_payload
+
+    payload = build_payload(scenario.payload)
+    return float(payload.request.mean + payload.response.mean)
+
+
+# =========================================================================== sweeps and studies
+#: Memory held per validated scenario of a sweep's grid (pydantic models).
+BYTES_PER_SCENARIO = 64 * 2**10
+
+
+def estimate_sweep(
+    base: Scenario, steps: int, *, fidelity: str | None = None, source: str = ""
+) -> Estimate:
+    """A sweep of ``steps`` runs of ``base`` (run one after another; every point's scenario held)."""
+    one = estimate_run(base, plots=False, fidelity=fidelity, source=source)
+    options = max(1, len(base.options))
+    est = Estimate(
+        "sweep",
+        one.memory_bytes + steps * (BYTES_PER_SCENARIO + options * 9 * 8 * 3),
+        steps * options * 9 * 8 + 200_000,
+        steps * max(one.seconds, 0.05),
+        details=[f"{steps:,} points, each {format_bytes(one.memory_bytes)} while it runs"],
+        hints=["fewer STEPS in --vary", *one.hints],
+        impossible=one.impossible,
+        source=source,
+        field="--vary" if one.impossible is None else one.field,
+    )
+    return est
+
+
+def estimate_study(
+    base: Scenario,
+    runs: int,
+    inputs: int,
+    workers: int,
+    columns: int,
+    fidelity: str,
+    *,
+    method: str = "monte_carlo",
+    bootstrap: int = 1000,
+    block: int = 1,
+    source: str = "",
+) -> Estimate:
+    """A study of ``runs`` runs of ``inputs`` uncertain inputs on ``workers`` processes.
+
+    The analysis of a Sobol' design draws ``bootstrap`` resamples of its ``N = runs / block`` base
+    points at once (SALib: an ``N × bootstrap`` index matrix and the outcomes gathered by it)."""
+    one = estimate_run(base, plots=False, fidelity=fidelity, source=source)
+    design = runs * (2 * inputs + 1) * 8 * 3  # table, unit scores, quantiles
+    results = runs * max(1, columns) * 8 * 4  # chunks, concatenation, sorted copy, analysis
+    sobol = runs / max(1, block) * bootstrap * 8 * 4
+    analysis = sobol if method == "sobol" else runs * 8 * 8
+    memory = BASE_PROCESS_BYTES + design + results + max(analysis, workers * one.memory_bytes)
+    seconds = runs * max(one.seconds, 0.02) / max(1, workers)
+    return Estimate(
+        "study",
+        memory,
+        design / 3 + results / 2 + 2_000_000,
+        seconds,
+        details=[
+            f"{runs:,} runs of {inputs} inputs: design {format_bytes(design)}, results "
+            f"{format_bytes(results)}, analysis {format_bytes(analysis)}; {workers} worker(s) of "
+            f"{format_bytes(one.memory_bytes)}"
+        ],
+        hints=[
+            "fewer runs (--runs or study.runs)",
+            "fewer --workers",
+            *(["fewer design.bootstrap resamples"] if method == "sobol" else []),
+            *one.hints[:1],
+        ],
+        impossible=one.impossible,
+        source=source,
+        field="study.runs" if one.impossible is None else f"base {one.field}",
+    )
+
+
+def describe_lines(estimate: Estimate) -> list[str]:
+    """The estimate and how it was reckoned, for ``--dry-run``."""
+    lines = [estimate.describe()]
+    lines += [f"  {d}" for d in estimate.details]
+    memory = available_memory_bytes()
+    lines.append(f"  this machine: {format_bytes(memory)} of memory available")
+    return lines
