@@ -8,6 +8,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from sim.billing import Bill, bill
 from sim.config import Scenario, load_scenario, price_book_for
 from sim.engine import simulate
 from sim.engine.core import ProgressCallback
@@ -18,26 +19,53 @@ from sim.output import (
     result_directory,
     versions,
 )
-from sim.pricing.book import PriceBook
-from sim.pricing.costs import cost_timeline
+from sim.pricing.book import PriceBook, region_prices
 from sim.summary import build_summary
 
-__all__ = ["RunResult", "load_scenario", "price", "provenance", "run", "simulate"]
+__all__ = [
+    "RunResult",
+    "bill_for",
+    "load_scenario",
+    "price",
+    "provenance",
+    "run",
+    "simulate",
+    "write_run",
+]
 
 
 def price(meters: pa.Table, scenario: Scenario, book: PriceBook | None = None) -> pa.Table:
-    """Price a meter table under the scenario's region and price book (or ``book``)."""
+    """Price a meter table under the scenario's region, pricing settings and price book (or
+    ``book``): the cost table. Derived columns are recomputed from the facts, so pricing-only
+    settings (``alb.target_type``, ``backend.memory_mb`` ...) take effect."""
+    return bill_for(meters, scenario, book).costs
+
+
+def bill_for(meters: pa.Table, scenario: Scenario, book: PriceBook | None = None) -> Bill:
+    """The whole bill of a meter table (costs, calendar months, 30-day projection).
+
+    Raises
+    ------
+    ConfigError
+        The meters were simulated with settings that change what is metered (another traffic,
+        cache, throttle ...): pricing them under ``scenario`` would bill another scenario's facts.
+    """
+    from sim.reprice import check_metering
+
+    check_metering(meters, scenario)
     book = book if book is not None else price_book_for(scenario)
-    return cost_timeline(meters, scenario, book.region(scenario.scenario.region))
+    return bill(meters, scenario, region_prices(book, scenario))
 
 
-def provenance(scenario: Scenario, seed: int, book: PriceBook) -> dict[str, Any]:
-    """What produced a result: config hash, seed, price book, versions."""
+def provenance(
+    scenario: Scenario, seed: int, book: PriceBook, fidelity: str | None = None
+) -> dict[str, Any]:
+    """What produced a result: config hash, seed, fidelity, price book, versions."""
     return {
         "scenario": scenario.scenario.name,
         "config_hash": scenario.config_hash(),
         "seed": seed,
-        "fidelity": scenario.engine.fidelity,
+        "fidelity": fidelity or scenario.engine.fidelity,
         "region": scenario.scenario.region,
         "price_book": {"id": book.id, "retrieved": book.retrieved},
         "free_tier": scenario.pricing.free_tier,
@@ -80,19 +108,36 @@ def run(
     The directory is checked before anything is simulated (see :mod:`sim.output`: only files this
     package wrote are replaced), and the files appear together once all are written.
     """
-    names = run_file_names(plots)
     if out_dir is not None:
-        plan_directory(out_dir, "run", names)  # refuse a bad target before the work
+        plan_directory(out_dir, "run", run_file_names(plots))  # refuse a bad target before work
     seed = scenario.scenario.seed if seed is None else seed
-    book = price_book_for(scenario)
-    meters = simulate(scenario, seed=seed, progress=progress)
-    costs = price(meters, scenario, book)
-    prov = provenance(scenario, seed, book)
-    summary = build_summary(meters, costs, prov, scenario.scenario.duration_s)
+    price_book_for(scenario)  # a bad book fails before the simulation
+    facts = simulate(scenario, seed=seed, progress=progress)
+    return write_run(scenario, facts, out_dir, seed=seed, plots=plots)
+
+
+def write_run(
+    scenario: Scenario,
+    facts: pa.Table,
+    out_dir: str | Path | None,
+    *,
+    seed: int,
+    plots: bool = True,
+    source: str = "<scenario>",
+) -> RunResult:
+    """Price ``facts`` under ``scenario`` and (if ``out_dir``) write the run's files."""
+    from sim.reprice import metering_of
+
+    book = price_book_for(scenario, source)
+    billed = bill_for(facts, scenario, book)
+    meters, costs = billed.meters, billed.costs
+    metering = metering_of(facts) or {}
+    prov = provenance(scenario, seed, book, metering.get("fidelity"))
+    summary = build_summary(billed, prov, scenario)
     if out_dir is None:
         return RunResult(meters, costs, summary, None)
     out = Path(out_dir)
-    with result_directory(out, "run", names) as stage:
+    with result_directory(out, "run", run_file_names(plots)) as stage:
         parquet_writer(meters, prov)(stage / "meters.parquet")
         parquet_writer(costs, prov)(stage / "costs.parquet")
         json_writer(summary)(stage / "summary.json")

@@ -185,15 +185,17 @@ def print_summary(summary: dict[str, Any]) -> None:
         f"peak {traffic['peak_rps']} req/s (busiest hour's mean {traffic['peak_hour_mean_rps']:.1f})"
     )
     gw = summary.get("gateway", {})
-    if gw.get("cache_hit_ratio") is not None:
-        console.print(
-            f"cache: hit ratio {gw['cache_hit_ratio']:.1%} of {gw['cache_requests']:,} cacheable "
-            f"requests (hits are still billed calls; they save Lambda invocations)"
-        )
+    for option, ratio in (gw.get("cache_hit_ratio") or {}).items():
+        if ratio is not None:
+            console.print(
+                f"{option}: cache hit ratio {ratio:.1%} of {gw['cache_requests']:,} cacheable "
+                "requests (hits are still billed calls; they save Lambda invocations)",
+                highlight=False,
+            )
     for f in summary.get("findings", []):
+        counted = f"{f['requests']:,} requests ({f['share']:.3%}): " if f["requests"] else ""
         console.print(
-            f"[bold yellow]finding[/]: {f['requests']:,} requests ({f['share']:.3%}): {f['what']}; "
-            f"affects {', '.join(f['options'])}"
+            f"[bold yellow]finding[/]: {counted}{f['what']}; affects {', '.join(f['options'])}"
         )
     if "alb" in summary["options"]:
         a = summary["alb"]
@@ -202,6 +204,59 @@ def print_summary(summary: dict[str, Any]) -> None:
             f"LCU, peak {a['peak_lcu']:.3f}; a monthly-average calculator would bill "
             f"{a['monthly_average_understates_lcu_pct']:.1f}% fewer LCU-hours"
         )
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Output directory for the re-priced run (may be RUN_DIR itself).",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="SECTION.KEY=VALUE",
+    help="A pricing setting to change, e.g. --set alb.target_type='instance' (repeatable).",
+)
+@click.option("--region", default=None, help="Price in another region.")
+@click.option("--book", default=None, help="Another price book: an id or a file.")
+@click.option("--no-plots", is_flag=True, help="Skip the PNG figures.")
+@click.option("--dry-run", is_flag=True, help=DRY_RUN_HELP)
+@click.option("--quiet", "-q", is_flag=True, help="No table.")
+def reprice(
+    run_dir: Path,
+    out_dir: Path,
+    overrides: tuple[str, ...],
+    region: str | None,
+    book: str | None,
+    no_plots: bool,
+    dry_run: bool,
+    quiet: bool,
+) -> None:
+    """Re-price the run in RUN_DIR (its meters) under other pricing settings, region or book.
+
+    Settings that change what is metered (traffic, payload, connections, cache, throttle,
+    concurrency limit, durations, the period) are refused: run the scenario again for those.
+    """
+    from sim.api import run_file_names
+    from sim.output import plan_directory
+    from sim.reprice import load_run
+    from sim.reprice import reprice as reprice_run
+
+    load_run(run_dir)  # a bad source fails first
+    plan = plan_directory(out_dir, "run", run_file_names(not no_plots))
+    if dry_run:
+        _print_dry_run(plan.describe())
+        return
+    t0 = time.perf_counter()
+    result = reprice_run(run_dir, out_dir, overrides, region=region, book=book, plots=not no_plots)
+    if not quiet:
+        print_summary(result.summary)
+    console.print(f"wrote {out_dir}/ in {time.perf_counter() - t0:.1f} s", highlight=False)
 
 
 @cli.command()

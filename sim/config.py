@@ -25,6 +25,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from sim._model import StrictModel, error_message, tuples
@@ -103,7 +104,18 @@ class AlbSection(_Model):
     mutual_tls: bool = Field(
         default=False, description="Mutual TLS halves the active-connection capacity of an LCU."
     )
-    trust_stores: int = Field(default=0, ge=0, le=100, description="mTLS trust stores attached.")
+    trust_stores: int = Field(
+        default=0, ge=0, le=100, description="mTLS trust stores attached (needs mutual_tls)."
+    )
+
+    @model_validator(mode="after")
+    def _trust_stores_need_mtls(self) -> AlbSection:
+        if self.trust_stores and not self.mutual_tls:
+            raise ValueError(
+                "alb.trust_stores: a trust store serves mutual TLS; set alb.mutual_tls = true or "
+                "trust_stores = 0"
+            )
+        return self
 
 
 class ZipfKeys(_Model):
@@ -171,15 +183,6 @@ class ApiGatewaySection(_Model):
             raise ValueError("lists an API twice")
         return value
 
-    def cached_options(self) -> dict[str, float]:
-        """Option name -> cache size in GB."""
-        if not self.cache.enabled:
-            return {}
-        sizes = self.cache.sizes_gb
-        if len(sizes) == 1:
-            return {"apigw_rest_cached": sizes[0]}
-        return {f"apigw_rest_cached_{size:g}gb": size for size in sizes}
-
 
 # --------------------------------------------------------------------------- backend
 class FixedDuration(_Model):
@@ -217,16 +220,61 @@ class BackendSection(_Model):
 
 # --------------------------------------------------------------------------- pricing, engine
 class PricingSection(_Model):
-    """Which prices apply."""
+    """Which prices apply, and which free allowances."""
 
     book: str = Field(
         default="aws-2025-11", description="Packaged price book id, or a path to a book file."
     )
-    free_tier: bool = Field(
-        default=False,
-        description="Apply monthly free tiers (off by default: accounts opened from 2025-07-15 get "
-        "credits instead).",
+    free_tier: Literal["always_free", "legacy_12_month", "none"] = Field(
+        default="always_free",
+        description="always_free: every account's Always Free allowances (Lambda 1 M requests and "
+        "400,000 GB-s, 100 GB out); legacy_12_month: also the 12-month offers of accounts opened "
+        "before 2025-07-15 (ALB 750 h + 15 LCU-hours, API Gateway 1 M calls ...); none.",
     )
+    allow_unverified: bool = Field(
+        default=False,
+        description="Price with book entries marked unverified (listed as warnings) instead of "
+        "refusing them.",
+    )
+
+    @field_validator("free_tier", mode="before")
+    @classmethod
+    def _not_a_switch(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError(
+                "is no longer true/false: give 'always_free' (Lambda, data transfer out: every "
+                "account), 'legacy_12_month' (also ALB and API Gateway, accounts opened before "
+                "2025-07-15, first year) or 'none'"
+            )
+        return value
+
+
+class AccountSection(_Model):
+    """The account around the API: what the rest of it uses each month (tiers and free allowances
+    start where it leaves them)."""
+
+    other_monthly_usage: dict[str, float] = Field(
+        default_factory=dict,
+        description="Usage per month elsewhere in the account and region, by usage: alb_hours, "
+        "alb_lcu_hours, rest_requests, http_requests, websocket_messages, "
+        "websocket_connection_minutes, lambda_requests, lambda_gb_seconds, data_transfer_gb.",
+    )
+
+    @field_validator("other_monthly_usage")
+    @classmethod
+    def _known_usage(cls, value: dict[str, float]) -> dict[str, float]:
+        from sim.pricing.freetier import USAGE
+
+        for key, amount in value.items():
+            if key not in USAGE:
+                close = difflib.get_close_matches(key, list(USAGE), n=1)
+                hint = (
+                    f"; did you mean {close[0]!r}?" if close else f"; expected {', '.join(USAGE)}"
+                )
+                raise ValueError(f"unknown usage {key!r}{hint}")
+            if amount < 0:
+                raise ValueError(f"{key} must be ≥ 0 (got {amount:g})")
+        return value
 
 
 class EngineSection(_Model):
@@ -262,17 +310,16 @@ class Scenario(_Model):
     apigateway: ApiGatewaySection = Field(default_factory=ApiGatewaySection)
     backend: BackendSection = Field(default_factory=BackendSection)
     pricing: PricingSection = Field(default_factory=PricingSection)
+    account: AccountSection = Field(default_factory=AccountSection)
     engine: EngineSection = Field(default_factory=EngineSection)
 
     @property
     def options(self) -> tuple[str, ...]:
-        """Names of the options compared, e.g. ``("alb", "apigw_rest", "apigw_http")``."""
-        names = ["alb"] if self.alb.enabled else []
-        names += [f"apigw_{api}" for api in self.apigateway.apis if api != "websocket"]
-        names += list(self.apigateway.cached_options())
-        if "websocket" in self.apigateway.apis:
-            names.append("apigw_websocket")
-        return tuple(names)
+        """Names of the options compared, e.g. ``("alb", "apigw_rest", "apigw_http")`` (the door
+        registry's, :mod:`sim.doors`)."""
+        from sim.doors import options_for
+
+        return tuple(o.name for o in options_for(self))
 
     def config_hash(self) -> str:
         """SHA-256 of the validated scenario (canonical JSON): the provenance of a result."""
@@ -373,6 +420,9 @@ def validation_problems(
             message = "missing required field 'model'"
         else:
             message = error_message(kind, err["msg"], err.get("input"))
+            head, sep, rest = message.partition(": ")
+            if sep and head.startswith(f"{field}.") and " " not in head:
+                field, message = head, rest  # a check across a section names its field first
         problems.append((field, message))
     return problems
 

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sim.meters import LCU_DIMENSIONS
+from sim.pricing.derive import LCU_DIMENSIONS
 
 if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn, not with this module
     from matplotlib.axes import Axes

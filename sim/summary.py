@@ -1,18 +1,25 @@
-"""The run summary: totals per option, savings between options, what drives the ALB bill."""
+"""The run summary: totals per option (the period, each calendar month, a 30-day projection),
+savings between options, what drives the ALB bill, and what would fail."""
 
 from __future__ import annotations
 
 from itertools import permutations
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sim.meters import LCU_DIMENSIONS
-from sim.units import DAYS_PER_BILLING_MONTH, SECONDS_PER_DAY
+from sim.pricing.charge import CATEGORIES
+from sim.pricing.derive import LCU_DIMENSIONS
 
-CATEGORIES = ("front_door", "backend", "transfer")
+if TYPE_CHECKING:
+    from sim.billing import Bill
+    from sim.config import Scenario
+
+
+def _empty() -> dict[str, Any]:
+    return {**{f"{c}_usd": 0.0 for c in CATEGORIES}, "total_usd": 0.0, "components_usd": {}}
 
 
 def option_totals(costs: pa.Table) -> dict[str, dict[str, Any]]:
@@ -20,16 +27,30 @@ def option_totals(costs: pa.Table) -> dict[str, dict[str, Any]]:
     grouped = costs.group_by(["option", "category", "component"]).aggregate([("cost_usd", "sum")])
     out: dict[str, dict[str, Any]] = {}
     for row in grouped.to_pylist():
-        entry = out.setdefault(
-            row["option"],
-            {**{f"{c}_usd": 0.0 for c in CATEGORIES}, "total_usd": 0.0, "components_usd": {}},
-        )
+        entry = out.setdefault(row["option"], _empty())
         value = float(row["cost_usd_sum"])
         entry[f"{row['category']}_usd"] += value
         entry["total_usd"] += value
         entry["components_usd"][row["component"]] = (
             entry["components_usd"].get(row["component"], 0.0) + value
         )
+    return out
+
+
+def monthly_bills(costs: pa.Table) -> list[dict[str, Any]]:
+    """One invoice per calendar month (UTC) the period touches: per option, USD per category."""
+    months = np.asarray(costs.column("hour").to_numpy(), dtype="datetime64[M]")
+    out = []
+    for month in np.unique(months):
+        rows = costs.filter(pa.array(months == month))
+        out.append(
+            {
+                "month": str(month),
+                "hours": len(set(rows.column("hour").to_pylist())),
+                "options": {o: {k: v for k, v in t.items() if k != "components_usd"}
+                            for o, t in option_totals(rows).items()},
+            }
+        )  # fmt: skip
     return out
 
 
@@ -75,85 +96,106 @@ def alb_drivers(meters: pa.Table) -> dict[str, Any]:
     }
 
 
-def findings(meters: pa.Table, options: tuple[str, ...]) -> list[dict[str, Any]]:
-    """What would fail or be refused: never silently ignored (throttles, payload and time limits)."""
+def findings(billed: Bill, scenario: Scenario) -> list[dict[str, Any]]:
+    """What would fail, be refused or is inconsistent: never silently ignored."""
     from sim.meters import LIMITS
 
+    meters = billed.meters
+
     def total(name: str) -> int:
+        if name not in meters.column_names:
+            return 0
         return int(pc.sum(meters.column(name)).as_py() or 0)
 
     requests = total("requests")
     out: list[dict[str, Any]] = []
 
-    def add(kind: str, count: int, affects: list[str], what: str) -> None:
-        affected = [o for o in affects if o in options]
-        if count and affected:
+    def add(kind: str, count: int, options: list[str], what: str) -> None:
+        if count and options:
             out.append(
                 {
                     "finding": kind,
                     "requests": count,
                     "share": count / requests if requests else 0.0,
-                    "options": affected,
+                    "options": options,
                     "what": what,
                 }
             )
 
-    apigw = [o for o in options if o.startswith("apigw_")]
+    doors = {o.name: o for o in billed.options}
+
+    def where(*names: str) -> list[str]:
+        return [o.name for o in billed.options if o.door in names]
+
+    gateway = where("apigw_rest", "apigw_http", "apigw_rest_cached", "apigw_websocket")
     add(
         "apigw_throttled",
-        total("apigw_throttled"),
-        apigw,
+        total("gateway_throttled"),
+        gateway,
         "requests over API Gateway's throttle (429: failures, not billed)",
     )
-    add(
-        "lambda_throttled",
-        total("lambda_throttled"),
-        list(options),
-        "invocations over Lambda's concurrency limit (throttled)",
-    )
-    add(
-        "over_alb_lambda_payload",
-        total("over_alb_lambda_payload"),
-        ["alb"],
-        LIMITS["over_alb_lambda_payload"][2],
-    )
-    add("over_apigw_payload", total("over_apigw_payload"), apigw, LIMITS["over_apigw_payload"][2])
-    add(
-        "over_lambda_payload",
-        total("over_lambda_payload"),
-        list(options),
-        LIMITS["over_lambda_payload"][2],
-    )
-    rest = [o for o in apigw if o.startswith("apigw_rest")]
-    add("over_rest_timeout", total("over_rest_timeout"), rest, LIMITS["over_rest_timeout"][2])
-    add(
-        "over_http_timeout",
-        total("over_http_timeout"),
-        ["apigw_http"],
-        LIMITS["over_http_timeout"][2],
-    )
+    if scenario.backend.enabled:
+        for name, option in doors.items():
+            add(
+                "lambda_throttled",
+                total(f"{option.path}_lambda_throttled"),
+                [name],
+                "invocations over this option's Lambda concurrency limit (throttled: not "
+                "billed, the client gets an error)",
+            )
+    for kind, affected in (
+        ("over_alb_lambda_payload", where("alb")),
+        ("over_apigw_payload", gateway),
+        ("over_lambda_payload", list(doors)),
+        ("over_rest_timeout", where("apigw_rest", "apigw_rest_cached")),
+        ("over_http_timeout", where("apigw_http")),
+        ("over_cache_item", where("apigw_rest_cached")),
+        ("over_websocket_message", where("apigw_websocket")),
+    ):
+        add(kind, total(kind), affected, LIMITS[kind][2])
+    if "alb" in doors and scenario.alb.target_type != "lambda" and scenario.backend.enabled:
+        out.append(
+            {
+                "finding": "alb_target_not_lambda",
+                "requests": 0,
+                "share": 0.0,
+                "options": ["alb"],
+                "what": f"alb.target_type is {scenario.alb.target_type!r}: the ALB's LCUs are "
+                "priced for those targets (1 GB per LCU-hour of processed bytes), yet a Lambda "
+                "backend is billed behind it; set backend.enabled = false to compare front doors "
+                "alone, or target_type = 'lambda'",
+            }
+        )
     return out
 
 
-def build_summary(
-    meters: pa.Table, costs: pa.Table, provenance: dict[str, Any], duration_s: int
-) -> dict[str, Any]:
+def build_summary(billed: Bill, provenance: dict[str, Any], scenario: Scenario) -> dict[str, Any]:
     """The ``summary.json`` document."""
+    meters, costs = billed.meters, billed.costs
+    duration_s = scenario.scenario.duration_s
     totals = option_totals(costs)
-    scale = DAYS_PER_BILLING_MONTH * SECONDS_PER_DAY / duration_s
-    for entry in totals.values():
-        entry["per_30_days_usd"] = {
-            **{f"{c}_usd": entry[f"{c}_usd"] * scale for c in CATEGORIES},
-            "total_usd": entry["total_usd"] * scale,
+    for option in totals:
+        projected = billed.projection.get(option, _empty())
+        totals[option]["per_30_days_usd"] = {
+            k: v for k, v in projected.items() if k != "components_usd"
         }
+        totals[option]["per_30_days_components_usd"] = projected["components_usd"]
     requests = int(pc.sum(meters.column("requests")).as_py() or 0)
     hours = meters.column("hour")
-    return {
+    throttled = {
+        o.name: int(pc.sum(meters.column(f"{o.path}_lambda_throttled")).as_py() or 0)
+        for o in billed.options
+    }
+    peak = {
+        o.name: float(np.max(meters.column(f"{o.path}_peak_concurrency").to_numpy(), initial=0))
+        for o in billed.options
+    }
+    summary: dict[str, Any] = {
         "scenario": provenance["scenario"],
         "period": {
-            "start": hours[0].as_py().isoformat() if len(hours) else None,
+            "start": scenario.scenario.start.isoformat(),
             "duration_s": duration_s,
-            "days": duration_s / SECONDS_PER_DAY,
+            "days": duration_s / 86_400,
             "hours_metered": len(hours),
         },
         "traffic": {
@@ -168,22 +210,32 @@ def build_summary(
             ),
         },
         "options": totals,
+        "months": monthly_bills(costs),
         "cheapest": {
             key: min(totals, key=lambda o: totals[o][f"{key}_usd"]) if totals else None
+            for key in ("front_door", "total")
+        },
+        "cheapest_per_30_days": {
+            key: min(totals, key=lambda o: totals[o]["per_30_days_usd"][f"{key}_usd"])
+            if totals
+            else None
             for key in ("front_door", "total")
         },
         "savings": savings(totals),
         "alb": alb_drivers(meters),
         "gateway": {
-            "throttled_requests": int(pc.sum(meters.column("apigw_throttled")).as_py() or 0),
+            "throttled_requests": int(pc.sum(meters.column("gateway_throttled")).as_py() or 0),
             "cache_requests": int(pc.sum(meters.column("cache_requests")).as_py() or 0),
-            "cache_hits": int(pc.sum(meters.column("cache_hits")).as_py() or 0),
-            "cache_hit_ratio": _ratio(meters, "cache_hits", "cache_requests"),
-            "lambda_peak_concurrency": float(
-                np.max(meters.column("lambda_peak_concurrency").to_numpy(), initial=0)
-            ),
-            "lambda_throttled": int(pc.sum(meters.column("lambda_throttled")).as_py() or 0),
+            "cache_hit_ratio": {
+                o.name: _ratio(meters, f"{o.path}_hits", "cache_requests")
+                for o in billed.options
+                if o.door == "apigw_rest_cached"
+            },
+            "lambda_peak_concurrency": peak,
+            "lambda_throttled": throttled,
         },
-        "findings": findings(meters, tuple(totals)),
+        "findings": findings(billed, scenario),
+        "free_tier": scenario.pricing.free_tier,
         "provenance": provenance,
     }
+    return summary

@@ -24,3 +24,12 @@ def scenario_with(*overrides: str, base: Path = SEED) -> Scenario:
 @pytest.fixture
 def seed_data() -> dict[str, Any]:
     return read_toml(SEED)
+
+
+def metered(scenario: Scenario, **kwargs: Any) -> Any:
+    """The meter table as ``meters.parquet`` holds it: the engine's facts and the derived columns
+    (LCU dimensions, GB-seconds ...) under the scenario's pricing settings."""
+    from sim.engine import simulate
+    from sim.pricing.derive import derive_columns
+
+    return derive_columns(simulate(scenario, **kwargs), scenario)

@@ -9,7 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import SEED
 
-from sim.meters import METER_COLUMNS
+from sim.config import load_scenario
+from sim.meters import documented_columns, meter_columns
 from sim.output import read_provenance
 from sim.pricing.costs import COST_COLUMNS
 
@@ -44,7 +45,7 @@ def test_run_writes_the_output_contract(one_day: Path) -> None:
     )
     meters = pq.read_table(one_day / "meters.parquet")
     costs = pq.read_table(one_day / "costs.parquet")
-    assert meters.column_names == list(METER_COLUMNS)
+    assert meters.column_names == meter_columns(load_scenario(SEED))
     assert costs.column_names == list(COST_COLUMNS)
     assert meters.num_rows == 24
     for png in one_day.glob("*.png"):
@@ -169,5 +170,5 @@ def test_validate_schema_prices() -> None:
 
 def test_readme_documents_every_output_column() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    for name in [*METER_COLUMNS, *COST_COLUMNS]:
+    for name in [*documented_columns(), *COST_COLUMNS]:
         assert f"`{name}`" in readme, name

@@ -1,7 +1,8 @@
 """costs.parquet is exactly what PRICING.md's rules give from meters.parquet.
 
 The checks below recompute every hour's cost from the meter table with PRICING.md's numbers written
-out by hand (not through the package's book or tier code), as a reader with PRICING.md alone would.
+out by hand (not through the package's book or tier code), as a reader with PRICING.md alone would,
+with the default free tier (Always Free: Lambda 1 M requests and 400,000 GB-s, 100 GB out a month).
 """
 
 from __future__ import annotations
@@ -14,16 +15,17 @@ import pytest
 from conftest import scenario_with
 
 import sim
-from sim.meters import METER_COLUMNS
+from sim.errors import ConfigError
+from sim.meters import fact_columns
 from sim.pricing.book import load_price_book
 
 # PRICING.md, us-east-1
 ALB_HOUR, LCU_HOUR, IPV4_HOUR = 0.0225, 0.008, 0.005
 REST = [(333e6, 3.50e-6), (1e9, 2.80e-6), (20e9, 2.38e-6), (np.inf, 1.51e-6)]
 HTTP = [(300e6, 1.00e-6), (np.inf, 0.90e-6)]
-LAMBDA_REQ = 0.20e-6
-LAMBDA_X86 = [(6e9, 0.0000166667), (15e9, 0.000015), (np.inf, 0.0000133334)]
-DTO = [(10 * 1024, 0.09), (50 * 1024, 0.085), (150 * 1024, 0.07), (np.inf, 0.05)]
+LAMBDA_REQ = [(1e6, 0.0), (np.inf, 0.20e-6)]  # Always Free: 1 M requests
+LAMBDA_X86 = [(4e5, 0.0), (6e9, 0.0000166667), (15e9, 0.000015), (np.inf, 0.0000133334)]
+DTO = [(100, 0.0), (10 * 1024, 0.09), (50 * 1024, 0.085), (150 * 1024, 0.07), (np.inf, 0.05)]
 
 
 def cumulative(x: float, tiers: list[tuple[float, float]]) -> float:
@@ -60,16 +62,18 @@ def per_hour(costs: pa.Table, option: str, component: str, n: int) -> np.ndarray
     return out
 
 
+TWO_DAYS = (
+    # starts the evening of Nov 30: the month-to-date count resets at Dec 1 00:00 UTC
+    "scenario.start=2026-11-30T20:00:00Z",
+    "scenario.duration_days=1.5",
+    "traffic.requests_per_day=50000000",
+    "traffic.peak_requests_per_s=1200",
+)
+
+
 @pytest.fixture(scope="module")
 def run_two_days() -> sim.RunResult:
-    # starts the evening of Nov 30: the month-to-date count resets at Dec 1 00:00 UTC
-    s = scenario_with(
-        "scenario.start=2026-11-30T20:00:00Z",
-        "scenario.duration_days=1.5",
-        "traffic.requests_per_day=50000000",
-        "traffic.peak_requests_per_s=1200",
-    )
-    return sim.run(s)
+    return sim.run(scenario_with(*TWO_DAYS))
 
 
 def test_every_hour_is_what_pricing_md_gives(run_two_days: sim.RunResult) -> None:
@@ -80,17 +84,19 @@ def test_every_hour_is_what_pricing_md_gives(run_two_days: sim.RunResult) -> Non
     assert np.allclose(per_hour(c, "alb", "alb_hours", n), ALB_HOUR, rtol=0, atol=1e-12)
     assert np.allclose(per_hour(c, "alb", "lcu", n), lcu * LCU_HOUR, rtol=0, atol=1e-12)
     assert np.allclose(per_hour(c, "alb", "public_ipv4", n), 2 * IPV4_HOUR, rtol=0, atol=1e-12)
-    req = m.column("apigw_requests").to_numpy().astype(float)
+    req = m.column("gateway_requests").to_numpy().astype(float)
     assert np.allclose(per_hour(c, "apigw_rest", "requests", n), hourly_by_hand(req, REST, months))
-    units = m.column("http_request_units").to_numpy().astype(float)
+    units = m.column("gateway_http_units").to_numpy().astype(float)
     assert np.allclose(
         per_hour(c, "apigw_http", "requests", n), hourly_by_hand(units, HTTP, months)
     )
-    inv = m.column("lambda_invocations").to_numpy()
-    gbs = m.column("lambda_gb_seconds").to_numpy()
-    out_gb = m.column("data_out_bytes").to_numpy() / 2**30
-    for option in ("alb", "apigw_rest", "apigw_http"):
-        assert np.allclose(per_hour(c, option, "lambda_requests", n), inv * LAMBDA_REQ)
+    for option, path in (("alb", "direct"), ("apigw_rest", "gateway"), ("apigw_http", "gateway")):
+        inv = m.column(f"{path}_invocations").to_numpy().astype(float)
+        gbs = m.column(f"{path}_billed_ms").to_numpy() / 1000 * 512 / 1024
+        out_gb = m.column(f"{path}_response_bytes").to_numpy() / 2**30
+        assert np.allclose(
+            per_hour(c, option, "lambda_requests", n), hourly_by_hand(inv, LAMBDA_REQ, months)
+        )
         assert np.allclose(
             per_hour(c, option, "lambda_gb_seconds", n), hourly_by_hand(gbs, LAMBDA_X86, months)
         )
@@ -114,17 +120,18 @@ def test_rows_are_quantity_times_price_and_totals_add_up(run_two_days: sim.RunRe
 
 
 def synthetic_meters(hourly_requests: list[float], start: datetime) -> pa.Table:
-    """A meter table with the given requests per hour and nothing else."""
+    """A meter table of facts with the given accepted requests per hour and nothing else."""
+    from sim.engine.paths import PathSpec
+
     n = len(hourly_requests)
     cols: dict[str, object] = {}
-    for name in METER_COLUMNS:
+    for name in fact_columns([PathSpec("direct", False), PathSpec("gateway", True)]):
         cols[name] = np.zeros(n)
     cols["hour"] = pa.array(
         [start + timedelta(hours=i) for i in range(n)], pa.timestamp("us", tz="UTC")
     )
-    cols["lcu_dominant"] = ["processed_bytes"] * n
-    cols["apigw_requests"] = np.array(hourly_requests)
-    cols["http_request_units"] = np.array(hourly_requests)
+    cols["gateway_requests"] = np.array(hourly_requests)
+    cols["gateway_http_units"] = np.array(hourly_requests)
     return pa.table(cols)
 
 
@@ -159,16 +166,38 @@ def test_month_to_date_resets_at_the_month_start() -> None:
     ]
 
 
-def test_free_tier_is_a_leading_zero_price_tier() -> None:
+@pytest.mark.parametrize(
+    ("choice", "free"), [("legacy_12_month", 1e6), ("always_free", 0.0), ("none", 0.0)]
+)
+def test_the_http_free_tier_is_a_leading_zero_price_tier_of_the_legacy_offer(
+    choice: str, free: float
+) -> None:
     s = scenario_with(
         "apigateway.apis=['http']",
         "alb.enabled=false",
         "backend.enabled=false",
-        "pricing.free_tier=true",
+        f"pricing.free_tier='{choice}'",
     )
     meters = synthetic_meters([600_000, 600_000], datetime(2026, 11, 1, tzinfo=UTC))
     rows = sim.price(meters, s).filter(pa.compute.field("component") == "requests").to_pylist()
-    assert sum(r["cost_usd"] for r in rows) == pytest.approx(200_000 * 1e-6, rel=1e-12)
+    assert sum(r["cost_usd"] for r in rows) == pytest.approx((1.2e6 - free) * 1e-6, rel=1e-12)
+
+
+def test_other_usage_in_the_account_starts_each_month_further_up_the_tiers() -> None:
+    s = scenario_with(
+        "apigateway.apis=['rest']",
+        "alb.enabled=false",
+        "backend.enabled=false",
+        "account.other_monthly_usage={rest_requests=300e6}",
+    )
+    meters = synthetic_meters([50e6, 0.0], datetime(2026, 11, 30, 23, tzinfo=UTC))
+    rows = sim.price(meters, s).filter(pa.compute.field("component") == "requests").to_pylist()
+    # Nov: the account is at 300 M: 33 M in tier 1, 17 M in tier 2; Dec starts at 300 M again
+    assert [(r["hour"].day, r["tier"], r["quantity"]) for r in rows] == [
+        (30, 0, 33e6),
+        (30, 1, 17e6),
+        (1, 0, 0.0),
+    ]
 
 
 def test_alb_partial_hours_bill_as_full_hours() -> None:
@@ -185,7 +214,17 @@ def test_alb_partial_hours_bill_as_full_hours() -> None:
 
 
 def test_repricing_in_another_region_needs_no_simulation(run_two_days: sim.RunResult) -> None:
-    other = scenario_with("scenario.region=eu-west-1")
+    other = scenario_with(*TWO_DAYS, "scenario.region=eu-west-1", "pricing.allow_unverified=true")
     costs = sim.price(run_two_days.meters, other)
     alb_hours = costs.filter(pa.compute.field("component") == "alb_hours")
     assert set(alb_hours.column("unit_price_usd").to_pylist()) == {0.0252}
+
+
+def test_pricing_meters_under_a_scenario_that_meters_otherwise_is_refused(
+    run_two_days: sim.RunResult,
+) -> None:
+    with pytest.raises(ConfigError) as exc:
+        sim.price(
+            run_two_days.meters, scenario_with(*TWO_DAYS[:-1], "traffic.peak_requests_per_s=1300")
+        )
+    assert [f for f, _ in exc.value.problems] == ["traffic.peak_requests_per_s"]

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import scenario_with
+from conftest import metered, scenario_with
 
 from sim.engine import simulate
 from sim.engine.core import Horizon
-from sim.meters import METER_COLUMNS, add_interval_seconds
+from sim.meters import add_interval_seconds, meter_columns
 
 
 def short(*extra: str) -> list[str]:
@@ -27,8 +27,9 @@ def test_same_seed_same_meters_and_other_seed_differs() -> None:
 
 
 def test_meter_table_has_the_documented_columns() -> None:
-    m = simulate(scenario_with(*short()))
-    assert m.column_names == list(METER_COLUMNS)
+    s = scenario_with(*short())
+    m = metered(s)
+    assert m.column_names == meter_columns(s)
     assert m.num_rows == 6
     assert str(m.schema.field("hour").type) == "timestamp[us, tz=UTC]"
 
@@ -56,7 +57,7 @@ def test_requests_per_second_are_consistent() -> None:
 
 
 def test_rule_evaluations_and_http_units_and_lambda_gb_seconds() -> None:
-    m = simulate(
+    m = metered(
         scenario_with(
             *short(
                 "alb.rules_processed=60",
@@ -70,14 +71,15 @@ def test_rule_evaluations_and_http_units_and_lambda_gb_seconds() -> None:
     assert (m.column("rule_evaluations").to_numpy() == req * 50).all()
     assert np.allclose(m.column("lcu_rule_evaluations").to_numpy(), req / 3600 * 50 / 1000)
     # 600,000 bytes is 2 units of 512 KB (524,288 bytes)
-    assert (m.column("http_request_units").to_numpy() == 2 * req).all()
+    assert (m.column("gateway_http_units").to_numpy() == 2 * req).all()
     # 40.2 ms bills as 41 ms; 512 MB is 0.5 GB
-    assert (m.column("lambda_billed_ms").to_numpy() == 41 * req).all()
-    assert np.allclose(m.column("lambda_gb_seconds").to_numpy(), req * 0.041 * 0.5)
+    for path in ("direct", "gateway"):
+        assert (m.column(f"{path}_billed_ms").to_numpy() == 41 * req).all()
+        assert np.allclose(m.column(f"{path}_gb_seconds").to_numpy(), req * 0.041 * 0.5)
 
 
 def test_processed_bytes_and_lcu_are_the_max_of_dimensions() -> None:
-    m = simulate(scenario_with(*short()))
+    m = metered(scenario_with(*short()))
     req = m.column("requests").to_numpy()
     assert (m.column("processed_bytes").to_numpy() == req * 2048).all()
     dims = np.vstack(

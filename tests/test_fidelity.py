@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import scenario_with
+from conftest import metered, scenario_with
 
-from sim.engine import simulate
-from sim.meters import METER_COLUMNS
+from sim.meters import meter_columns
 
 SMALL = (
     "scenario.duration_days=0.125",
@@ -31,11 +30,11 @@ SMALL = (
 @pytest.mark.parametrize("batch_s", [3600, 60])
 def test_request_and_reference_meter_identically(batch_s: int) -> None:
     s = scenario_with(*SMALL, f"engine.batch_s={batch_s}")
-    fast = simulate(s, fidelity="request")
-    slow = simulate(s, fidelity="reference")
+    fast = metered(s, fidelity="request")
+    slow = metered(s, fidelity="reference")
     assert fast.num_rows == slow.num_rows == 4
     assert fast.column("requests").to_numpy().sum() > 1000
-    for name in METER_COLUMNS:
+    for name in meter_columns(s):
         a, b = fast.column(name), slow.column(name)
         if a.type in ("double", "float"):
             assert np.allclose(a.to_numpy(), b.to_numpy(), rtol=1e-9, atol=1e-9), name
@@ -60,7 +59,7 @@ def both_modes() -> dict[str, dict[str, np.ndarray]]:
     s = scenario_with(*DAY)
     out: dict[str, dict[str, np.ndarray]] = {}
     for mode in ("request", "aggregate"):
-        runs = [simulate(s, seed=seed, fidelity=mode) for seed in SEEDS]
+        runs = [metered(s, seed=seed, fidelity=mode) for seed in SEEDS]
         out[mode] = {
             name: np.vstack([r.column(name).to_numpy() for r in runs])
             for name in (
@@ -69,8 +68,8 @@ def both_modes() -> dict[str, dict[str, np.ndarray]]:
                 "new_connections",
                 "active_connections",
                 "lcu",
-                "http_request_units",
-                "lambda_billed_ms",
+                "gateway_http_units",
+                "direct_billed_ms",
                 "peak_rps",
             )
         }
@@ -115,11 +114,11 @@ def test_units_and_billed_ms_agree(both_modes: dict[str, dict[str, np.ndarray]])
     req, agg = both_modes["request"], both_modes["aggregate"]
     lam = req["requests"].mean(axis=0)
     # 1 KB requests are one unit each: exact counts in both modes
-    assert np.array_equal(req["http_request_units"], req["requests"])
-    assert np.array_equal(agg["http_request_units"], agg["requests"])
+    assert np.array_equal(req["gateway_http_units"], req["requests"])
+    assert np.array_equal(agg["gateway_http_units"], agg["requests"])
     # billed ms: compound Poisson, E[D²] = mean² · exp(σ²), plus rounding (< 1 ms each)
     sd = np.sqrt(lam * (40**2 * np.exp(0.5**2) + 40))
-    _assert_means_agree(req["lambda_billed_ms"], agg["lambda_billed_ms"], sd)
+    _assert_means_agree(req["direct_billed_ms"], agg["direct_billed_ms"], sd)
 
 
 def test_peak_rps_has_the_same_distribution(both_modes: dict[str, dict[str, np.ndarray]]) -> None:
@@ -153,7 +152,7 @@ def test_aggregate_follows_sessions_and_route_mixes() -> None:
     var_n = n_expected / 6 * (2 * 36 - 6)
     mean_bytes = 0.8 * (500 + 4000) + 0.2 * (200_000 + 300)
     for mode in ("request", "aggregate"):
-        totals = [simulate(s, seed=k, fidelity=mode) for k in range(4)]
+        totals = [metered(s, seed=k, fidelity=mode) for k in range(4)]
         n = np.array([m.column("requests").to_numpy().sum() for m in totals])
         b = np.array([m.column("processed_bytes").to_numpy().sum() for m in totals])
         new = np.array([m.column("new_connections").to_numpy().sum() for m in totals])

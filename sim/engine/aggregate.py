@@ -3,25 +3,34 @@
 What is exact and what is approximate:
 
 * requests per second: drawn from the same arrival process as ``request`` fidelity, so per-hour counts
-  and the per-second peak have exactly the same distribution; API Gateway's throttle and Lambda's
-  concurrency estimate work on these counts exactly as in ``request`` fidelity;
+  and the per-second peak have exactly the same distribution; API Gateway's throttle works on these
+  counts exactly as in ``request`` fidelity;
 * new connections: ``Binomial(requests in the minute, new connections per request)``;
-* active connections: Little's law per minute, ``new connections × mean lifetime / 60``, credited to
-  the minute the connections open (the hourly mean is exact in expectation; a per-minute peak is
-  smoothed when lifetimes span several minutes);
+* active connections: each minute's new connections spread over the minutes they stay open by the
+  lifetime distribution (:class:`ConnectionKernel`; exact in expectation, and nothing past the
+  period's end); for sessions, lifetimes are taken as exponential with the sessions' mean lifetime;
 * bytes and Lambda billed milliseconds: sums of ``n`` i.i.d. values drawn as
   ``n·mean + sqrt(n·variance)·Z`` (central limit theorem; exact for fixed sizes; request and response
-  sums jointly normal with the route mix's covariance); the shares of them
-  that go through API Gateway or past the cache are taken in proportion to the requests;
+  sums jointly normal with the route mix's covariance); each path's share of them is taken in
+  proportion to its invocations (billed ms) or deliveries (response bytes);
+* each path's Lambda concurrency limit: Erlang's loss formula per second (:func:`erlang_b`, exact for
+  Poisson arrivals and any duration distribution in steady state) on the path's arrival rate,
+  smoothed over ``max(60 s, 10 × mean duration)``; the hour's throttles are
+  ``Binomial(invocations, mean blocking)``;
 * HTTP API 512 KB units and WebSocket 32 KB units: ``n × E[units per message]``, rounded (exact for
-  fixed sizes);
-* cache hits: the TTL cache's hit ratio under Poisson requests, per key and hour,
-  ``λ_k·ttl / (1 + λ_k·ttl)`` (see :func:`sim.engine.gateway.ttl_hit_ratio`);
+  fixed sizes); messages over 128 KB are counted out in proportion;
+* cache hits, at each size: the TTL cache's hit ratio under Poisson requests, per key and hour,
+  ``λ_k·ttl / (1 + λ_k·ttl)``, bounded by Che's approximation of that size's LRU capacity (see
+  :func:`sim.engine.gateway.ttl_hit_ratio`); responses over 1 MB are never cached;
 * requests over a limit (feasibility): ``n × P(X > limit)`` from each distribution's survival
   function.
 """
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -30,14 +39,22 @@ from numpy.typing import NDArray
 from sim.config import Scenario
 from sim.engine.core import Horizon, ProgressCallback
 from sim.engine.gateway import (
-    ConcurrencyLimit,
     TokenBucket,
     ZipfKeys,
     cache_capacity_entries,
     che_hit_probabilities,
+    erlang_b,
     ttl_hit_ratio,
 )
-from sim.meters import HTTP_UNIT_BYTES, LIMITS, WEBSOCKET_UNIT_BYTES, HourlyMeter
+from sim.engine.paths import GATEWAY, engine_paths
+from sim.meters import (
+    CACHE_MAX_ITEM,
+    HTTP_UNIT_BYTES,
+    LIMITS,
+    WEBSOCKET_MAX_BYTES,
+    WEBSOCKET_UNIT_BYTES,
+    HourlyMeter,
+)
 from sim.traffic import build_connection_model, build_sampler
 from sim.traffic.arrivals import arrivals_for
 from sim.traffic.payloads import Payload, build_payload
@@ -108,25 +125,28 @@ def run_aggregate(
     request_size, response_size = payload.request, payload.response
     duration = build_sampler(scenario.backend.duration)
     bucket = TokenBucket(gw.throttle.rate_per_s, gw.throttle.burst) if gw.throttle.enabled else None
-    limit = ConcurrencyLimit(scenario.backend.concurrency_limit)
-    hit_ratio = (
-        _HitRatio(
+    limit = scenario.backend.concurrency_limit
+    paths = engine_paths(scenario)
+    cached = [p for p in paths if p.cache_size_gb is not None]
+    fits_cache = 1.0 - response_size.survival(CACHE_MAX_ITEM)
+    hit_ratio = {
+        p.name: _HitRatio(
             ZipfKeys(gw.cache.keys.count, gw.cache.keys.exponent),
             gw.cache.ttl_s,
-            cache_capacity_entries(min(gw.cache.sizes_gb), payload.response.mean),
+            cache_capacity_entries(float(p.cache_size_gb or 0), response_size.mean),
         )
-        if gw.cache.enabled
-        else None
-    )
+        for p in cached
+    }
     p_new = min(1.0, connections.expected_new_per_request())
-    lifetime_s = connections.expected_lifetime_s()
+    kernel = ConnectionKernel.of(connections, horizon)
     http_per_request = request_size.expected_units(HTTP_UNIT_BYTES)
-    ws_per_request = request_size.expected_units(
-        WEBSOCKET_UNIT_BYTES
-    ) + gw.websocket.server_messages_per_request * response_size.expected_units(
-        WEBSOCKET_UNIT_BYTES
+    ws_ok = (1 - request_size.survival(WEBSOCKET_MAX_BYTES)) * (
+        1 - response_size.survival(WEBSOCKET_MAX_BYTES)
     )
+    ws_client = request_size.expected_units(WEBSOCKET_UNIT_BYTES) * ws_ok
+    ws_server = response_size.expected_units(WEBSOCKET_UNIT_BYTES) * ws_ok
     billed_ms_per_request = duration.expected_units(1.0)
+    mean_s = duration.mean / 1000.0
     # P(over a limit) per request; request and response sizes taken as independent here
     exceed = {
         "over_alb_lambda_payload": 1
@@ -138,6 +158,7 @@ def run_aggregate(
         * (1 - response_size.survival(LIMITS["over_lambda_payload"][1])),
         "over_rest_timeout": duration.survival(LIMITS["over_rest_timeout"][1]),
         "over_http_timeout": duration.survival(LIMITS["over_http_timeout"][1]),
+        "over_websocket_message": 1 - ws_ok,
     }
     span = horizon.end_s - horizon.start_s
 
@@ -147,8 +168,7 @@ def run_aggregate(
         midpoints = (horizon.origin_epoch_s + seconds + 0.5).astype(np.float64)
         counts = arrivals.counts(rngs["arrivals"], midpoints)
         throttled = bucket.throttle(counts) if bucket is not None else np.zeros_like(counts)
-        concurrency = np.asarray(counts * (duration.mean / 1000.0), dtype=np.float64)
-        lambda_throttled = limit.throttled(counts, concurrency)
+        served_s = counts - throttled
 
         hour = seconds // SECONDS_PER_HOUR
         h0 = int(hour[0])
@@ -156,14 +176,14 @@ def run_aggregate(
         starts = np.flatnonzero(np.diff(hour, prepend=hour[0] - 1))
         hour_s = np.diff(np.append(starts, seconds.size))
 
-        def per_hour(x: NDArray[np.int64]) -> NDArray[np.int64]:
-            return np.asarray(np.bincount(hour_idx, weights=x), dtype=np.int64)  # noqa: B023
+        def per_hour(x: NDArray[Any]) -> NDArray[np.int64]:
+            return np.asarray(np.rint(np.bincount(hour_idx, weights=x)), dtype=np.int64)  # noqa: B023
 
         requests = per_hour(counts)
         served = requests - per_hour(throttled)
-        share_served = np.divide(served, requests, out=np.zeros(requests.size), where=requests > 0)
 
-        # connections, per minute
+        # connections: new ones per minute, their open time spread over the minutes (exact in
+        # expectation, ending at the period's end)
         minute = seconds // SECONDS_PER_MINUTE
         m0 = int(minute[0])
         per_minute = np.asarray(np.bincount(minute - m0, weights=counts), dtype=np.int64)
@@ -172,19 +192,19 @@ def run_aggregate(
         new_per_hour = np.bincount(
             minute_hour - h0, weights=new_per_minute, minlength=requests.size
         )
+        kernel.add(meter, m0, new_per_minute)
 
-        # the cache
-        if hit_ratio is not None:
+        # the cache, at each size: hits per hour
+        cache_requests = np.zeros(requests.size, dtype=np.int64)
+        hits: dict[str, NDArray[np.int64]] = {}
+        if cached:
             cache_requests = rngs["cache"].binomial(served, gw.cache.cacheable_share)
-            ratio = np.array(
-                [hit_ratio(r / s) for r, s in zip(cache_requests, hour_s, strict=True)]
-            )
-            cache_hits = np.asarray(np.rint(cache_requests * ratio), dtype=np.int64)
-        else:
-            cache_requests = cache_hits = np.zeros(requests.size, dtype=np.int64)
-        share_cached_calls = np.divide(
-            served - cache_hits, requests, out=np.zeros(requests.size), where=requests > 0
-        )
+            storable = cache_requests * fits_cache
+            for p in cached:
+                ratio = np.array(
+                    [hit_ratio[p.name](r / s) for r, s in zip(storable, hour_s, strict=True)]
+                )
+                hits[p.name] = np.asarray(np.rint(storable * ratio), dtype=np.int64)
 
         request_bytes, response_bytes = _payload_sums(rngs["payload"], requests, payload)
         billed_ms = np.asarray(
@@ -198,7 +218,34 @@ def run_aggregate(
             ),
             dtype=np.int64,
         )
-        peak_concurrency = np.maximum.reduceat(concurrency, starts)
+        facts: dict[str, NDArray[Any]] = {}
+        for p in paths:
+            if p.cache_size_gb is not None:
+                invoked = served - hits[p.name]
+                share = np.divide(invoked, served, out=np.zeros(served.size), where=served > 0)
+                arrivals_s = served_s * share[hour_idx]
+            elif p.through_gateway:
+                invoked, arrivals_s = served, served_s.astype(np.float64)
+            else:
+                invoked, arrivals_s = requests, counts.astype(np.float64)
+            concurrency = arrivals_s * mean_s
+            refused = np.zeros(requests.size, dtype=np.int64)
+            if limit is not None:
+                blocked = erlang_b(limit, smoothed(arrivals_s, mean_s) * mean_s)
+                weight = np.bincount(hour_idx, weights=arrivals_s * blocked)
+                p_block = np.divide(weight, invoked, out=np.zeros(invoked.size), where=invoked > 0)
+                refused = rngs["backend"].binomial(invoked, np.clip(p_block, 0.0, 1.0))
+            ran = invoked - refused
+            delivered = ran + (hits[p.name] if p.cache_size_gb is not None else 0)
+            facts[f"{p.name}_invocations"] = ran
+            facts[f"{p.name}_lambda_throttled"] = refused
+            facts[f"{p.name}_billed_ms"] = _share(billed_ms, ran, requests)
+            facts[f"{p.name}_response_bytes"] = _share(response_bytes, delivered, requests)
+            facts[f"{p.name}_peak_concurrency"] = np.maximum.reduceat(concurrency, starts)
+            if p.cache_size_gb is not None:
+                facts[f"{p.name}_hits"] = hits[p.name]
+            if p.name == GATEWAY:
+                facts["gateway_ws_server_units"] = np.rint(ran * ws_server).astype(np.int64)
         meter.add_hourly(
             h0,
             requests=requests,
@@ -206,20 +253,84 @@ def run_aggregate(
             new_connections=new_per_hour.astype(np.int64),
             request_bytes=request_bytes,
             response_bytes=response_bytes,
-            apigw_throttled=requests - served,
-            apigw_response_bytes=np.rint(response_bytes * share_served).astype(np.int64),
-            http_request_units=np.rint(served * http_per_request).astype(np.int64),
-            websocket_message_units=(served * ws_per_request).astype(np.float64),
+            gateway_requests=served,
+            gateway_throttled=requests - served,
+            gateway_http_units=np.rint(served * http_per_request).astype(np.int64),
+            gateway_ws_client_units=np.rint(served * ws_client).astype(np.int64),
             cache_requests=np.asarray(cache_requests, dtype=np.int64),
-            cache_hits=cache_hits,
-            lambda_throttled=per_hour(lambda_throttled),
-            lambda_peak_concurrency=peak_concurrency,
-            lambda_billed_ms=billed_ms,
-            apigw_lambda_billed_ms=np.rint(billed_ms * share_served).astype(np.int64),
-            cached_lambda_billed_ms=np.rint(billed_ms * share_cached_calls).astype(np.int64),
+            over_cache_item=np.rint(cache_requests * (1 - fits_cache)).astype(np.int64),
+            **facts,
             **{name: np.rint(requests * p).astype(np.int64) for name, p in exceed.items()},
         )
-        meter.add_connection_seconds(m0, (new_per_minute * lifetime_s).astype(np.float64))
         if progress is not None:
             progress((b - horizon.start_s) / span)
     return meter.table()
+
+
+def _share(
+    total: NDArray[np.int64], part: NDArray[np.int64], whole: NDArray[np.int64]
+) -> NDArray[np.int64]:
+    """``total × part / whole`` per hour, rounded (a path's share of a sum over all requests)."""
+    ratio = np.divide(part, whole, out=np.zeros(whole.size), where=whole > 0)
+    return np.asarray(np.rint(total * ratio), dtype=np.int64)
+
+
+def smoothed(per_second: NDArray[np.float64], mean_duration_s: float) -> NDArray[np.float64]:
+    """The arrival rate per second as Erlang's formula takes it: a centred moving average over
+    ``W = max(60 s, 10 × mean duration)`` (at most an hour), so that the offered load follows the
+    rate's changes but not the per-second Poisson noise."""
+    w = int(min(3600, max(60, math.ceil(10 * mean_duration_s))))
+    if per_second.size <= 1:
+        return per_second.astype(np.float64)
+    w = min(w, per_second.size)
+    box = np.ones(w)
+    total = np.convolve(per_second, box, mode="same")
+    norm = np.convolve(np.ones(per_second.size), box, mode="same")
+    return np.asarray(total / norm, dtype=np.float64)
+
+
+@dataclass
+class ConnectionKernel:
+    """Connection-seconds per minute from new connections per minute, exact in expectation.
+
+    A connection opened at a uniform time ``t`` in its minute and open for a lifetime ``X`` (survival
+    ``S``) overlaps minute ``k`` (relative ``[a, b)``) by, on average,
+    ``(1/60) ∫₀⁶⁰ [G(b − t)⁺ − G(a − t)⁺] dt = (1/60) [H(b) − H(b − 60) − H(a) + H(a − 60)]``
+    with ``G(u) = ∫₀ᵘ S``, ``H(u) = ∫₀ᵘ G`` (0 for u ≤ 0). The kernel spans the minutes until the
+    expected remaining open time is below 1e-9 of the mean (at most a week); it is convolved with
+    the new connections of each window and carried into the next, and what falls after the period's
+    end is dropped (connections are metered up to the period's end).
+    """
+
+    weights: NDArray[np.float64]
+    end_minute: float  # the period's end, in minutes of the run
+    carry: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    carry_from: int = 0
+
+    @classmethod
+    def of(cls, model: Any, horizon: Horizon) -> ConnectionKernel:
+        h_of = model.open_time_double_integral
+        mean = model.expected_lifetime_s()
+        k = 1
+        while k < 7 * 24 * 60 and model.remaining_open_s(k * 60.0) > 1e-9 * mean:
+            k *= 2
+        edges = np.arange(k + 2, dtype=np.float64) * 60.0
+        h = h_of(edges)
+        h_minus = h_of(edges - 60.0)
+        w = (h[1:] - h_minus[1:] - h[:-1] + h_minus[:-1]) / 60.0
+        return cls(np.asarray(w[: k + 1], dtype=np.float64), horizon.end_s / 60.0)
+
+    def add(self, meter: Any, first_minute: int, new_per_minute: NDArray[np.int64]) -> None:
+        spread = np.convolve(new_per_minute.astype(np.float64), self.weights)
+        if self.carry.size:
+            offset = first_minute - self.carry_from
+            head = self.carry[offset:]
+            spread[: head.size] += head[: spread.size]
+        n = new_per_minute.size
+        self.carry, self.carry_from = spread[n:].copy(), first_minute + n
+        out = spread[:n].copy()
+        # the last minute may be cut by the period's end
+        minutes = first_minute + np.arange(n)
+        inside = np.clip(self.end_minute - minutes, 0.0, 1.0)
+        out *= np.where(inside < 1.0, inside, 1.0)
+        meter.add_connection_seconds(first_minute, out)

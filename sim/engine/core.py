@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -70,10 +70,14 @@ class Batch:
     connections: Connections | None = None
     duration_ms: NDArray[np.float64] | None = None
     throttled: NDArray[np.bool_] | None = None  # refused by API Gateway's throttle
-    cacheable: NDArray[np.bool_] | None = None  # a GET the REST cache may answer
-    cache_hit: NDArray[np.bool_] | None = None  # answered by the cache (when cacheable, accepted)
-    lambda_throttled: NDArray[np.int64] | None = None  # per second: refused by Lambda's limit
-    lambda_concurrency: NDArray[np.float64] | None = None  # per second: mean executions
+    cacheable: NDArray[np.bool_] | None = None  # accepted, a GET the REST cache may answer
+    #: per cached path: answered by that path's cache
+    hits: dict[str, NDArray[np.bool_]] = field(default_factory=dict)
+    #: per path: the requests that reach its Lambda function, and those it admits (not throttled)
+    invoked: dict[str, NDArray[np.bool_] | None] = field(default_factory=dict)
+    admitted: dict[str, NDArray[np.bool_] | None] = field(default_factory=dict)
+    #: per path, per second: execution-seconds started (mean concurrency by Little's law)
+    concurrency: dict[str, NDArray[np.float64]] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -200,60 +204,130 @@ def _gateway(
     inp: simpy.Store,
     out: simpy.Store,
 ) -> Generator[Any, Any, None]:
-    """API Gateway's throttle, the REST cache and Lambda's concurrency limit, batch by batch."""
+    """Each deployment's path to Lambda, batch by batch: API Gateway's throttle, the REST cache at
+    each size, and each path's own Lambda concurrency limit (see :mod:`sim.engine.paths`)."""
     from sim.engine.gateway import (
-        ConcurrencyLimit,
-        LruTtlCache,
-        TokenBucket,
-        TtlCache,
+        CACHE_MAX_ITEM_BYTES,
+        ContinuousTokenBucket,
+        LossSystem,
         ZipfKeys,
-        cache_capacity_entries,
-        throttled_mask,
+        little_concurrency,
     )
+    from sim.engine.paths import engine_paths
 
     gw = scenario.apigateway
-    bucket = TokenBucket(gw.throttle.rate_per_s, gw.throttle.burst) if gw.throttle.enabled else None
-    cache: TtlCache | LruTtlCache | None = None
-    if gw.cache.enabled:
-        capacity = cache_capacity_entries(
-            min(gw.cache.sizes_gb), build_payload(scenario.payload).response.mean
-        )
-        cache = (
-            TtlCache(gw.cache.keys.count, gw.cache.ttl_s)
-            if gw.cache.keys.count <= capacity
-            else LruTtlCache(capacity, gw.cache.ttl_s)
-        )
-    keys = ZipfKeys(gw.cache.keys.count, gw.cache.keys.exponent).sampler() if cache else None
-    limit = ConcurrencyLimit(scenario.backend.concurrency_limit)
+    bucket = (
+        ContinuousTokenBucket(gw.throttle.rate_per_s, gw.throttle.burst)
+        if gw.throttle.enabled
+        else None
+    )
+    paths = engine_paths(scenario)
+    caches = CacheSet.for_scenario(scenario)
+    keys = ZipfKeys(gw.cache.keys.count, gw.cache.keys.exponent).sampler() if caches else None
+    limit = scenario.backend.concurrency_limit
+    loss = {p.name: LossSystem(limit) for p in paths}
     while True:
         batch: Batch | None = yield inp.get()
         if batch is None:
             yield out.put(None)
             return
+        assert batch.duration_ms is not None and batch.response_bytes is not None
         throttled = None
         if bucket is not None:
-            per_second = bucket.throttle(batch.counts)
-            throttled = throttled_mask(batch.counts, per_second, batch.arrival_s, batch.start_s)
-        cacheable = hit = None
-        if cache is not None and keys is not None:
+            throttled = bucket.throttle(batch.counts, batch.arrival_s, batch.start_s)
+        served = ~throttled if throttled is not None else None
+        cacheable = None
+        hits: dict[str, NDArray[np.bool_]] = {}
+        if caches is not None and keys is not None:
             rng = rngs["cache"]
             cacheable = rng.random(batch.n) < gw.cache.cacheable_share
             request_keys = keys(rng, batch.n)
-            hit = np.zeros(batch.n, dtype=np.bool_)
-            asks = cacheable if throttled is None else cacheable & ~throttled
-            hit[asks] = cache.lookup(batch.arrival_s[asks], request_keys[asks])
-        assert batch.duration_ms is not None
-        concurrency = limit.second_concurrency(batch.counts, batch.duration_ms)
+            if served is not None:
+                cacheable &= served
+            # a response over 1 MB is never cached: a miss that stores nothing
+            asks = cacheable & (batch.response_bytes <= CACHE_MAX_ITEM_BYTES)
+            hits = caches.lookup(batch.arrival_s, request_keys, asks)
+        invoked: dict[str, NDArray[np.bool_] | None] = {}
+        admitted: dict[str, NDArray[np.bool_] | None] = {}
+        concurrency: dict[str, NDArray[np.float64]] = {}
+        for p in paths:
+            reach = served if p.through_gateway else None
+            if p.cache_size_gb is not None:
+                reach = ~hits[p.name] if reach is None else reach & ~hits[p.name]
+            invoked[p.name] = reach
+            counts, arrival, duration = batch.counts, batch.arrival_s, batch.duration_ms
+            if reach is not None:
+                second = np.floor(arrival[reach]).astype(np.int64) - batch.start_s
+                counts = np.bincount(second, minlength=batch.counts.size).astype(np.int64)
+                arrival, duration = arrival[reach], duration[reach]
+            concurrency[p.name] = little_concurrency(counts, duration)
+            ok = loss[p.name].admit(arrival, duration, counts, batch.start_s)
+            if reach is None:
+                admitted[p.name] = None if ok.all() else ok
+            else:
+                full = np.zeros(batch.n, dtype=np.bool_)
+                full[reach] = ok
+                admitted[p.name] = full
         yield out.put(
             replace(
                 batch,
                 throttled=throttled,
                 cacheable=cacheable,
-                cache_hit=hit,
-                lambda_throttled=limit.throttled(batch.counts, concurrency),
-                lambda_concurrency=concurrency,
+                hits=hits,
+                invoked=invoked,
+                admitted=admitted,
+                concurrency=concurrency,
             )
         )
+
+
+@dataclass
+class CacheSet:
+    """The REST cache at every configured size, fed the same lookups: sizes that hold every key
+    share one exact TTL cache (their hits are the same); each size that does not gets its own
+    exact LRU + TTL cache."""
+
+    shared: Any  # TtlCache for the sizes where every key fits, or None
+    shared_paths: tuple[str, ...]
+    lru: dict[str, Any]  # path -> LruTtlCache
+
+    @classmethod
+    def for_scenario(cls, scenario: Scenario) -> CacheSet | None:
+        from sim.engine.gateway import LruTtlCache, TtlCache, cache_capacity_entries
+        from sim.engine.paths import cache_path
+
+        cache = scenario.apigateway.cache
+        if not cache.enabled:
+            return None
+        mean_response = build_payload(scenario.payload).response.mean
+        fits: list[str] = []
+        lru: dict[str, Any] = {}
+        for size in cache.sizes_gb:
+            capacity = cache_capacity_entries(size, mean_response)
+            if cache.keys.count <= capacity:
+                fits.append(cache_path(size))
+            else:
+                lru[cache_path(size)] = LruTtlCache(capacity, cache.ttl_s)
+        shared = TtlCache(cache.keys.count, cache.ttl_s) if fits else None
+        return cls(shared, tuple(fits), lru)
+
+    def lookup(
+        self, arrival_s: NDArray[np.float64], keys: NDArray[np.int64], asks: NDArray[np.bool_]
+    ) -> dict[str, NDArray[np.bool_]]:
+        """Per cached path: which requests (of those that ``asks``) its cache answers."""
+        out: dict[str, NDArray[np.bool_]] = {}
+        idx = np.flatnonzero(asks)
+        t, k = arrival_s[idx], keys[idx]
+        if self.shared is not None:
+            hit = np.zeros(asks.size, dtype=np.bool_)
+            hit[idx] = self.shared.lookup(t, k)
+            for name in self.shared_paths:
+                out[name] = hit
+        for name, cache in self.lru.items():
+            hit = np.zeros(asks.size, dtype=np.bool_)
+            hit[idx] = cache.lookup(t, k)
+            out[name] = hit
+        return out
 
 
 def _record(

@@ -5,18 +5,23 @@ Each is a stateful object fed the batches in time order (state that spans batche
 * :class:`TokenBucket`: API Gateway's account throttle (rate, burst), per second;
 * :class:`TtlCache`: exact TTL caching per key (an entry is stored on a miss and expires ``ttl_s``
   later; requests for the key before then are hits);
-* :class:`ConcurrencyLimit`: Lambda's concurrency limit, from arrivals and durations per second
-  (Little's law).
+* :class:`LossSystem`: Lambda's concurrency limit, exactly, as a loss system (one per
+  deployment: each option's Lambda sees only that option's invocations); :func:`erlang_b` is the
+  ``aggregate`` fidelity's model of it.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
+
+#: API Gateway caches no response larger than this (bytes): "responses up to 1,048,576 bytes".
+CACHE_MAX_ITEM_BYTES = 1_048_576
 
 
 @dataclass
@@ -54,6 +59,115 @@ class TokenBucket:
             i += 1
         self.tokens = tokens
         return out
+
+
+def _capped_walk(
+    y0: float, d: NDArray[np.float64], cap: float | NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The recursion ``y_k = min(cap_k, y_{k−1} + d_k)`` in closed form (no Python loop):
+    ``y_k = S_k + min(y_0, min_{j≤k}(cap_j − S_j))`` with ``S`` the cumulative sum of ``d``.
+
+    Returns ``(y, m)``: the walk and ``m_k = min_{j≤k}(cap_j − S_j)`` (``y_k`` does not depend on
+    ``y_0`` once ``m_k ≤ y_0``)."""
+    s = np.cumsum(d)
+    m = np.minimum.accumulate(np.asarray(cap - s, dtype=np.float64))
+    return s + np.minimum(y0, m), m
+
+
+@dataclass
+class ContinuousTokenBucket:
+    """API Gateway's token bucket in continuous time, exactly, request by request: tokens refill at
+    ``rate_per_s`` up to ``burst``; a request that finds at least one token takes it, one that finds
+    none is throttled (HTTP 429: not billed, not passed on). State that spans batches: the exact
+    tokens at the end of the last batch.
+
+    Exact and cheap when the bucket cannot run dry: a per-second lower bound of the tokens,
+    ``L_{s+1} = min(burst, L_s + rate) − n_s``, proves that no request of the batch is refused when
+    ``L_s ≥ n_s`` in every second (a second's arrivals take at most ``n_s`` of the tokens it starts
+    with). The exact tokens at the batch's end then follow from the arrivals since the bucket was
+    last provably full (the last second, for a lightly used bucket: a handful of sorted arrivals).
+    Where the bound fails, the batch's arrivals are sorted and walked one by one from the first
+    second that may refuse (a Python loop: about a million requests a second).
+    """
+
+    rate_per_s: float
+    burst: float
+    tokens: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tokens = self.burst
+
+    def throttle(
+        self, counts: NDArray[np.int64], arrival_s: NDArray[np.float64], first_second: int
+    ) -> NDArray[np.bool_] | None:
+        """Per request (grouped by second, as in a batch): throttled? ``None`` when none is."""
+        n_s = counts.astype(np.float64)
+        rate, burst = self.rate_per_s, self.burst
+        # lower bounds of the tokens at the start of each second, and after the last one
+        walk, _ = _capped_walk(self.tokens, rate - n_s, burst - n_s)
+        lower = np.concatenate(([self.tokens], walk))
+        short = np.flatnonzero(lower[:-1] < n_s)
+        end_s = float(first_second + counts.size)
+        offsets = np.concatenate(([0], np.cumsum(counts)))
+        if short.size == 0:
+            self.tokens = self._end_tokens(arrival_s, offsets, lower, first_second, counts.size)
+            return None
+        s0 = int(short[0])
+        start = self._end_tokens(
+            arrival_s[: offsets[s0]], offsets[: s0 + 1], lower, first_second, s0
+        )
+        lo = int(offsets[s0])
+        order = np.argsort(arrival_s[lo:], kind="stable")
+        times = arrival_s[lo:][order].tolist()
+        refused = np.zeros(len(times), dtype=np.bool_)
+        tokens, last = start, float(first_second + s0)
+        for i, t in enumerate(times):
+            tokens = min(burst, tokens + rate * (t - last))
+            last = t
+            if tokens >= 1.0:
+                tokens -= 1.0
+            else:
+                refused[i] = True
+        self.tokens = min(burst, tokens + rate * (end_s - last))
+        mask = np.zeros(arrival_s.size, dtype=np.bool_)
+        mask[lo + order[refused]] = True
+        return mask if mask.any() else None
+
+    def _end_tokens(
+        self,
+        arrival_s: NDArray[np.float64],
+        offsets: NDArray[np.int64],
+        lower: NDArray[np.float64],
+        first_second: int,
+        seconds: int,
+    ) -> float:
+        """Exact tokens after ``seconds`` refusal-free seconds from the batch's start: from the
+        arrivals of a trailing window of ``k`` seconds (1, 2, 4 ... up to all), the first window
+        whose arrivals determine the result whatever the tokens were at its start (≥ ``lower``)."""
+        burst, rate = self.burst, self.rate_per_s
+        end_s = float(first_second + seconds)
+        if seconds == 0:
+            return self.tokens
+        k = 1
+        while True:
+            w = max(0, seconds - k)
+            t0 = float(first_second + w)
+            t = np.sort(arrival_s[offsets[w] : offsets[seconds]])
+            y0 = self.tokens if w == 0 else float(lower[w])
+            if t.size == 0:
+                determined = w == 0 or y0 + rate * (end_s - t0) >= burst
+                if determined:
+                    return float(min(burst, y0 + rate * (end_s - t0)))
+            else:
+                d = rate * np.diff(t, prepend=t0) - 1.0
+                walk, m = _capped_walk(y0, d, burst - 1.0)
+                last_m = float(m[-1])
+                y_end = float(min(burst, walk[-1] + rate * (end_s - float(t[-1]))))
+                if w == 0 or last_m <= y0:
+                    return y_end
+            if w == 0:  # pragma: no cover - the whole batch always determines it
+                return y0
+            k *= 2
 
 
 def throttled_mask(
@@ -257,38 +371,105 @@ def che_characteristic_time(rates_per_s: NDArray[np.float64], capacity: float) -
     return (lo + hi) / 2
 
 
-@dataclass(frozen=True)
-class ConcurrencyLimit:
-    """Lambda concurrency per second, and what a concurrency limit throttles.
+def little_concurrency(
+    counts: NDArray[np.int64], duration_ms: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Per second: execution-seconds started in it (requests ordered by second, as in a batch):
+    the mean concurrency by Little's law when the load is steady."""
+    out = np.zeros(counts.size, dtype=np.float64)
+    busy = np.flatnonzero(counts)
+    if busy.size:
+        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))[busy]
+        out[busy] = np.add.reduceat(duration_ms, starts) / 1000.0
+    return out
 
-    The concurrency of a second is estimated by Little's law as the execution time of the
-    invocations that start in it (``Σ duration`` over its arrivals, in execution-seconds per second),
-    the same estimate ``aggregate`` fidelity makes from counts. When it exceeds the limit, the share
-    ``1 − limit / concurrency`` of the second's invocations is counted as throttled (which ones are
-    refused depends on order within the second, so only the count is kept).
+
+@dataclass
+class LossSystem:
+    """Lambda's concurrency limit as a loss system, exactly: an invocation arriving while ``limit``
+    admitted invocations are still running is refused (throttled); a refused invocation occupies
+    nothing. State that spans batches: the end times of admitted invocations still running.
+
+    An invocation is admitted iff fewer than ``limit`` admitted invocations run at its arrival,
+    processed in arrival order. Before the exact sequential pass, two bounds decide whether the
+    limit can bind at all (then every invocation is admitted, and nothing more is done):
+
+    1. per second: the invocations that can still run at any instant of second ``s`` arrived in
+       seconds ``s − ⌈d_max⌉ … s`` (``d_max`` the batch's longest duration), plus those carried in;
+    2. per invocation: without the limit, the number running at arrival ``i`` is
+       ``#{j < i: t_j + d_j > t_i}`` (plus carried ones); the limit only ever lowers it.
+
+    If either bound stays below ``limit``, no invocation is refused. Otherwise the batch is run in
+    arrival order with a heap of end times (a Python loop: about a million invocations a second),
+    from the first invocation the second bound flags.
     """
 
-    limit: float | None
+    limit: int | None
+    running_end_s: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
 
-    @staticmethod
-    def second_concurrency(
-        counts: NDArray[np.int64], duration_ms: NDArray[np.float64]
-    ) -> NDArray[np.float64]:
-        """Execution-seconds started in each second (requests ordered by second, as in a batch)."""
-        out = np.zeros(counts.size, dtype=np.float64)
-        busy = np.flatnonzero(counts)
-        if busy.size:
-            starts = np.concatenate(([0], np.cumsum(counts)[:-1]))[busy]
-            out[busy] = np.add.reduceat(duration_ms, starts) / 1000.0
-        return out
+    def admit(
+        self,
+        arrival_s: NDArray[np.float64],
+        duration_ms: NDArray[np.float64],
+        counts: NDArray[np.int64],
+        first_second: int,
+    ) -> NDArray[np.bool_]:
+        """Per invocation (grouped by second, as in a batch): admitted (True) or throttled."""
+        n = arrival_s.size
+        admitted = np.ones(n, dtype=np.bool_)
+        if self.limit is None or n == 0:
+            return admitted
+        limit = self.limit
+        duration_s = duration_ms / 1000.0
+        carried = self.running_end_s[self.running_end_s > first_second]
+        span = math.ceil(float(duration_s.max()))
+        cum = np.concatenate(([0], np.cumsum(counts)))
+        window = cum[1:] - cum[np.maximum(0, np.arange(1, counts.size + 1) - span - 1)]
+        if int(window.max(initial=0)) + carried.size < limit:
+            self._carry(carried, arrival_s + duration_s, first_second + counts.size)
+            return admitted
+        order = np.argsort(arrival_s, kind="stable")
+        t = arrival_s[order]
+        end = t + duration_s[order]
+        ends_sorted = np.sort(end)
+        ended = np.searchsorted(ends_sorted, t, side="right")  # j with t_j + d_j ≤ t_i
+        still = carried.size - np.searchsorted(np.sort(carried), t, side="right")  # ends > t_i
+        running = np.arange(n) - ended + still
+        over = np.flatnonzero(running >= limit)
+        if over.size == 0:
+            self._carry(carried, end, first_second + counts.size)
+            return admitted
+        first = int(over[0])
+        heap = [float(e) for e in carried] + [float(e) for e in end[:first]]
+        heapq.heapify(heap)
+        keep = np.ones(n, dtype=np.bool_)
+        for k in range(first, n):
+            tk = float(t[k])
+            while heap and heap[0] <= tk:
+                heapq.heappop(heap)
+            if len(heap) < limit:
+                heapq.heappush(heap, float(end[k]))
+            else:
+                keep[k] = False
+        admitted[order] = keep
+        horizon = first_second + counts.size
+        self.running_end_s = np.array([e for e in heap if e > horizon], dtype=np.float64)
+        return admitted
 
-    def throttled(
-        self, counts: NDArray[np.int64], concurrency: NDArray[np.float64]
-    ) -> NDArray[np.int64]:
-        """Invocations throttled in each second."""
-        if self.limit is None:
-            return np.zeros_like(counts)
-        over = concurrency > self.limit
-        share = np.zeros(counts.size)
-        share[over] = 1.0 - self.limit / concurrency[over]
-        return np.asarray(np.rint(counts * share), dtype=np.int64)
+    def _carry(self, carried: NDArray[np.float64], ends: NDArray[np.float64], horizon: int) -> None:
+        self.running_end_s = np.concatenate((carried[carried > horizon], ends[ends > horizon]))
+
+
+def erlang_b(servers: int, offered_load: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Erlang's loss formula ``B(c, a) = (aᶜ/c!) / Σ_{k≤c} aᵏ/k!``: the share of Poisson arrivals a
+    loss system of ``c`` servers refuses at offered load ``a`` (arrival rate × mean holding time),
+    for any holding-time distribution (insensitivity). Computed as the Poisson ratio
+    ``pmf(c; a) / cdf(c; a)``, stable for large ``c``."""
+    from scipy.stats import poisson
+
+    a = np.asarray(offered_load, dtype=np.float64)
+    out = np.zeros(a.shape)
+    busy = a > 0
+    if busy.any():
+        out[busy] = np.exp(poisson.logpmf(servers, a[busy]) - poisson.logcdf(servers, a[busy]))
+    return out

@@ -9,6 +9,7 @@ each connection live as its own SimPy process, and meters them one event at a ti
 from __future__ import annotations
 
 from collections.abc import Generator
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ import simpy
 
 from sim.config import Scenario
 from sim.engine.core import Batch, Horizon, ProgressCallback, pipeline
-from sim.meters import LIMITS, HourlyMeter, billed_ms, http_units, websocket_units
+from sim.meters import HourlyMeter, contributions
 from sim.units import SECONDS_PER_HOUR, SECONDS_PER_MINUTE
 
 
@@ -30,47 +31,12 @@ class EventMeter(HourlyMeter):
         self._open = 0
         self._last_s = float(horizon.start_s)
 
-    def request(
-        self,
-        t_s: float,
-        request_bytes: int,
-        response_bytes: int,
-        duration_ms: float,
-        throttled: bool,
-        cacheable: bool,
-        hit: bool,
-    ) -> None:
+    def request(self, t_s: float, facts: dict[str, int]) -> None:
+        """One request arrives at ``t_s`` and adds ``facts`` (its share of each counter)."""
         h = int(t_s // SECONDS_PER_HOUR)
-        c = self._c
-        billed = int(billed_ms(duration_ms))
-        c["requests"][h] += 1
-        c["request_bytes"][h] += request_bytes
-        c["response_bytes"][h] += response_bytes
-        c["lambda_billed_ms"][h] += billed
-        if throttled:
-            c["apigw_throttled"][h] += 1
-        else:
-            c["apigw_response_bytes"][h] += response_bytes
-            c["http_request_units"][h] += http_units(request_bytes)
-            if "websocket" in self.scenario.apigateway.apis:
-                self._f["websocket_message_units"][h] += websocket_units(
-                    request_bytes
-                ) + self._server_messages * websocket_units(response_bytes)
-            c["apigw_lambda_billed_ms"][h] += billed
-            if cacheable:
-                c["cache_requests"][h] += 1
-                c["cache_hits"][h] += hit
-            if not (cacheable and hit):
-                c["cached_lambda_billed_ms"][h] += billed
-        largest = max(request_bytes, response_bytes)
-        for name, value in (
-            ("over_alb_lambda_payload", largest),
-            ("over_apigw_payload", request_bytes),
-            ("over_lambda_payload", largest),
-            ("over_rest_timeout", duration_ms),
-            ("over_http_timeout", duration_ms),
-        ):
-            c[name][h] += value > LIMITS[name][1]
+        for name, value in facts.items():
+            if value:
+                self._c[name][h] += value
         second = int(t_s)
         self._per_second[second] = self._per_second.get(second, 0) + 1
 
@@ -136,36 +102,21 @@ def _spawn(
         assert batch.duration_ms is not None and batch.connections is not None
         for start, end in zip(batch.connections.start_s, batch.connections.end_s, strict=True):
             env.process(_connection(env, meter, float(start), float(end)))
-        meter.add_lambda(
-            batch.start_s // SECONDS_PER_HOUR, batch.lambda_throttled, batch.lambda_concurrency
-        )
-        none = np.zeros(batch.n, dtype=np.bool_)
-        throttled = batch.throttled if batch.throttled is not None else none
-        cacheable = batch.cacheable if batch.cacheable is not None else none
-        hit = batch.cache_hit if batch.cache_hit is not None else none
+        peaks = replace(batch, counts=np.zeros(0, dtype=np.int64))  # the busiest second: events
+        meter.add_second_peaks(batch.start_s // SECONDS_PER_HOUR, peaks)
+        shares = contributions(batch, meter.paths)
         for i in range(batch.n):
-            env.process(
-                _request(
-                    env,
-                    meter,
-                    float(batch.arrival_s[i]),
-                    int(batch.request_bytes[i]),
-                    int(batch.response_bytes[i]),
-                    float(batch.duration_ms[i]),
-                    bool(throttled[i]),
-                    bool(cacheable[i]),
-                    bool(hit[i]),
-                )
-            )
+            facts = {name: c.of(i) for name, c in shares.items()}
+            env.process(_request(env, meter, float(batch.arrival_s[i]), facts))
         if progress is not None:
             progress((batch.end_s - horizon.start_s) / span)
 
 
 def _request(
-    env: simpy.Environment, meter: EventMeter, t_s: float, *facts: Any
+    env: simpy.Environment, meter: EventMeter, t_s: float, facts: dict[str, int]
 ) -> Generator[Any, Any, None]:
     yield env.timeout(max(0.0, t_s - env.now))
-    meter.request(t_s, *facts)
+    meter.request(t_s, facts)
 
 
 def _connection(

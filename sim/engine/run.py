@@ -50,5 +50,31 @@ def simulate(
     """
     root = scenario.scenario.seed if seed is None else seed
     rngs = streams(run_seed_sequence(root, run_index))
-    engine = FIDELITIES[fidelity or scenario.engine.fidelity]
-    return engine(scenario, Horizon.of(scenario), rngs, progress)
+    used = fidelity or scenario.engine.fidelity
+    table = FIDELITIES[used](scenario, Horizon.of(scenario), rngs, progress)
+    return stamp_metering(table, scenario, root, run_index, used)
+
+
+#: Key of the meter table's metadata that says what was simulated (see :func:`stamp_metering`).
+METERING_KEY = b"sim.metering"
+
+
+def stamp_metering(
+    table: pa.Table, scenario: Scenario, seed: int, run_index: int | None, fidelity: str
+) -> pa.Table:
+    """The meter table with what produced its facts in its schema metadata (the scenario as
+    validated, the seed, the run index and the fidelity), so that pricing can refuse a scenario
+    that would have metered something else (:func:`sim.reprice.check_metering`)."""
+    import json
+
+    meta = dict(table.schema.metadata or {})
+    meta[METERING_KEY] = json.dumps(
+        {
+            "config": scenario.model_dump(mode="json"),
+            "seed": seed,
+            "run_index": run_index,
+            "fidelity": fidelity,
+        },
+        sort_keys=True,
+    ).encode()
+    return table.replace_schema_metadata(meta)

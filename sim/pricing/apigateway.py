@@ -20,6 +20,7 @@ from sim.pricing.tiers import priced_cost_usd
 
 __all__ = [
     "HTTP_METERING_INCREMENT_BYTES",
+    "WEBSOCKET_MAX_MESSAGE_BYTES",
     "WEBSOCKET_METERING_INCREMENT_BYTES",
     "cache_cost_usd",
     "cache_hour_price",
@@ -35,6 +36,9 @@ HTTP_METERING_INCREMENT_BYTES = 524_288
 """HTTP APIs are metered in 512 KB (524,288-byte) increments of the request payload."""
 WEBSOCKET_METERING_INCREMENT_BYTES = 32_768
 """WebSocket messages are metered in 32 KB (32,768-byte) increments."""
+WEBSOCKET_MAX_MESSAGE_BYTES = 131_072
+"""A WebSocket API refuses messages over 128 KB (API Gateway quotas: "Message payload size: 128
+KB"); https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html"""
 
 
 def _units(name: str, size_bytes: float | AnyArray, increment: int) -> int | npt.NDArray[np.int64]:

@@ -17,6 +17,8 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
+from sim.pricing.freetier import USAGE, FreeAllowance
+
 __all__ = [
     "DEFAULT_BOOK_ID",
     "Price",
@@ -28,6 +30,8 @@ __all__ = [
     "UnknownRegionError",
     "load_price_book",
     "price_rows",
+    "region_prices",
+    "unverified_entries",
 ]
 
 DEFAULT_BOOK_ID = "aws-2025-11"
@@ -197,14 +201,9 @@ class RegionPrices:
         Per GB-second, tiers on the month's aggregate per architecture.
     data_transfer_out : TieredPrice
         Per GB out to the internet.
-    free_rest_requests, free_http_requests, free_websocket_messages : float
-        API Gateway free tier per month (12-month offer, older accounts).
-    free_websocket_connection_minutes : float
-        API Gateway WebSocket connection minutes free per month.
-    free_lambda_requests, free_lambda_gb_seconds : float
-        Lambda always-free tier per month.
-    free_data_transfer_gb : float
-        Data transfer out free per month (aggregated across services and regions).
+    free_tier : dict of str to FreeAllowance
+        The account's monthly allowances by usage (:mod:`sim.pricing.freetier`), each with its
+        offer (Always Free or the legacy 12-month one).
     """
 
     region: str
@@ -221,13 +220,7 @@ class RegionPrices:
     lambda_gb_second_x86: TieredPrice
     lambda_gb_second_arm64: TieredPrice
     data_transfer_out: TieredPrice
-    free_rest_requests: float
-    free_http_requests: float
-    free_websocket_messages: float
-    free_websocket_connection_minutes: float
-    free_lambda_requests: float
-    free_lambda_gb_seconds: float
-    free_data_transfer_gb: float
+    free_tier: dict[str, FreeAllowance] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -244,15 +237,15 @@ class PriceBook:
         Prices per region code.
     currency : str
         Always ``"USD"`` for AWS list prices.
-    free_tier : dict of str to Price
-        The free-tier quantities with their sources (``value`` is a quantity, not USD).
+    free_tier : dict of str to FreeAllowance
+        The monthly allowances by usage, with their offers and sources.
     """
 
     id: str
     retrieved: str
     regions: dict[str, RegionPrices]
     currency: str = "USD"
-    free_tier: dict[str, Price] = field(default_factory=dict)
+    free_tier: dict[str, FreeAllowance] = field(default_factory=dict)
 
     def region(self, name: str) -> RegionPrices:
         """Prices for one region.
@@ -279,15 +272,6 @@ _FLAT = ("alb_hour", "alb_lcu_hour", "alb_trust_store_hour", "public_ipv4_hour",
          "apigw_websocket_connection_minutes", "lambda_requests")  # fmt: skip
 _TIERED = ("apigw_rest_requests", "apigw_http_requests", "apigw_websocket_messages",
            "lambda_gb_second_x86", "lambda_gb_second_arm64", "data_transfer_out")  # fmt: skip
-_FREE = {
-    "free_rest_requests": "rest_requests",
-    "free_http_requests": "http_requests",
-    "free_websocket_messages": "websocket_messages",
-    "free_websocket_connection_minutes": "websocket_connection_minutes",
-    "free_lambda_requests": "lambda_requests",
-    "free_lambda_gb_seconds": "lambda_gb_seconds",
-    "free_data_transfer_gb": "data_transfer_gb",
-}
 _CACHE = "apigw_cache_hour"
 _BARE_KEY = re.compile(r"[A-Za-z0-9_]+(\[\d+\])?")
 
@@ -413,10 +397,19 @@ def load_price_book(path: str | Path | None = None) -> PriceBook:
 
     r = _Reader(file)
     free_table = r.table(data, (), "free_tier")
-    free_tier = {
-        name: r.price(r.table(free_table, ("free_tier",), name), ("free_tier", name))
-        for name in _FREE.values()
-    }
+    free_tier: dict[str, FreeAllowance] = {}
+    for name in free_table:
+        where = ("free_tier", name)
+        if name not in USAGE:
+            raise r.error(_key(*where), f"unknown usage (expected one of {', '.join(USAGE)})")
+        entry = r.table(free_table, ("free_tier",), name)
+        price = r.price(entry, where)
+        offer = r.text(entry, where, "offer")
+        if offer not in ("always_free", "legacy_12_month"):
+            raise r.error(_key(*where, "offer"), "expected 'always_free' or 'legacy_12_month'")
+        free_tier[name] = FreeAllowance(
+            price.value, offer, price.unit, price.source, price.retrieved, price.note
+        )
     regions_table = r.table(data, (), "regions")
     if not regions_table:
         raise r.error("regions", "no regions in")
@@ -431,8 +424,7 @@ def load_price_book(path: str | Path | None = None) -> PriceBook:
         for name in _TIERED:
             values[name] = r.tiered(r.table(raw, rpath, name), (*rpath, name))
         values["cache_hour_by_gb"] = r.cache(r.table(raw, rpath, _CACHE), (*rpath, _CACHE))
-        for name, key in _FREE.items():
-            values[name] = free_tier[key].value
+        values["free_tier"] = free_tier
         regions[region] = RegionPrices(**values)
     return PriceBook(
         id=r.text(data, (), "id"),
@@ -441,6 +433,38 @@ def load_price_book(path: str | Path | None = None) -> PriceBook:
         currency=r.text(data, (), "currency"),
         free_tier=free_tier,
     )
+
+
+def unverified_entries(prices: RegionPrices) -> list[str]:
+    """Names of the region's prices the book marks unverified (``note = "unverified: ..."``)."""
+    out = []
+    for f in fields(prices):
+        value = getattr(prices, f.name)
+        if isinstance(value, Price | TieredPrice) and not value.verified:
+            out.append(f.name)
+        elif f.name == "cache_hour_by_gb":
+            out += [f"{f.name}[{gb:g}]" for gb, p in sorted(value.items()) if not p.verified]
+    return out
+
+
+def region_prices(book: PriceBook, scenario: Any) -> RegionPrices:
+    """The prices of the scenario's region; refused if any is unverified and the scenario does not
+    set ``pricing.allow_unverified = true``.
+
+    Raises
+    ------
+    UnknownRegionError, PriceBookError
+    """
+    region = scenario.scenario.region
+    prices = book.region(region)
+    missing = unverified_entries(prices)
+    if missing and not scenario.pricing.allow_unverified:
+        raise PriceBookError(
+            f"price book {book.id!r}: {len(missing)} price(s) for {region} are unverified "
+            f"({', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''}): refused; set "
+            "pricing.allow_unverified = true to price with them (they are then listed as warnings)"
+        )
+    return prices
 
 
 # --------------------------------------------------------------------------------------------------
@@ -483,7 +507,16 @@ def price_rows(book: PriceBook, region: str | None = None) -> list[dict[str, str
     """
     names = [region] if region is not None else list(book.regions)
     selected = [book.region(name) for name in names]
-    rows = [_row("(all)", f"free_tier.{k}", "", "", p) for k, p in book.free_tier.items()]
+    rows = [
+        _row(
+            "(all)",
+            f"free_tier.{k}",
+            a.offer,
+            "",
+            Price(a.quantity, a.unit, a.source, a.retrieved, a.note),
+        )
+        for k, a in book.free_tier.items()
+    ]
     for prices in selected:
         for f in fields(prices):
             value = getattr(prices, f.name)

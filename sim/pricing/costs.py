@@ -1,34 +1,44 @@
-"""Cost timelines: hourly meters + a price book -> one row per hour, option, component (and tier).
-
-This module reads only the meter table and the scenario's billing settings, never the engine, so a
-stored run can be re-priced (another region, next year's book) without simulating again.
+"""Cost timelines, calendar-month bills and the 30-day projection, from charges and a price book.
 
 Rules (PRICING.md):
 
-* per-hour charges (ALB hour, LCU-hours, public IPv4, trust stores) bill every clock hour the period
-  touches, a partial hour as a full one;
-* monthly tiers (API Gateway requests, Lambda, data transfer out) apply to the month-to-date quantity of
-  the calendar month (UTC), reset at each month start, so an hour that crosses a tier boundary is split
-  into one row per tier. The period is assumed to be the account's only usage in the month;
-* with ``pricing.free_tier`` on, each monthly allowance is a leading $0 tier.
+* per-hour charges (ALB hours, public IPv4, trust stores, cache hours) bill every clock hour the
+  period touches, a partial hour as a full one;
+* monthly tiers (API Gateway requests, Lambda, data transfer out, LCU-hours with a free allowance)
+  apply to the month-to-date quantity of the calendar month (UTC), reset at each month start, so an
+  hour that crosses a tier boundary is split into one row per tier. Each month starts where the rest
+  of the account leaves it (``[account] other_monthly_usage``; nothing by default), and a free
+  allowance is the month's first units of its usage (a leading $0 tier);
+* each calendar month the period touches is its own invoice;
+* the 30-day projection prices the period's usage scaled to 30 days (per-hour charges: the hours a
+  30-day period starting at the same time of day touches) through the same tiers and allowances:
+  never scaled dollars.
 
-Every row satisfies ``cost_usd = quantity × unit_price_usd``.
+Every row satisfies ``cost_usd = quantity × unit_price_usd``. This module reads charges and prices
+only, never the engine.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-from sim.config import Scenario
-from sim.pricing.apigateway import cache_hour_price
-from sim.pricing.book import Price, RegionPrices, TieredPrice
-from sim.pricing.tiers import tier_segments
-from sim.units import BINARY_GB_BYTES
+from sim.pricing.book import Price
+from sim.pricing.charge import CATEGORIES, Charge
+from sim.pricing.tiers import cumulative_cost
+
+__all__ = [
+    "COST_COLUMNS",
+    "Period",
+    "cost_timeline",
+    "month_keys",
+    "projected_costs",
+]
 
 #: Column name -> (unit, description): the documented schema of costs.parquet.
 COST_COLUMNS: dict[str, tuple[str, str]] = {
@@ -49,175 +59,16 @@ COST_COLUMNS: dict[str, tuple[str, str]] = {
     "cost_usd": ("USD", "quantity × unit_price_usd"),
 }
 
-
-@dataclass(frozen=True)
-class Charge:
-    """One billed component of an option: an hourly quantity series and its price."""
-
-    option: str
-    category: str
-    component: str
-    unit: str
-    quantity: NDArray[np.float64]
-    price: Price | TieredPrice
-
-
-def charges(meters: pa.Table, scenario: Scenario, prices: RegionPrices) -> list[Charge]:
-    """Everything each option bills, as hourly quantities (before prices)."""
-    col = {name: meters.column(name).to_numpy() for name in meters.column_names if name != "hour"}
-    n = meters.num_rows
-    free = scenario.pricing.free_tier
-
-    def tiered(price: TieredPrice, free_quantity: float) -> TieredPrice:
-        return price.with_free(free_quantity) if free else price
-
-    def q(name: str) -> NDArray[np.float64]:
-        return np.asarray(col[name], dtype=np.float64)
-
-    def behind(option: str, path: str) -> list[Charge]:
-        """Lambda and data transfer behind a front door (``path``: ALB, gateway or cache)."""
-        prefix = {"alb": "", "apigw": "apigw_", "cached": "cached_"}[path]
-        out = []
-        if scenario.backend.enabled:
-            gb_s_price = (
-                prices.lambda_gb_second_arm64
-                if scenario.backend.architecture == "arm64"
-                else prices.lambda_gb_second_x86
-            )
-            out += [
-                Charge(
-                    option,
-                    "backend",
-                    "lambda_requests",
-                    "request",
-                    q(f"{prefix}lambda_invocations"),
-                    tiered(TieredPrice.flat(prices.lambda_requests), prices.free_lambda_requests),
-                ),
-                Charge(
-                    option,
-                    "backend",
-                    "lambda_gb_seconds",
-                    "GB-second",
-                    q(f"{prefix}lambda_gb_seconds"),
-                    tiered(gb_s_price, prices.free_lambda_gb_seconds),
-                ),
-            ]
-        out_bytes = q("data_out_bytes" if path == "alb" else "apigw_data_out_bytes")
-        if option == "apigw_websocket":  # a response stands for each message the server sends
-            out_bytes = out_bytes * scenario.apigateway.websocket.server_messages_per_request
-        out.append(
-            Charge(
-                option,
-                "transfer",
-                "data_transfer",
-                "GB (2^30 bytes)",
-                out_bytes / BINARY_GB_BYTES,
-                tiered(prices.data_transfer_out, prices.free_data_transfer_gb),
-            )
-        )
-        return out
-
-    def rest_requests(option: str) -> Charge:
-        return Charge(
-            option,
-            "front_door",
-            "requests",
-            "request",
-            q("apigw_requests"),
-            tiered(prices.apigw_rest_requests, prices.free_rest_requests),
-        )
-
-    out: list[Charge] = []
-    cached = scenario.apigateway.cached_options()
-    for option in scenario.options:
-        if option == "alb":
-            alb = scenario.alb
-            out.append(
-                Charge(option, "front_door", "alb_hours", "ALB-hour", np.ones(n), prices.alb_hour)
-            )
-            out.append(
-                Charge(option, "front_door", "lcu", "LCU-hour", q("lcu"), prices.alb_lcu_hour)
-            )
-            if alb.internet_facing:
-                out.append(
-                    Charge(
-                        option,
-                        "front_door",
-                        "public_ipv4",
-                        "IPv4-address-hour",
-                        np.full(n, float(alb.availability_zones)),
-                        prices.public_ipv4_hour,
-                    )
-                )
-            if alb.trust_stores:
-                out.append(
-                    Charge(
-                        option,
-                        "front_door",
-                        "trust_store",
-                        "trust-store-hour",
-                        np.full(n, float(alb.trust_stores)),
-                        prices.alb_trust_store_hour,
-                    )
-                )
-            out += behind(option, "alb")
-        elif option == "apigw_rest":
-            out.append(rest_requests(option))
-            out += behind(option, "apigw")
-        elif option == "apigw_http":
-            out.append(
-                Charge(
-                    option,
-                    "front_door",
-                    "requests",
-                    "request-unit (512 KB)",
-                    q("http_request_units"),
-                    tiered(prices.apigw_http_requests, prices.free_http_requests),
-                )
-            )
-            out += behind(option, "apigw")
-        elif option in cached:
-            # a cache hit is still a billed call; the cache is billed every hour it is enabled
-            out.append(rest_requests(option))
-            out.append(
-                Charge(
-                    option,
-                    "front_door",
-                    "cache_hours",
-                    f"cache-hour ({cached[option]:g} GB)",
-                    np.ones(n),
-                    cache_hour_price(prices, cached[option]),
-                )
-            )
-            out += behind(option, "cached")
-        elif option == "apigw_websocket":
-            out.append(
-                Charge(
-                    option,
-                    "front_door",
-                    "messages",
-                    "message-unit (32 KB)",
-                    q("websocket_message_units"),
-                    tiered(prices.apigw_websocket_messages, prices.free_websocket_messages),
-                )
-            )
-            out.append(
-                Charge(
-                    option,
-                    "front_door",
-                    "connection_minutes",
-                    "connection-minute",
-                    q("connection_minutes"),
-                    tiered(
-                        TieredPrice.flat(prices.apigw_websocket_connection_minutes),
-                        prices.free_websocket_connection_minutes,
-                    ),
-                )
-            )
-            out += behind(option, "apigw")
-        else:  # pragma: no cover - config restricts the names
-            raise ValueError(f"unknown option {option!r}")
-    return out
+_SCHEMA_FIELDS = [
+    ("option", pa.string()),
+    ("category", pa.string()),
+    ("component", pa.string()),
+    ("tier", pa.int16()),
+    ("quantity", pa.float64()),
+    ("unit", pa.string()),
+    ("unit_price_usd", pa.float64()),
+    ("cost_usd", pa.float64()),
+]
 
 
 def month_keys(hours: pa.Array | pa.ChunkedArray) -> NDArray[np.int64]:
@@ -226,65 +77,141 @@ def month_keys(hours: pa.Array | pa.ChunkedArray) -> NDArray[np.int64]:
     return ts.astype(np.int64)
 
 
-def cost_timeline(meters: pa.Table, scenario: Scenario, prices: RegionPrices) -> pa.Table:
-    """The cost table (:data:`COST_COLUMNS`) of a meter table under a region's prices."""
-    hours = meters.column("hour")
-    months = month_keys(hours)
-    rows: dict[str, list[object]] = {k: [] for k in COST_COLUMNS}
-    hour_values = hours.to_pylist()
-    for charge in charges(meters, scenario, prices):
-        for hour_index, tier, quantity, unit_price in _priced(charge, months):
-            rows["hour"].append(hour_values[hour_index])
-            rows["option"].append(charge.option)
-            rows["category"].append(charge.category)
-            rows["component"].append(charge.component)
-            rows["tier"].append(tier)
-            rows["quantity"].append(quantity)
-            rows["unit"].append(charge.unit)
-            rows["unit_price_usd"].append(unit_price)
-            rows["cost_usd"].append(quantity * unit_price)
-    schema = pa.schema(
-        [
-            ("hour", hours.type),
-            ("option", pa.string()),
-            ("category", pa.string()),
-            ("component", pa.string()),
-            ("tier", pa.int16()),
-            ("quantity", pa.float64()),
-            ("unit", pa.string()),
-            ("unit_price_usd", pa.float64()),
-            ("cost_usd", pa.float64()),
-        ]
+@dataclass(frozen=True)
+class Period:
+    """The simulated period, for the projection: its length and whether it starts on the hour."""
+
+    duration_s: int
+    n_hours: int
+    starts_on_the_hour: bool
+
+    @property
+    def hours_in_30_days(self) -> int:
+        """Clock hours a 30-day period starting at the same time of day touches."""
+        return 720 if self.starts_on_the_hour else 721
+
+
+def _prior_each_hour(q: NDArray[np.float64], months: NDArray[np.int64]) -> NDArray[np.float64]:
+    """Month-to-date quantity before each hour (reset at each calendar month)."""
+    cum = np.cumsum(q)
+    before = cum - q
+    if q.size:
+        starts = np.flatnonzero(np.diff(months, prepend=months[0] - 1))
+        base = np.repeat(before[starts], np.diff(np.append(starts, q.size)))
+        before = before - base
+    return before
+
+
+def _rows(
+    charge: Charge, months: NDArray[np.int64], account: float
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+    """``(hour index, tier, quantity, unit price)`` rows of one charge (tier -1: a flat price)."""
+    q = np.asarray(charge.quantity, dtype=np.float64)
+    n = q.size
+    idx = np.arange(n, dtype=np.int64)
+    if isinstance(charge.price, Price) and not charge.free and not account:
+        return idx, np.full(n, -1, np.int64), q, np.full(n, charge.price.value)
+    tiers = charge.tiers().tiers
+    start = account + _prior_each_hour(q, months)
+    end = start + q
+    lows = [0.0, *(t.up_to for t in tiers[:-1])]
+    highs = [*(t.up_to for t in tiers[:-1]), np.inf]
+    hour_parts, tier_parts, qty_parts, price_parts = [], [], [], []
+    for k, (lo, hi, tier) in enumerate(zip(lows, highs, tiers, strict=True)):
+        assert lo is not None and hi is not None
+        inside = (start >= lo) & (end <= hi)
+        seg = np.where(inside, q, np.minimum(end, hi) - np.maximum(start, lo))
+        # a zero-usage hour gets one row at the month-to-date tier's price
+        empty = (q == 0) & (start >= lo) & (start < hi)
+        take = (seg > 0) | empty
+        hour_parts.append(idx[take])
+        tier_parts.append(np.full(int(take.sum()), k, np.int64))
+        qty_parts.append(np.where(empty[take], 0.0, seg[take]))
+        price_parts.append(np.full(int(take.sum()), tier.price))
+    hour = np.concatenate(hour_parts)
+    order = np.lexsort((np.concatenate(tier_parts), hour))
+    return (
+        hour[order],
+        np.concatenate(tier_parts)[order],
+        np.concatenate(qty_parts)[order],
+        np.concatenate(price_parts)[order],
     )
-    return pa.table(rows, schema=schema)
 
 
-def _priced(
-    charge: Charge, months: NDArray[np.int64]
-) -> Iterable[tuple[int, int | None, float, float]]:
-    """``(hour index, tier, quantity, unit price)`` rows of one charge."""
-    price = charge.price
-    if isinstance(price, Price):
-        for i, q in enumerate(charge.quantity):
-            yield i, None, float(q), price.value
-        return
-    month_to_date = 0.0
-    current_month = None
-    for i, q in enumerate(charge.quantity):
-        if months[i] != current_month:
-            current_month, month_to_date = months[i], 0.0
-        segments = tier_segments(month_to_date, float(q), price.tiers)
-        if not segments:
-            # a zero-usage hour still gets a row, at the month-to-date tier's price
-            tier = _tier_at(price, month_to_date)
-            yield i, tier, 0.0, price.tiers[tier].price
-        for seg in segments:
-            yield i, seg.tier, seg.quantity, seg.unit_price
-        month_to_date += float(q)
+def cost_timeline(
+    charges: Sequence[Charge],
+    hours: pa.Array | pa.ChunkedArray,
+    account_usage: Mapping[str, float] | None = None,
+) -> pa.Table:
+    """The cost table (:data:`COST_COLUMNS`) of ``charges`` over the meter table's ``hours``.
+
+    ``account_usage`` (usage -> monthly quantity used elsewhere in the account and region) starts
+    each month's tiers where the rest of the account leaves them.
+    """
+    account_usage = account_usage or {}
+    months = month_keys(hours)
+    hour_type = hours.type
+    parts: dict[str, list[Any]] = {k: [] for k in COST_COLUMNS}
+    hour_values = np.asarray(hours.to_numpy())
+    for charge in charges:
+        account = float(account_usage.get(charge.usage, 0.0)) if charge.usage else 0.0
+        h, tier, qty, price = _rows(charge, months, account)
+        parts["hour"].append(hour_values[h])
+        parts["tier"].append(tier)
+        parts["quantity"].append(qty)
+        parts["unit_price_usd"].append(price)
+        for name in ("option", "category", "component", "unit"):
+            parts[name].append(np.full(h.size, getattr(charge, name), dtype=object))
+    if not charges:
+        return pa.table(
+            {"hour": pa.array([], hour_type), **{n: pa.array([], t) for n, t in _SCHEMA_FIELDS}}
+        )
+    tier_all = np.concatenate(parts["tier"])
+    qty_all = np.concatenate(parts["quantity"])
+    price_all = np.concatenate(parts["unit_price_usd"])
+    columns = {
+        "hour": pa.array(np.concatenate(parts["hour"]), hour_type),
+        "option": pa.array(np.concatenate(parts["option"]), pa.string()),
+        "category": pa.array(np.concatenate(parts["category"]), pa.string()),
+        "component": pa.array(np.concatenate(parts["component"]), pa.string()),
+        "tier": pa.array(tier_all, pa.int16(), mask=tier_all < 0),
+        "quantity": pa.array(qty_all, pa.float64()),
+        "unit": pa.array(np.concatenate(parts["unit"]), pa.string()),
+        "unit_price_usd": pa.array(price_all, pa.float64()),
+        "cost_usd": pa.array(qty_all * price_all, pa.float64()),
+    }
+    return pa.table(columns)
 
 
-def _tier_at(price: TieredPrice, month_to_date: float) -> int:
-    for k, tier in enumerate(price.tiers):
-        if tier.up_to is None or month_to_date < tier.up_to:
-            return k
-    return len(price.tiers) - 1
+def projected_costs(
+    charges: Sequence[Charge],
+    period: Period,
+    account_usage: Mapping[str, float] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Per option: USD per category, per component and in total for a 30-day month of the period's
+    traffic (see the module docstring)."""
+    account_usage = account_usage or {}
+    out: dict[str, dict[str, Any]] = {}
+    scale_usage = 30 * 86_400 / period.duration_s
+    scale_hours = period.hours_in_30_days / max(1, period.n_hours)
+    for charge in charges:
+        total = float(np.sum(charge.quantity))
+        projected = total * (scale_hours if charge.hourly else scale_usage)
+        account = float(account_usage.get(charge.usage, 0.0)) if charge.usage else 0.0
+        if isinstance(charge.price, Price) and not charge.free and not account:
+            usd = projected * charge.price.value
+        else:
+            tiers = charge.tiers().tiers
+            usd = float(cumulative_cost(account + projected, tiers)) - float(
+                cumulative_cost(account, tiers)
+            )
+        entry = out.setdefault(
+            charge.option,
+            {**{f"{c}_usd": 0.0 for c in CATEGORIES}, "total_usd": 0.0, "components_usd": {}},
+        )
+        entry[f"{charge.category}_usd"] += usd
+        entry["total_usd"] += usd
+        entry["components_usd"][charge.component] = (
+            entry["components_usd"].get(charge.component, 0.0) + usd
+        )
+    return out

@@ -9,7 +9,8 @@ Outcome columns (``<o>`` an option, ``<r>`` the reference option, costs on the s
 grouped by the study-file outcome that asks for them:
 
 * always: ``run`` (index);
-* ``cost``: ``<o>_total_usd`` and ``<o>_front_door_usd`` (USD, the option's bill for the period);
+* ``cost``: ``<o>_total_usd`` and ``<o>_front_door_usd`` (USD per 30 days: the period's usage
+  projected to 30 days and priced through tiers and free allowances);
 * ``savings``: ``savings_usd_<r>_vs_<o>`` = cost(o) − cost(r) (USD, > 0 when the reference is
   cheaper) and, with three or more options, ``savings_usd_<r>_vs_best`` against the cheapest other;
 * ``log_cost_ratio``: ``log_cost_ratio_<o>_over_<r>`` = ln(cost(o) / cost(r)) (> 0 when the
@@ -19,9 +20,9 @@ grouped by the study-file outcome that asks for them:
 * ``dominant_lcu_dimension``: the LCU dimension that set most of the ALB's LCU-hours (name);
 * ``peak_lcu``: the ALB's highest hourly LCU;
 * ``requests``: requests in the period;
-* ``throttled_requests``: one column per throttle the engine meters, summed over the period
-  (e.g. ``apigw_throttled``: requests refused by API Gateway, ``lambda_throttled``: invocations
-  refused by the Lambda concurrency limit).
+* ``throttled_requests``: ``gateway_throttled`` (requests refused by API Gateway's throttle) and
+  ``<o>_lambda_throttled`` (invocations refused by option ``o``'s own Lambda concurrency limit),
+  summed over the period.
 """
 
 from __future__ import annotations
@@ -75,17 +76,13 @@ class ChunkTask:
         return range(self.first, self.first + len(self.values))
 
 
-def throttle_columns() -> list[str]:
-    """Meter columns that count throttled requests (empty while the engine meters none)."""
-    from sim.meters import METER_COLUMNS
-
-    return [c for c in METER_COLUMNS if "throttled" in c]
+def throttle_columns(options: Sequence[str]) -> list[str]:
+    """Outcome columns of throttled requests: API Gateway's, and each option's Lambda's."""
+    return ["gateway_throttled", *(f"{o}_lambda_throttled" for o in options)]
 
 
 def outcome_available(name: str) -> str | None:
     """Why an outcome cannot be recorded with this engine, or ``None`` if it can."""
-    if name == "throttled_requests" and not throttle_columns():
-        return "the engine does not meter throttled requests yet (no *throttled* meter column)"
     return None
 
 
@@ -116,7 +113,7 @@ def outcome_schema(options: Sequence[str], reference: str, outcomes: Sequence[st
     if "requests" in outcomes:
         fields.append(pa.field("requests", pa.int64()))
     if "throttled_requests" in outcomes:
-        fields += [pa.field(c, pa.int64()) for c in throttle_columns()]
+        fields += [pa.field(c, pa.int64()) for c in throttle_columns(options)]
     return pa.schema(fields)
 
 
@@ -170,14 +167,20 @@ def _price_book(scenario: Any) -> Any:
 
 
 def run_one(spec: RunSpec, run_index: int, values: Mapping[str, Any]) -> dict[str, Any]:
-    """Make run ``run_index`` with the given input values; return its outcome row."""
-    from sim.api import price
+    """Make run ``run_index`` with the given input values; return its outcome row.
+
+    Costs are the options' 30-day projections (:func:`sim.pricing.costs.projected_costs`): usage
+    scaled to 30 days and priced through tiers and free allowances, so runs of any length compare.
+    """
+    from sim.api import bill_for
     from sim.engine import simulate
-    from sim.summary import alb_drivers, option_totals
+    from sim.summary import alb_drivers
 
     scenario = scenario_for_run(spec, run_index, values, full=False)
-    meters = simulate(scenario, seed=spec.root_seed, run_index=run_index)
-    totals = option_totals(price(meters, scenario, _price_book(scenario)))
+    facts = simulate(scenario, seed=spec.root_seed, run_index=run_index)
+    billed = bill_for(facts, scenario, _price_book(scenario))
+    totals = billed.projection
+    meters = billed.meters
     basis = f"{spec.cost_basis}_usd"
     options, ref = spec.options, spec.reference
     others = [o for o in options if o != ref]
@@ -210,8 +213,11 @@ def run_one(spec: RunSpec, run_index: int, values: Mapping[str, Any]) -> dict[st
     if "requests" in outcomes:
         row["requests"] = int(np.sum(meters.column("requests").to_numpy()))
     if "throttled_requests" in outcomes:
-        for c in throttle_columns():
-            row[c] = int(np.sum(meters.column(c).to_numpy()))
+        paths = {o.name: o.path for o in billed.options}
+        row["gateway_throttled"] = int(np.sum(meters.column("gateway_throttled").to_numpy()))
+        for o in options:
+            column = meters.column(f"{paths[o]}_lambda_throttled")
+            row[f"{o}_lambda_throttled"] = int(np.sum(column.to_numpy()))
     return row
 
 

@@ -63,6 +63,26 @@ class ConnectionModel(Protocol):
         """The connections opened by requests arriving at ``arrival_s``."""
         ...
 
+    def open_time_double_integral(self, u: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``H(u) = ∫₀ᵘ ∫₀ᵛ S(x) dx dv`` of the lifetime's survival ``S`` (0 for ``u ≤ 0``)."""
+        ...
+
+    def remaining_open_s(self, x: float) -> float:
+        """``∫ₓ^∞ S``: expected open time of a connection after its first ``x`` seconds."""
+        ...
+
+
+def exponential_h(u: NDArray[np.float64], mean: float) -> NDArray[np.float64]:
+    """``H`` of an exponential lifetime: ``L u − L² (1 − e^(−u/L))``."""
+    v = np.maximum(np.asarray(u, dtype=np.float64), 0.0)
+    return np.asarray(mean * v + mean * mean * np.expm1(-v / mean), dtype=np.float64)
+
+
+def fixed_h(u: NDArray[np.float64], life: float) -> NDArray[np.float64]:
+    """``H`` of a fixed lifetime ``L``: ``u²/2`` up to ``L``, then ``L²/2 + L (u − L)``."""
+    v = np.maximum(np.asarray(u, dtype=np.float64), 0.0)
+    return np.asarray(np.where(v <= life, v * v / 2, life * life / 2 + life * (v - life)))
+
 
 @dataclass(frozen=True)
 class PerConnection:
@@ -102,6 +122,16 @@ class PerConnection:
         else:
             life = np.full(start.size, self.lifetime_s)
         return Connections(new=new, start_s=start, end_s=start + life)
+
+    def open_time_double_integral(self, u: NDArray[np.float64]) -> NDArray[np.float64]:
+        if self.exponential:
+            return exponential_h(u, self.lifetime_s)
+        return fixed_h(u, self.lifetime_s)
+
+    def remaining_open_s(self, x: float) -> float:
+        if self.exponential:
+            return self.lifetime_s * math.exp(-x / self.lifetime_s)
+        return max(self.lifetime_s - x, 0.0)
 
     @classmethod
     def from_config(cls, cfg: PerConnectionModel) -> PerConnection:
@@ -188,6 +218,14 @@ class Sessions:
             c.linger_s, c.idle_timeout_s
         )
         return open_s / self.connections_per_session
+
+    def open_time_double_integral(self, u: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Lifetimes taken as exponential with the sessions' mean lifetime (an approximation)."""
+        return exponential_h(u, self.expected_lifetime_s())
+
+    def remaining_open_s(self, x: float) -> float:
+        mean = self.expected_lifetime_s()
+        return mean * math.exp(-x / mean)
 
     def open(self, rng: np.random.Generator, arrival_s: NDArray[np.float64]) -> Connections:
         """Fallback for requests that did not come from sessions: each request opens a connection

@@ -31,7 +31,8 @@ def book() -> PriceBook:
 
 def _entries(book: PriceBook) -> list[tuple[str, Price | TieredPrice]]:
     out: list[tuple[str, Price | TieredPrice]] = [
-        (f"free_tier.{k}", p) for k, p in book.free_tier.items()
+        (f"free_tier.{k}", Price(a.quantity, a.unit, a.source, a.retrieved, a.note))
+        for k, a in book.free_tier.items()
     ]
     for region, prices in book.regions.items():
         for f in fields(prices):
@@ -88,13 +89,17 @@ def test_unsold_cache_size_lists_the_sold_ones(book: PriceBook) -> None:
 
 def test_free_tier_quantities(book: PriceBook) -> None:
     for prices in book.regions.values():
-        assert prices.free_rest_requests == 1_000_000
-        assert prices.free_http_requests == 1_000_000
-        assert prices.free_websocket_messages == 1_000_000
-        assert prices.free_websocket_connection_minutes == 750_000
-        assert prices.free_lambda_requests == 1_000_000
-        assert prices.free_lambda_gb_seconds == 400_000
-        assert prices.free_data_transfer_gb == 100
+        assert prices.free_tier["rest_requests"].quantity == 1_000_000
+        assert prices.free_tier["http_requests"].quantity == 1_000_000
+        assert prices.free_tier["websocket_messages"].quantity == 1_000_000
+        assert prices.free_tier["websocket_connection_minutes"].quantity == 750_000
+        assert prices.free_tier["lambda_requests"].quantity == 1_000_000
+        assert prices.free_tier["lambda_gb_seconds"].quantity == 400_000
+        assert prices.free_tier["data_transfer_gb"].quantity == 100
+        assert prices.free_tier["alb_hours"].quantity == 750
+        assert prices.free_tier["alb_lcu_hours"].quantity == 15
+        always = {k for k, a in prices.free_tier.items() if a.offer == "always_free"}
+        assert always == {"lambda_requests", "lambda_gb_seconds", "data_transfer_gb"}
 
 
 def test_unknown_region_lists_the_known_ones(book: PriceBook) -> None:

@@ -190,7 +190,7 @@ def test_12_lambda_with_free_tier(us_east: RegionPrices) -> None:
     assert per_invocation == 0.5
     total_gb_s = invocations * per_invocation
     assert total_gb_s == 1_500_000
-    free_gb_s = us_east.free_lambda_gb_seconds
+    free_gb_s = us_east.free_tier["lambda_gb_seconds"].quantity
     assert free_gb_s == 400_000
 
     # The free tier is the month's first units: a $0 segment, then the paid one.
@@ -203,9 +203,11 @@ def test_12_lambda_with_free_tier(us_east: RegionPrices) -> None:
     assert cents(compute_usd) == 18.34
 
     requests_usd = lambda_requests_cost_usd(
-        invocations, us_east.lambda_requests, free_requests=us_east.free_lambda_requests
+        invocations,
+        us_east.lambda_requests,
+        free_requests=us_east.free_tier["lambda_requests"].quantity,
     )
-    assert us_east.free_lambda_requests == 1_000_000
+    assert us_east.free_tier["lambda_requests"].quantity == 1_000_000
     assert cents(requests_usd) == 0.40
     assert cents(compute_usd + requests_usd) == 18.74
 

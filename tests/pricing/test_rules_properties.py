@@ -240,17 +240,20 @@ def _cost_functions(
         "http": lambda q, prior: http_requests_cost_usd(q, r.apigw_http_requests, prior),
         "ws": lambda q, prior: websocket_messages_cost_usd(q, r.apigw_websocket_messages, prior),
         "minutes": lambda q, prior: websocket_connection_minutes_cost_usd(
-            q, r.apigw_websocket_connection_minutes, prior, k * r.free_websocket_connection_minutes
+            q,
+            r.apigw_websocket_connection_minutes,
+            prior,
+            k * r.free_tier["websocket_connection_minutes"].quantity,
         ),
         "lambda_requests": lambda q, prior: lambda_requests_cost_usd(
-            q, r.lambda_requests, prior, k * r.free_lambda_requests
+            q, r.lambda_requests, prior, k * r.free_tier["lambda_requests"].quantity
         ),
         "x86": lambda q, prior: lambda_compute_cost_usd(
-            q, r.lambda_gb_second_x86, prior, k * r.free_lambda_gb_seconds
+            q, r.lambda_gb_second_x86, prior, k * r.free_tier["lambda_gb_seconds"].quantity
         ),
         "arm64": lambda q, prior: lambda_compute_cost_usd(q, r.lambda_gb_second_arm64, prior),
         "transfer": lambda q, prior: data_transfer_out_cost_usd(
-            q / 1e6, r.data_transfer_out, prior / 1e6, k * r.free_data_transfer_gb
+            q / 1e6, r.data_transfer_out, prior / 1e6, k * r.free_tier["data_transfer_gb"].quantity
         ),
     }
 

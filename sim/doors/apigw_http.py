@@ -1,0 +1,60 @@
+"""API Gateway HTTP API: per-unit tiers, one unit per 512 KB of request payload. Source:
+https://aws.amazon.com/api-gateway/pricing/ ("HTTP APIs are metered in 512 KB increments")."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sim.doors.base import BillingContext, Door, Features, Option, behind
+from sim.engine.paths import GATEWAY
+from sim.pricing.charge import Charge
+
+if TYPE_CHECKING:
+    from sim.config import Scenario
+
+
+def options(scenario: Scenario) -> list[Option]:
+    return (
+        [Option("apigw_http", "apigw_http", GATEWAY)] if "http" in scenario.apigateway.apis else []
+    )
+
+
+def charges(option: Option, ctx: BillingContext) -> list[Charge]:
+    requests = ctx.charge(
+        option,
+        "front_door",
+        "requests",
+        "request-unit (512 KB)",
+        ctx.facts("gateway_http_units"),
+        ctx.prices.apigw_http_requests,
+        usage="http_requests",
+    )
+    return [requests, *behind(option, ctx)]
+
+
+DOOR = Door(
+    name="apigw_http",
+    title="API Gateway HTTP API",
+    features=Features(
+        waf=False,
+        api_keys=False,
+        cache=None,
+        private=False,
+        mutual_tls=True,
+        custom_domain=True,
+        jwt_auth=True,
+        websocket=False,
+        max_request_bytes=10_485_760,
+        max_response_bytes=10_485_760,
+        timeout_s=30,
+        notes={"jwt_auth": "JWT authorizers"},
+    ),
+    options=options,
+    charges=charges,
+    meters=(
+        "gateway_http_units",
+        "gateway_invocations",
+        "gateway_gb_seconds",
+        "gateway_response_bytes",
+    ),
+)

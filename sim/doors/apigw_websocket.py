@@ -1,0 +1,65 @@
+"""API Gateway WebSocket API: messages in 32 KB units (both directions) on tiers, and connection
+minutes. Source: https://aws.amazon.com/api-gateway/pricing/ (AWS's example 8 in PRICING.md)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sim.doors.base import BillingContext, Door, Features, Option, lambda_charges, transfer_charges
+from sim.engine.paths import GATEWAY
+from sim.pricing.book import TieredPrice
+from sim.pricing.charge import Charge
+
+if TYPE_CHECKING:
+    from sim.config import Scenario
+
+
+def options(scenario: Scenario) -> list[Option]:
+    apis = scenario.apigateway.apis
+    return [Option("apigw_websocket", "apigw_websocket", GATEWAY)] if "websocket" in apis else []
+
+
+def charges(option: Option, ctx: BillingContext) -> list[Charge]:
+    f, p = ctx.facts, ctx.prices
+    server = ctx.scenario.apigateway.websocket.server_messages_per_request
+    return [
+        ctx.charge(
+            option, "front_door", "messages", "message-unit (32 KB)",
+            f("websocket_message_units"), p.apigw_websocket_messages, usage="websocket_messages",
+        ),
+        ctx.charge(
+            option, "front_door", "connection_minutes", "connection-minute",
+            f("connection_minutes"), TieredPrice.flat(p.apigw_websocket_connection_minutes),
+            usage="websocket_connection_minutes",
+        ),
+        *lambda_charges(option, ctx),
+        # each response stands for the messages the server sends per client message
+        *transfer_charges(option, ctx, f("gateway_response_bytes") * server),
+    ]  # fmt: skip
+
+
+DOOR = Door(
+    name="apigw_websocket",
+    title="API Gateway WebSocket API",
+    features=Features(
+        waf=False,
+        api_keys=False,
+        cache=None,
+        private=False,
+        mutual_tls=False,
+        custom_domain=True,
+        jwt_auth=False,
+        websocket=True,
+        max_request_bytes=131_072,
+        max_response_bytes=131_072,
+        timeout_s=7200,
+        notes={
+            "jwt_auth": "Lambda authorizers",
+            "timeout_s": "2 h per connection, 10 min idle",
+            "max_request_bytes": "128 KB per message",
+        },
+    ),
+    options=options,
+    charges=charges,
+    meters=("websocket_message_units", "connection_minutes", "gateway_response_bytes"),
+)

@@ -1,0 +1,113 @@
+"""What a price rule defines from the engine's facts: LCU dimensions, rule evaluations, GB-seconds,
+WebSocket message units with the server's messages.
+
+The engine records facts only (:mod:`sim.meters`); these columns follow from the facts and the
+pricing settings (``alb.target_type``, ``alb.rules_processed``, ``alb.mutual_tls``,
+``backend.memory_mb``, ``apigateway.websocket.server_messages_per_request``), so re-pricing a stored
+run under other settings recomputes them exactly as a fresh run would. ``meters.parquet`` carries
+them next to the facts; :func:`facts_only` drops them again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+
+from sim.pricing import alb
+from sim.pricing.lambda_ import gb_seconds
+
+if TYPE_CHECKING:
+    from sim.config import Scenario
+
+LCU_DIMENSIONS = alb.LCU_DIMENSIONS
+
+#: Derived columns independent of the paths: name -> (unit, description).
+DERIVED_COLUMNS: dict[str, tuple[str, str]] = {
+    "processed_bytes": ("bytes", "bytes the ALB processes: requests + responses sent to clients"),
+    "rule_evaluations": ("evaluations", "requests × max(0, alb.rules_processed − 10)"),
+    "lcu_new_connections": ("LCU", "new connections per second / 25"),
+    "lcu_active_connections": ("LCU", "active connections / 3000 (1500 with mutual TLS)"),
+    "lcu_processed_bytes": ("LCU", "processed GB (10^9 bytes) / 1 (0.4 for Lambda targets)"),
+    "lcu_rule_evaluations": ("LCU", "rule evaluations per second / 1000"),
+    "lcu": ("LCU", "max of the four dimensions: the LCU-hours billed"),
+    "lcu_dominant": ("name", "dimension that sets lcu"),
+    "websocket_message_units": (
+        "units",
+        "WebSocket 32 KB units: client messages + server_messages_per_request × server units",
+    ),
+}
+#: Derived per path: ``<path>_gb_seconds``.
+PATH_DERIVED: dict[str, tuple[str, str]] = {
+    "gb_seconds": ("GB-s", "billed ms / 1000 × backend.memory_mb / 1024"),
+}
+
+
+def path_names(facts: pa.Table) -> list[str]:
+    """The paths a meter table holds facts for (from its ``<path>_invocations`` columns)."""
+    return [
+        c.removesuffix("_invocations") for c in facts.column_names if c.endswith("_invocations")
+    ]
+
+
+def derived_names(facts: pa.Table) -> list[str]:
+    """Every derived column for the paths of ``facts``, in file order."""
+    return [*DERIVED_COLUMNS, *(f"{p}_{n}" for p in path_names(facts) for n in PATH_DERIVED)]
+
+
+def facts_only(meters: pa.Table) -> pa.Table:
+    """``meters`` without its derived columns (what the engine recorded)."""
+    derived = set(derived_names(meters))
+    return meters.select([c for c in meters.column_names if c not in derived])
+
+
+def _col(table: pa.Table, name: str) -> Any:
+    return np.asarray(table.column(name).to_numpy(), dtype=np.float64)
+
+
+def derive_columns(meters: pa.Table, scenario: Scenario) -> pa.Table:
+    """The facts of ``meters`` with every derived column (re)computed under ``scenario``'s pricing
+    settings, appended after the facts."""
+    facts = facts_only(meters)
+    settings = scenario.alb
+    requests = _col(facts, "requests")
+    processed = _col(facts, "request_bytes") + _col(facts, "direct_response_bytes")
+    dims = {
+        "new_connections": alb.lcu_new_connections(_col(facts, "new_connections")),
+        "active_connections": alb.lcu_active_connections(
+            _col(facts, "active_connections"), mutual_tls=settings.mutual_tls
+        ),
+        "processed_bytes": alb.lcu_processed_bytes(
+            processed, lambda_target=settings.target_type == "lambda"
+        ),
+        "rule_evaluations": alb.lcu_rule_evaluations(requests, settings.rules_processed),
+    }
+    stacked = np.vstack([np.asarray(dims[d], dtype=float) for d in LCU_DIMENSIONS])
+    extra_rules = max(0, settings.rules_processed - alb.FREE_RULES)
+    server = scenario.apigateway.websocket.server_messages_per_request
+    columns: dict[str, Any] = {
+        "processed_bytes": processed.astype(np.int64),
+        "rule_evaluations": (requests * extra_rules).astype(np.int64),
+        **{f"lcu_{d}": stacked[i] for i, d in enumerate(LCU_DIMENSIONS)},
+        "lcu": stacked.max(axis=0),
+        "lcu_dominant": np.array(LCU_DIMENSIONS)[stacked.argmax(axis=0)]
+        if facts.num_rows
+        else np.array([], dtype=str),
+        "websocket_message_units": _col(facts, "gateway_ws_client_units")
+        + server * _col(facts, "gateway_ws_server_units"),
+    }
+    for p in path_names(facts):
+        columns[f"{p}_gb_seconds"] = gb_seconds(
+            scenario.backend.memory_mb, _col(facts, f"{p}_billed_ms")
+        )
+    out = facts
+    for name, values in columns.items():
+        out = out.append_column(name, pa.array(values))
+    return out
+
+
+def documented_columns(paths: Iterable[str]) -> list[str]:
+    """Derived column names for ``paths`` (for schema documentation)."""
+    return [*DERIVED_COLUMNS, *(f"{p}_{n}" for p in paths for n in PATH_DERIVED)]
