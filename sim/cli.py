@@ -136,6 +136,7 @@ def run(
     elapsed = time.perf_counter() - t0
     if not quiet:
         print_summary(result.summary)
+    print_warnings(result.summary)
     console.print(f"wrote {out}/ in {elapsed:.1f} s", highlight=False)
 
 
@@ -152,6 +153,12 @@ def _announce_long_work(estimate: Any, quiet: bool) -> None:
 
     if not quiet and estimate.seconds > LONG_WORK_S:
         err_console.print(estimate.describe(), highlight=False, markup=False)
+
+
+def print_warnings(summary: dict[str, Any]) -> None:
+    """Prices the book marks unverified, used with ``pricing.allow_unverified`` (always shown)."""
+    for w in summary.get("warnings", []):
+        err_console.print(f"warning: {w}", highlight=False, markup=False)
 
 
 def print_summary(summary: dict[str, Any]) -> None:
@@ -256,6 +263,7 @@ def reprice(
     result = reprice_run(run_dir, out_dir, overrides, region=region, book=book, plots=not no_plots)
     if not quiet:
         print_summary(result.summary)
+    print_warnings(result.summary)
     console.print(f"wrote {out_dir}/ in {time.perf_counter() - t0:.1f} s", highlight=False)
 
 
@@ -281,20 +289,24 @@ def schema() -> None:
     click.echo(json.dumps(json_schema(), indent=2))
 
 
-@cli.command()
+@cli.group(invoke_without_command=True)
 @click.option("--region", default=None, help="Only this region.")
 @click.option(
     "--book",
     type=click.Path(path_type=Path),
     default=None,
-    help="A price book file [default: the packaged book].",
+    help="A price book: a packaged id or a file [default: the packaged default book].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def prices(region: str | None, book: Path | None, as_json: bool) -> None:
-    """Show the price book: every price with its source and retrieval date."""
-    from sim.pricing.book import load_price_book, price_rows
+@click.pass_context
+def prices(ctx: click.Context, region: str | None, book: Path | None, as_json: bool) -> None:
+    """Show a price book: every price with its source, file and note (import and diff books with
+    the subcommands)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from sim.pricing.book import price_rows
 
-    loaded = load_price_book(book)
+    loaded = _load_book(book)
     if region is not None:
         loaded.region(region)  # raises with the known regions
     rows = price_rows(loaded, region)
@@ -304,16 +316,86 @@ def prices(region: str | None, book: Path | None, as_json: bool) -> None:
     table = Table(
         title=f"price book {loaded.id} (retrieved {loaded.retrieved})", title_justify="left"
     )
-    for name in ("region", "name", "tier", "value", "unit", "source", "retrieved"):
+    columns = ("region", "name", "tier", "value", "unit", "source", "file", "retrieved", "note")
+    for name in columns:
         table.add_column(name, overflow="fold")
     for r in rows:
-        table.add_row(
-            *(
-                str(r.get(k, ""))
-                for k in ("region", "name", "tier", "value", "unit", "source", "retrieved")
-            )
-        )
+        table.add_row(*(str(r.get(k, "")) for k in columns))
     console.print(table)
+
+
+def _load_book(book: Path | str | None) -> Any:
+    from sim.pricing.book import load_price_book, packaged_book_path, packaged_books
+
+    if book is None:
+        return load_price_book()
+    if str(book) in packaged_books():
+        return load_price_book(packaged_book_path(str(book)))
+    return load_price_book(Path(book))
+
+
+@prices.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The book file to write [default: <book id>.toml].",
+)
+@click.option("--regions", default=None, help="Comma-separated region codes [default: all found].")
+@click.option(
+    "--id", "book_id", default=None, help="Book id [default: aws-YYYY-MM of the newest file]."
+)
+@click.option("--dry-run", is_flag=True, help=DRY_RUN_HELP)
+def prices_import(
+    files: tuple[Path, ...],
+    out: Path | None,
+    regions: str | None,
+    book_id: str | None,
+    dry_run: bool,
+) -> None:
+    """Build a price book from AWS price files: Bulk API offer files (JSON or CSV) and the pricing
+    pages' data. Prices the files lack are listed, never guessed."""
+    from sim.output import plan_file, text_writer, write_file
+    from sim.pricing.importer import describe_missing, make_book
+
+    wanted = [r.strip() for r in regions.split(",") if r.strip()] if regions else None
+    text, draft = make_book(files, regions=wanted, book_id=book_id)
+    target = out if out is not None else Path(f"{draft.id}.toml")
+    plan = plan_file(target)
+    for f, v, published in draft.sources:
+        console.print(f"read {f} ({v or 'no version'}, {published or 'undated'})", highlight=False)
+    for line in describe_missing(draft):
+        err_console.print(f"missing from the files: {line}", highlight=False, markup=False)
+    if dry_run:
+        _print_dry_run(plan.describe())
+        return
+    write_file(target, text_writer(text))
+    console.print(
+        f"wrote {target}: book {draft.id!r}, {len(draft.regions)} regions", highlight=False
+    )
+    if draft.missing:
+        sys.exit(1)
+
+
+@prices.command("diff")
+@click.argument("book_a")
+@click.argument("book_b")
+@click.option("--region", default=None, help="Only this region.")
+def prices_diff(book_a: str, book_b: str, region: str | None) -> None:
+    """What changed from BOOK_A to BOOK_B (packaged ids or files): every price that differs."""
+    from sim.pricing.book import diff_books
+
+    a, b = _load_book(book_a), _load_book(book_b)
+    rows = diff_books(a, b, region)
+    table = Table(title=f"{a.id} -> {b.id}", title_justify="left")
+    for name in ("region", "name", "tier", a.id, b.id, "change"):
+        table.add_column(name, justify="left" if name in ("region", "name", "tier") else "right")
+    for r in rows:
+        table.add_row(r["region"], r["name"], r["tier"], r["a"], r["b"], r["change"])
+    console.print(table)
+    console.print(f"{len(rows)} difference{'s' if len(rows) != 1 else ''}", highlight=False)
 
 
 @cli.command()

@@ -223,7 +223,8 @@ class PricingSection(_Model):
     """Which prices apply, and which free allowances."""
 
     book: str = Field(
-        default="aws-2025-11", description="Packaged price book id, or a path to a book file."
+        default="aws-2026-09",
+        description="Packaged price book id (sim prices lists them), or a path to a book file.",
     )
     free_tier: Literal["always_free", "legacy_12_month", "none"] = Field(
         default="always_free",
@@ -568,19 +569,26 @@ def _check_references(scenario: Scenario, source: str) -> None:
                 )
 
 
-def _book_path(book: str, source: str) -> str | Path | None:
-    """``None`` for the packaged default book id, else a path (relative to the scenario file)."""
-    from sim.pricing.book import DEFAULT_BOOK_ID
+def _book_path(book: str, source: str) -> Any:
+    """The book a scenario names: a packaged book id, else a path (relative to the scenario file)."""
+    from sim.pricing.book import DEFAULT_BOOK_ID, packaged_book_path, packaged_books
 
-    if book == DEFAULT_BOOK_ID:
-        return None
+    if book in packaged_books():
+        return packaged_book_path(book)
     candidate = Path(book)
     if not candidate.is_absolute() and not source.startswith("<"):
         candidate = Path(source).parent / candidate
     if not candidate.exists():
+        known = ", ".join(repr(b) for b in packaged_books())
         raise ConfigError(
             source,
-            [("pricing.book", f"expected {DEFAULT_BOOK_ID!r} or an existing file, got {book!r}")],
+            [
+                (
+                    "pricing.book",
+                    f"expected a packaged book ({known}; default {DEFAULT_BOOK_ID!r}) or an "
+                    f"existing file, got {book!r}",
+                )
+            ],
         )
     return candidate
 

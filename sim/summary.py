@@ -169,6 +169,18 @@ def findings(billed: Bill, scenario: Scenario) -> list[dict[str, Any]]:
     return out
 
 
+def price_warnings(billed: Bill) -> list[str]:
+    """One line per charge priced with a book entry marked unverified (``pricing.allow_unverified``)."""
+    out = []
+    for c in billed.charges:
+        if not c.price.verified:
+            out.append(
+                f"{c.option} {c.component}: unverified price ({c.price.note}); check it before "
+                "relying on this bill"
+            )
+    return list(dict.fromkeys(out))
+
+
 def build_summary(billed: Bill, provenance: dict[str, Any], scenario: Scenario) -> dict[str, Any]:
     """The ``summary.json`` document."""
     meters, costs = billed.meters, billed.costs
@@ -235,6 +247,7 @@ def build_summary(billed: Bill, provenance: dict[str, Any], scenario: Scenario) 
             "lambda_throttled": throttled,
         },
         "findings": findings(billed, scenario),
+        "warnings": price_warnings(billed),
         "free_tier": scenario.pricing.free_tier,
         "provenance": provenance,
     }

@@ -24,28 +24,28 @@ def options(scenario: Scenario) -> list[Option]:
 
 
 def charges(option: Option, ctx: BillingContext) -> list[Charge]:
-    f, p, cfg = ctx.facts, ctx.prices, ctx.scenario.alb
+    f, cfg = ctx.facts, ctx.scenario.alb
     out = [
         ctx.charge(
-            option, "front_door", "alb_hours", "ALB-hour", f.constant(1), p.alb_hour,
+            option, "front_door", "alb_hours", "ALB-hour", f.constant(1), "alb_hour",
             usage="alb_hours", hourly=True,
         ),
         ctx.charge(
-            option, "front_door", "lcu", "LCU-hour", f("lcu"), p.alb_lcu_hour, usage="alb_lcu_hours"
+            option, "front_door", "lcu", "LCU-hour", f("lcu"), "alb_lcu_hour", usage="alb_lcu_hours"
         ),
     ]  # fmt: skip
     if cfg.internet_facing:
         out.append(
             ctx.charge(
                 option, "front_door", "public_ipv4", "IPv4-address-hour",
-                f.constant(cfg.availability_zones), p.public_ipv4_hour, hourly=True,
+                f.constant(cfg.availability_zones), "public_ipv4_hour", hourly=True,
             )
         )  # fmt: skip
     if cfg.mutual_tls and cfg.trust_stores:
         out.append(
             ctx.charge(
                 option, "front_door", "trust_store", "trust-store-hour",
-                f.constant(cfg.trust_stores), p.alb_trust_store_hour, hourly=True,
+                f.constant(cfg.trust_stores), "alb_trust_store_hour", hourly=True,
             )
         )  # fmt: skip
     return [*out, *behind(option, ctx)]
@@ -76,4 +76,11 @@ DOOR = Door(
     options=options,
     charges=charges,
     meters=("lcu", "direct_invocations", "direct_gb_seconds", "direct_response_bytes"),
+    prices=(
+        "alb_hour",
+        "alb_lcu_hour",
+        "public_ipv4_hour",
+        "alb_trust_store_hour",
+        "data_transfer_out",
+    ),
 )

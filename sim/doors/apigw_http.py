@@ -26,7 +26,7 @@ def charges(option: Option, ctx: BillingContext) -> list[Charge]:
         "requests",
         "request-unit (512 KB)",
         ctx.facts("gateway_http_units"),
-        ctx.prices.apigw_http_requests,
+        "apigw_http_requests",
         usage="http_requests",
     )
     return [requests, *behind(option, ctx)]
@@ -57,4 +57,5 @@ DOOR = Door(
         "gateway_gb_seconds",
         "gateway_response_bytes",
     ),
+    prices=("apigw_http_requests", "data_transfer_out"),
 )

@@ -47,7 +47,7 @@ def rest_requests(option: Option, ctx: BillingContext) -> Charge:
         "requests",
         "request",
         ctx.facts("gateway_requests"),
-        ctx.prices.apigw_rest_requests,
+        "apigw_rest_requests",
         usage="rest_requests",
     )
 
@@ -68,4 +68,5 @@ DOOR = Door(
         "gateway_gb_seconds",
         "gateway_response_bytes",
     ),
+    prices=("apigw_rest_requests", "data_transfer_out"),
 )

@@ -54,4 +54,5 @@ DOOR = Door(
     options=options,
     charges=charges,
     meters=("gateway_requests", "cache_requests"),
+    prices=("apigw_rest_requests", "apigw_cache_hour", "data_transfer_out"),
 )

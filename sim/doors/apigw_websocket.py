@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 from sim.doors.base import BillingContext, Door, Features, Option, lambda_charges, transfer_charges
 from sim.engine.paths import GATEWAY
-from sim.pricing.book import TieredPrice
 from sim.pricing.charge import Charge
 
 if TYPE_CHECKING:
@@ -20,16 +19,16 @@ def options(scenario: Scenario) -> list[Option]:
 
 
 def charges(option: Option, ctx: BillingContext) -> list[Charge]:
-    f, p = ctx.facts, ctx.prices
+    f = ctx.facts
     server = ctx.scenario.apigateway.websocket.server_messages_per_request
     return [
         ctx.charge(
             option, "front_door", "messages", "message-unit (32 KB)",
-            f("websocket_message_units"), p.apigw_websocket_messages, usage="websocket_messages",
+            f("websocket_message_units"), "apigw_websocket_messages", usage="websocket_messages",
         ),
         ctx.charge(
             option, "front_door", "connection_minutes", "connection-minute",
-            f("connection_minutes"), TieredPrice.flat(p.apigw_websocket_connection_minutes),
+            f("connection_minutes"), "apigw_websocket_connection_minutes",
             usage="websocket_connection_minutes",
         ),
         *lambda_charges(option, ctx),
@@ -62,4 +61,5 @@ DOOR = Door(
     options=options,
     charges=charges,
     meters=("websocket_message_units", "connection_minutes", "gateway_response_bytes"),
+    prices=("apigw_websocket_messages", "apigw_websocket_connection_minutes", "data_transfer_out"),
 )

@@ -120,12 +120,16 @@ class BillingContext:
         component: str,
         unit: str,
         quantity: NDArray[np.float64],
-        price: Price | TieredPrice,
+        price: str | Price | TieredPrice,
         *,
         usage: str | None = None,
         hourly: bool = False,
     ) -> Charge:
-        """A charge of ``option``, with its usage's free allowance."""
+        """A charge of ``option`` at ``price`` (a price-book entry's name, or a price), with its
+        usage's free allowance."""
+        if isinstance(price, str):
+            price = self.prices.need(price)
+        assert isinstance(price, Price | TieredPrice)
         return Charge(
             option.name,
             category,
@@ -149,6 +153,8 @@ class Door:
     options: Callable[[Scenario], list[Option]]
     charges: Callable[[Option, BillingContext], list[Charge]]
     meters: tuple[str, ...]
+    #: The price-book entries its front-door charges need (Lambda's are added when billed).
+    prices: tuple[str, ...] = ()
 
 
 def lambda_charges(option: Option, ctx: BillingContext) -> list[Charge]:
@@ -160,10 +166,7 @@ def lambda_charges(option: Option, ctx: BillingContext) -> list[Charge]:
     backend = ctx.scenario.backend
     if not backend.enabled:
         return []
-    p = ctx.prices
-    gb_s_price = (
-        p.lambda_gb_second_arm64 if backend.architecture == "arm64" else p.lambda_gb_second_x86
-    )
+    arch = "arm64" if backend.architecture == "arm64" else "x86"
     return [
         ctx.charge(
             option,
@@ -171,7 +174,7 @@ def lambda_charges(option: Option, ctx: BillingContext) -> list[Charge]:
             "lambda_requests",
             "request",
             ctx.facts(f"{option.path}_invocations"),
-            p.lambda_requests,
+            "lambda_requests",
             usage="lambda_requests",
         ),
         ctx.charge(
@@ -180,7 +183,7 @@ def lambda_charges(option: Option, ctx: BillingContext) -> list[Charge]:
             "lambda_gb_seconds",
             "GB-second",
             ctx.facts(f"{option.path}_gb_seconds"),
-            gb_s_price,
+            f"lambda_gb_second_{arch}",
             usage="lambda_gb_seconds",
         ),
     ]
@@ -202,7 +205,7 @@ def transfer_charges(
             "data_transfer",
             "GB (2^30 bytes)",
             sent / BINARY_GB_BYTES,
-            ctx.prices.data_transfer_out,
+            "data_transfer_out",
             usage="data_transfer_gb",
         )
     ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -21,6 +21,7 @@ from sim.pricing.freetier import USAGE, FreeAllowance
 
 __all__ = [
     "DEFAULT_BOOK_ID",
+    "MissingPriceError",
     "Price",
     "PriceBook",
     "PriceBookError",
@@ -28,14 +29,17 @@ __all__ = [
     "Tier",
     "TieredPrice",
     "UnknownRegionError",
+    "diff_books",
     "load_price_book",
+    "packaged_books",
     "price_rows",
     "region_prices",
     "unverified_entries",
 ]
 
-DEFAULT_BOOK_ID = "aws-2025-11"
-"""Id (and file stem) of the price book packaged with ``sim``."""
+DEFAULT_BOOK_ID = "aws-2026-09"
+"""Id (and file stem) of the default price book packaged with ``sim`` (built by ``sim prices
+import`` from AWS's price files; ``aws-2025-11``, the book before it, is packaged too)."""
 
 _UNVERIFIED = "unverified"
 
@@ -46,6 +50,10 @@ class PriceBookError(ValueError):
 
 class UnknownRegionError(ValueError):
     """A region was asked for that the price book does not price."""
+
+
+class MissingPriceError(PriceBookError):
+    """A price the book lacks for a region."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,9 @@ class Price:
         ISO date the value was read.
     note : str or None
         Caveats; starts with ``"unverified"`` when the value could not be sourced.
+    file : str or None
+        The AWS price file the value was read from, with its version (``file@version``), for
+        books made by ``sim prices import``.
     """
 
     value: float
@@ -71,6 +82,7 @@ class Price:
     source: str
     retrieved: str
     note: str | None = None
+    file: str | None = None
 
     @property
     def verified(self) -> bool:
@@ -111,6 +123,7 @@ class TieredPrice:
     source: str
     retrieved: str
     note: str | None = None
+    file: str | None = None
 
     def __post_init__(self) -> None:
         _check_tiers(self.tiers)
@@ -129,6 +142,7 @@ class TieredPrice:
             source=price.source,
             retrieved=price.retrieved,
             note=price.note,
+            file=price.file,
         )
 
     def with_free(self, free_quantity: float) -> TieredPrice:
@@ -160,6 +174,7 @@ class TieredPrice:
             source=self.source,
             retrieved=self.retrieved,
             note=self.note,
+            file=self.file,
         )
 
 
@@ -207,20 +222,41 @@ class RegionPrices:
     """
 
     region: str
-    alb_hour: Price
-    alb_lcu_hour: Price
-    alb_trust_store_hour: Price
-    public_ipv4_hour: Price
-    apigw_rest_requests: TieredPrice
-    apigw_http_requests: TieredPrice
-    apigw_websocket_messages: TieredPrice
-    apigw_websocket_connection_minutes: Price
-    cache_hour_by_gb: dict[float, Price]
-    lambda_requests: Price
-    lambda_gb_second_x86: TieredPrice
-    lambda_gb_second_arm64: TieredPrice
-    data_transfer_out: TieredPrice
+    alb_hour: Price | None = None
+    alb_lcu_hour: Price | None = None
+    alb_trust_store_hour: Price | None = None
+    public_ipv4_hour: Price | None = None
+    apigw_rest_requests: TieredPrice | None = None
+    apigw_http_requests: TieredPrice | None = None
+    apigw_websocket_messages: TieredPrice | None = None
+    apigw_websocket_connection_minutes: Price | None = None
+    cache_hour_by_gb: dict[float, Price] = field(default_factory=dict)
+    lambda_requests: Price | None = None
+    lambda_gb_second_x86: TieredPrice | None = None
+    lambda_gb_second_arm64: TieredPrice | None = None
+    data_transfer_out: TieredPrice | None = None
     free_tier: dict[str, FreeAllowance] = field(default_factory=dict)
+
+    def need(self, name: str) -> Any:
+        """The entry ``name`` (``cache_hour_by_gb`` as ``apigw_cache_hour``); a
+        :class:`MissingPriceError` naming the region and the entry if the book lacks it."""
+        value = self.cache_hour_by_gb if name == _CACHE else getattr(self, name, None)
+        if value is None or (name == _CACHE and not value):
+            raise MissingPriceError(
+                f"the price book has no {name} for {self.region}: the files it was built from "
+                "lack it (a price is never taken from another region)"
+            )
+        return value
+
+    def missing(self, names: Iterable[str]) -> list[str]:
+        """Which of ``names`` the book lacks for this region."""
+        out = []
+        for name in names:
+            try:
+                self.need(name)
+            except MissingPriceError:
+                out.append(name)
+        return out
 
 
 @dataclass(frozen=True)
@@ -325,10 +361,19 @@ class _Reader:
             raise self.error(_key(*path, "source"), "source must be an https:// URL")
         return self.text(table, path, "unit"), source, self.text(table, path, "retrieved")
 
+    def file_of(self, table: Mapping[str, Any], path: tuple[str, ...]) -> str | None:
+        if "file" not in table:
+            return None
+        name = self.text(table, path, "file")
+        version = self.text(table, path, "version") if "version" in table else None
+        return f"{name}@{version}" if version else name
+
     def price(self, table: Mapping[str, Any], path: tuple[str, ...]) -> Price:
         unit, source, retrieved = self.meta(table, path)
         value = self.number(table, path, "value")
-        return Price(value, unit, source, retrieved, self.note(table, path))
+        return Price(
+            value, unit, source, retrieved, self.note(table, path), self.file_of(table, path)
+        )
 
     def tiered(self, table: Mapping[str, Any], path: tuple[str, ...]) -> TieredPrice:
         unit, source, retrieved = self.meta(table, path)
@@ -343,7 +388,14 @@ class _Reader:
             up_to = self.number(item, tier_path, "up_to") if "up_to" in item else None
             tiers.append(Tier(up_to, self.number(item, tier_path, "value")))
         try:
-            return TieredPrice(tuple(tiers), unit, source, retrieved, self.note(table, path))
+            return TieredPrice(
+                tuple(tiers),
+                unit,
+                source,
+                retrieved,
+                self.note(table, path),
+                self.file_of(table, path),
+            )
         except ValueError as exc:
             raise self.error(_key(*path, "tiers"), str(exc)) from None
 
@@ -360,15 +412,42 @@ class _Reader:
                 raise self.error(_key(*size_path), "expected a table")
             size_gb = self.number(item, size_path, "size_gb")
             value = self.number(item, size_path, "value")
-            out[size_gb] = Price(value, unit, source, retrieved, self.note(item, size_path) or note)
+            out[size_gb] = Price(
+                value,
+                unit,
+                source,
+                retrieved,
+                self.note(item, size_path) or note,
+                self.file_of(table, path),
+            )
         return out
 
 
 def _default_book_path() -> Traversable:
-    return resources.files("sim.pricing").joinpath("data", f"{DEFAULT_BOOK_ID}.toml")
+    return packaged_book_path(DEFAULT_BOOK_ID)
 
 
-def load_price_book(path: str | Path | None = None) -> PriceBook:
+def packaged_book_path(book_id: str) -> Traversable:
+    """The packaged book file of ``book_id``."""
+    return resources.files("sim.pricing").joinpath("data", f"{book_id}.toml")
+
+
+def packaged_books() -> list[str]:
+    """Ids of the price books packaged with ``sim``."""
+    data = resources.files("sim.pricing").joinpath("data")
+    return sorted(
+        p.name.removesuffix(".toml")
+        for p in data.iterdir()
+        if p.name.startswith("aws-") and p.name.endswith(".toml")
+    )
+
+
+def free_tier_template() -> str:
+    """The free-tier table ``sim prices import`` writes into its books (TOML)."""
+    return resources.files("sim.pricing").joinpath("data", "free-tier.toml").read_text("utf-8")
+
+
+def load_price_book(path: str | Path | Traversable | None = None) -> PriceBook:
     """Load a price book from a TOML file.
 
     Parameters
@@ -386,7 +465,12 @@ def load_price_book(path: str | Path | None = None) -> PriceBook:
         If the file cannot be read or parsed, or a key is missing or has the wrong type; the
         message names the file and the key.
     """
-    resource: Traversable | Path = _default_book_path() if path is None else Path(path)
+    if path is None:
+        resource: Traversable | Path = _default_book_path()
+    elif isinstance(path, str | Path):
+        resource = Path(path)
+    else:
+        resource = path
     file = str(resource)
     try:
         data = tomllib.loads(resource.read_text(encoding="utf-8"))
@@ -419,11 +503,20 @@ def load_price_book(path: str | Path | None = None) -> PriceBook:
         if not isinstance(raw, dict):
             raise r.error(_key(*rpath), "expected a table")
         values: dict[str, Any] = {"region": region}
+        known = {*_FLAT, *_TIERED, _CACHE}
+        for name in raw:
+            if name not in known:
+                raise r.error(
+                    _key(*rpath, name), f"unknown entry (expected {', '.join(sorted(known))})"
+                )
         for name in _FLAT:
-            values[name] = r.price(r.table(raw, rpath, name), (*rpath, name))
+            if name in raw:
+                values[name] = r.price(r.table(raw, rpath, name), (*rpath, name))
         for name in _TIERED:
-            values[name] = r.tiered(r.table(raw, rpath, name), (*rpath, name))
-        values["cache_hour_by_gb"] = r.cache(r.table(raw, rpath, _CACHE), (*rpath, _CACHE))
+            if name in raw:
+                values[name] = r.tiered(r.table(raw, rpath, name), (*rpath, name))
+        if _CACHE in raw:
+            values["cache_hour_by_gb"] = r.cache(r.table(raw, rpath, _CACHE), (*rpath, _CACHE))
         values["free_tier"] = free_tier
         regions[region] = RegionPrices(**values)
     return PriceBook(
@@ -443,8 +536,21 @@ def unverified_entries(prices: RegionPrices) -> list[str]:
         if isinstance(value, Price | TieredPrice) and not value.verified:
             out.append(f.name)
         elif f.name == "cache_hour_by_gb":
-            out += [f"{f.name}[{gb:g}]" for gb, p in sorted(value.items()) if not p.verified]
+            out += [f"{_CACHE}[{gb:g}]" for gb, p in sorted(value.items()) if not p.verified]
     return out
+
+
+def scenario_price_needs(scenario: Any) -> set[str]:
+    """The book entries the scenario's options need (their doors' ``prices``)."""
+    from sim.doors import DOORS, options_for
+
+    needs: set[str] = set()
+    for option in options_for(scenario):
+        needs.update(DOORS[option.door].prices)
+    if scenario.backend.enabled and needs:
+        arch = "arm64" if scenario.backend.architecture == "arm64" else "x86"
+        needs.update({"lambda_requests", f"lambda_gb_second_{arch}"})
+    return needs
 
 
 def region_prices(book: PriceBook, scenario: Any) -> RegionPrices:
@@ -457,7 +563,14 @@ def region_prices(book: PriceBook, scenario: Any) -> RegionPrices:
     """
     region = scenario.scenario.region
     prices = book.region(region)
-    missing = unverified_entries(prices)
+    needs = scenario_price_needs(scenario)
+    lacking = prices.missing(needs)
+    if lacking:
+        raise MissingPriceError(
+            f"price book {book.id!r} has no {', '.join(lacking)} for {region}: the options "
+            "that need them cannot be priced there (choose another region or book)"
+        )
+    missing = [n for n in unverified_entries(prices) if n.split("[")[0] in needs]
     if missing and not scenario.pricing.allow_unverified:
         raise PriceBookError(
             f"price book {book.id!r}: {len(missing)} price(s) for {region} are unverified "
@@ -484,6 +597,7 @@ def _row(
         "unit": price.unit,
         "source": price.source,
         "retrieved": price.retrieved,
+        "file": price.file or "",
         "note": price.note or "",
     }
 
@@ -524,10 +638,50 @@ def price_rows(book: PriceBook, region: str | None = None) -> list[dict[str, str
                 rows.append(_row(prices.region, f.name, "", "", value))
             elif isinstance(value, TieredPrice):
                 for i, tier in enumerate(value.tiers, start=1):
-                    price = Price(tier.price, value.unit, value.source, value.retrieved, value.note)
+                    price = Price(
+                        tier.price,
+                        value.unit,
+                        value.source,
+                        value.retrieved,
+                        value.note,
+                        value.file,
+                    )
                     up_to: float | str = "" if tier.up_to is None else tier.up_to
                     rows.append(_row(prices.region, f.name, str(i), up_to, price))
             elif f.name == "cache_hour_by_gb":
                 for size_gb, price in sorted(value.items()):
                     rows.append(_row(prices.region, f.name, f"{size_gb:g} GB", "", price))
     return rows
+
+
+def diff_books(a: PriceBook, b: PriceBook, region: str | None = None) -> list[dict[str, str]]:
+    """Every price that differs between two books (or exists in one only), row by row."""
+
+    def keyed(book: PriceBook) -> dict[tuple[str, str, str], float]:
+        return {
+            (str(r["region"]), str(r["name"]), str(r["tier"])): float(r["value"])
+            for r in price_rows(book, region if region in book.regions else None)
+            if region is None or r["region"] in (region, "(all)")
+        }
+
+    ka, kb = keyed(a), keyed(b)
+    out = []
+    for key in sorted(set(ka) | set(kb)):
+        va, vb = ka.get(key), kb.get(key)
+        if va is not None and vb is not None and math.isclose(va, vb, rel_tol=1e-12):
+            continue
+        if va is None or vb is None:
+            change = "added" if va is None else "removed"
+        else:
+            change = f"{100 * (vb - va) / va:+.1f}%" if va else "from 0"
+        out.append(
+            {
+                "region": key[0],
+                "name": key[1],
+                "tier": key[2],
+                "a": "" if va is None else f"{va:.10g}",
+                "b": "" if vb is None else f"{vb:.10g}",
+                "change": change,
+            }
+        )
+    return out

@@ -70,16 +70,27 @@ def test_01_alb_with_mutual_tls(us_east: RegionPrices) -> None:
     assert active_mtls == pytest.approx(0.08)
     assert LcuDimensions(new, active_mtls, processed, rules).lcu == pytest.approx(1.08)
 
+    # the example's own published trust-store price, $0.0056 (example 18: the book has $0.005)
     hour = alb_hour_cost_usd(
         dims.lcu,
         us_east.alb_hour.value,
         us_east.alb_lcu_hour.value,
         trust_stores=1,
-        trust_store_price=us_east.alb_trust_store_hour.value,
+        trust_store_price=0.0056,
     )
     assert hour == pytest.approx(0.0225 + 0.0056 + 1.08 * 0.008)
     assert hour == pytest.approx(0.03674, abs=1e-12)
     assert cents(hour * 24 * 30) == 26.45
+
+
+def test_18_the_trust_store_price_is_the_offer_files(us_east: RegionPrices) -> None:
+    """PRICING.md example 18: the us-east-1 ELB offer file (2026-08-01 terms) prices "$0.005 per
+    associated Application load balancer Trust Store unit-hour"; the book takes the file's price."""
+    ts = us_east.alb_trust_store_hour
+    assert ts.value == 0.005
+    assert ts.file is not None and ts.file.startswith("bulk-api/AWSELB-us-east-1.json")
+    hour = alb_hour_cost_usd(1.08, us_east.alb_hour.value, us_east.alb_lcu_hour.value, 1, ts.value)
+    assert hour == pytest.approx(0.0225 + 0.005 + 1.08 * 0.008, abs=1e-12)
 
 
 def test_02_alb_rule_evaluations() -> None:
