@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from sim.config import Scenario
 from sim.doors import DOORS, BillingContext, Facts, Option, options_for
+from sim.errors import ConfigError
 from sim.pricing.book import RegionPrices
 from sim.pricing.charge import Charge
 from sim.pricing.costs import Period, cost_timeline, projected_costs
@@ -44,6 +45,20 @@ def bill(meters: pa.Table, scenario: Scenario, prices: RegionPrices) -> Bill:
     derived = derive_columns(meters, scenario)
     ctx = BillingContext(Facts(derived), scenario, prices)
     options = tuple(options_for(scenario))
+    for option in options:
+        lacking = [c for c in DOORS[option.door].meters if c not in derived.column_names]
+        if lacking:
+            raise ConfigError(
+                "<scenario>",
+                [
+                    (
+                        "apigateway.apis",
+                        f"{option.name} cannot be priced on these meters: they hold no "
+                        f"{', '.join(lacking)} (the run did not meter it; run the scenario again "
+                        "with this option)",
+                    )
+                ],
+            )
     charges: list[Charge] = []
     for option in options:
         charges += DOORS[option.door].charges(option, ctx)

@@ -115,8 +115,14 @@ CACHE_PATH_COLUMNS: dict[str, tuple[str, str]] = {
 }
 
 
-def fact_columns(paths: Iterable[PathSpec]) -> dict[str, tuple[str, str]]:
-    """Column name -> (unit, description), in file order: the facts of ``paths``."""
+#: Facts only a run that compares a WebSocket API meters (its message units are counted request by
+#: request; a run without one does not pay for them, and re-pricing it as a WebSocket API is refused).
+WEBSOCKET_FACTS = ("gateway_ws_client_units", "gateway_ws_server_units", "over_websocket_message")
+
+
+def fact_columns(paths: Iterable[PathSpec], websocket: bool = True) -> dict[str, tuple[str, str]]:
+    """Column name -> (unit, description), in file order: the facts of ``paths`` (with the
+    WebSocket API's when ``websocket``)."""
     cols = dict(TRAFFIC_COLUMNS)
     for p in paths:
         for name, doc in PATH_COLUMNS.items():
@@ -126,7 +132,15 @@ def fact_columns(paths: Iterable[PathSpec]) -> dict[str, tuple[str, str]]:
                 cols[f"{p.name}_{name}"] = doc
     for name, (_, _, what) in LIMITS.items():
         cols[name] = ("requests", what)
+    if not websocket:
+        for name in WEBSOCKET_FACTS:
+            del cols[name]
     return cols
+
+
+def meters_websocket(scenario: Scenario) -> bool:
+    """Whether a run of ``scenario`` meters the WebSocket API's message units."""
+    return "websocket" in scenario.apigateway.apis
 
 
 _FLOAT_FACTS = ("active_connections", "peak_active_connections", "connection_minutes", "mean_rps")
@@ -163,7 +177,9 @@ def _or(a: NDArray[np.bool_] | None, b: NDArray[np.bool_]) -> NDArray[np.bool_] 
     return None if a is None else a | b
 
 
-def contributions(batch: Batch, paths: Iterable[PathSpec]) -> dict[str, Contribution]:
+def contributions(
+    batch: Batch, paths: Iterable[PathSpec], websocket: bool = True
+) -> dict[str, Contribution]:
     """Per fact (the additive counters of a meter table), each request's share: one definition of
     the meters for the ``request`` and ``reference`` engines alike."""
     req, resp, dur = batch.request_bytes, batch.response_bytes, batch.duration_ms
@@ -180,10 +196,11 @@ def contributions(batch: Batch, paths: Iterable[PathSpec]) -> dict[str, Contribu
         ),
         "gateway_http_units": Contribution(served, np.asarray(http_units(req), dtype=np.int64)),
     }
-    ws_ok = (req <= WEBSOCKET_MAX_BYTES) & (resp <= WEBSOCKET_MAX_BYTES)
-    out["gateway_ws_client_units"] = Contribution(
-        _and(served, ws_ok), np.asarray(websocket_units(req), dtype=np.int64)
-    )
+    ws_ok = (req <= WEBSOCKET_MAX_BYTES) & (resp <= WEBSOCKET_MAX_BYTES) if websocket else None
+    if ws_ok is not None:
+        out["gateway_ws_client_units"] = Contribution(
+            _and(served, ws_ok), np.asarray(websocket_units(req), dtype=np.int64)
+        )
     cacheable = batch.cacheable
     out["cache_requests"] = Contribution(
         cacheable if cacheable is not None else np.zeros(n, np.bool_), None
@@ -207,7 +224,7 @@ def contributions(batch: Batch, paths: Iterable[PathSpec]) -> dict[str, Contribu
             out[f"{p.name}_hits"] = Contribution(hits, None)
             delivered = _or(ran, hits)
         out[f"{p.name}_response_bytes"] = Contribution(delivered, resp)
-        if p.name == GATEWAY:
+        if p.name == GATEWAY and ws_ok is not None:
             out["gateway_ws_server_units"] = Contribution(
                 _and(ran, ws_ok), np.asarray(websocket_units(resp), dtype=np.int64)
             )
@@ -221,8 +238,9 @@ def contributions(batch: Batch, paths: Iterable[PathSpec]) -> dict[str, Contribu
         "over_cache_item": (
             cacheable & (resp > CACHE_MAX_ITEM) if cacheable is not None else np.zeros(n, np.bool_)
         ),
-        "over_websocket_message": ~ws_ok,
     }
+    if ws_ok is not None:
+        over["over_websocket_message"] = ~ws_ok
     out.update({k: Contribution(v, None) for k, v in over.items()})
     return out
 
@@ -234,7 +252,8 @@ class HourlyMeter:
         self.scenario = scenario
         self.horizon = horizon
         self.paths = engine_paths(scenario)
-        self.columns = fact_columns(self.paths)
+        self.websocket = meters_websocket(scenario)
+        self.columns = fact_columns(self.paths, self.websocket)
         n = horizon.n_hours
         self._peaks = ["peak_rps", *(f"{p.name}_peak_concurrency" for p in self.paths)]
         derived = {"hour", "hour_s", "mean_rps", *_FLOAT_FACTS, *self._peaks}
@@ -249,7 +268,7 @@ class HourlyMeter:
     def add(self, batch: Batch) -> None:
         """Count one batch (which lies inside one clock hour)."""
         h = batch.start_s // SECONDS_PER_HOUR
-        for name, contribution in contributions(batch, self.paths).items():
+        for name, contribution in contributions(batch, self.paths, self.websocket).items():
             self._c[name][h] += contribution.total(batch.n)
         self.add_second_peaks(h, batch)
         if batch.connections is not None:
@@ -319,9 +338,10 @@ def meter_columns(scenario: Scenario) -> list[str]:
     from sim.pricing.derive import DERIVED_COLUMNS, PATH_DERIVED
 
     paths = engine_paths(scenario)
+    websocket = meters_websocket(scenario)
     return [
-        *fact_columns(paths),
-        *DERIVED_COLUMNS,
+        *fact_columns(paths, websocket),
+        *(c for c in DERIVED_COLUMNS if websocket or c != "websocket_message_units"),
         *(f"{p.name}_{n}" for p in paths for n in PATH_DERIVED),
     ]
 

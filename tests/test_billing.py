@@ -559,3 +559,16 @@ def test_the_reprice_command(stored_run: Path, tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert r.returncode == 2 and "not a directory" in r.stderr
+
+
+def test_repricing_as_an_api_the_run_did_not_meter_is_refused(tmp_path: Path) -> None:
+    from sim.reprice import reprice
+
+    out = tmp_path / "no-ws"
+    sim.run(scenario_with("scenario.duration_days=0.0416666666666666667"), out, plots=False)
+    m = sim.run(scenario_with("scenario.duration_days=0.0416666666666666667")).meters
+    assert "gateway_ws_client_units" not in m.column_names  # not paid for when not compared
+    with pytest.raises(ConfigError) as exc:
+        reprice(out, None, ["apigateway.apis=['websocket']"])
+    problems = dict(exc.value.problems)
+    assert "apigw_websocket" in problems["apigateway.apis"]

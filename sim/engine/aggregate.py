@@ -244,7 +244,7 @@ def run_aggregate(
             facts[f"{p.name}_peak_concurrency"] = np.maximum.reduceat(concurrency, starts)
             if p.cache_size_gb is not None:
                 facts[f"{p.name}_hits"] = hits[p.name]
-            if p.name == GATEWAY:
+            if p.name == GATEWAY and meter.websocket:
                 facts["gateway_ws_server_units"] = np.rint(ran * ws_server).astype(np.int64)
         meter.add_hourly(
             h0,
@@ -256,12 +256,19 @@ def run_aggregate(
             gateway_requests=served,
             gateway_throttled=requests - served,
             gateway_http_units=np.rint(served * http_per_request).astype(np.int64),
-            gateway_ws_client_units=np.rint(served * ws_client).astype(np.int64),
             cache_requests=np.asarray(cache_requests, dtype=np.int64),
             over_cache_item=np.rint(cache_requests * (1 - fits_cache)).astype(np.int64),
             **facts,
-            **{name: np.rint(requests * p).astype(np.int64) for name, p in exceed.items()},
+            **{
+                name: np.rint(requests * p).astype(np.int64)
+                for name, p in exceed.items()
+                if meter.websocket or name != "over_websocket_message"
+            },
         )
+        if meter.websocket:
+            meter.add_hourly(
+                h0, gateway_ws_client_units=np.rint(served * ws_client).astype(np.int64)
+            )
         if progress is not None:
             progress((b - horizon.start_s) / span)
     return meter.table()

@@ -104,7 +104,7 @@ def _spawn(
             env.process(_connection(env, meter, float(start), float(end)))
         peaks = replace(batch, counts=np.zeros(0, dtype=np.int64))  # the busiest second: events
         meter.add_second_peaks(batch.start_s // SECONDS_PER_HOUR, peaks)
-        shares = contributions(batch, meter.paths)
+        shares = contributions(batch, meter.paths, meter.websocket)
         for i in range(batch.n):
             facts = {name: c.of(i) for name, c in shares.items()}
             env.process(_request(env, meter, float(batch.arrival_s[i]), facts))

@@ -42,6 +42,11 @@ KB"); https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html""
 
 
 def _units(name: str, size_bytes: float | AnyArray, increment: int) -> int | npt.NDArray[np.int64]:
+    if isinstance(size_bytes, np.ndarray) and size_bytes.dtype.kind in "iu":
+        if size_bytes.size and int(size_bytes.min()) < 0:
+            raise ValueError(f"{name} must be finite and >= 0 everywhere")
+        # whole bytes: ceil(x / increment) in integer arithmetic (exact, and fast on large batches)
+        return np.maximum(-(-size_bytes.astype(np.int64) // increment), 1)
     size = as_quantities(name, size_bytes)
     units = np.maximum(np.ceil(np.divide(size, increment)), 1)
     if np.ndim(units) == 0:

@@ -53,8 +53,11 @@ def path_names(facts: pa.Table) -> list[str]:
 
 
 def derived_names(facts: pa.Table) -> list[str]:
-    """Every derived column for the paths of ``facts``, in file order."""
-    return [*DERIVED_COLUMNS, *(f"{p}_{n}" for p in path_names(facts) for n in PATH_DERIVED)]
+    """Every derived column for the paths of ``facts``, in file order (WebSocket units only where
+    the run metered a WebSocket API)."""
+    websocket = "gateway_ws_client_units" in facts.column_names
+    static = [c for c in DERIVED_COLUMNS if websocket or c != "websocket_message_units"]
+    return [*static, *(f"{p}_{n}" for p in path_names(facts) for n in PATH_DERIVED)]
 
 
 def facts_only(meters: pa.Table) -> pa.Table:
@@ -95,9 +98,11 @@ def derive_columns(meters: pa.Table, scenario: Scenario) -> pa.Table:
         "lcu_dominant": np.array(LCU_DIMENSIONS)[stacked.argmax(axis=0)]
         if facts.num_rows
         else np.array([], dtype=str),
-        "websocket_message_units": _col(facts, "gateway_ws_client_units")
-        + server * _col(facts, "gateway_ws_server_units"),
     }
+    if "gateway_ws_client_units" in facts.column_names:
+        columns["websocket_message_units"] = _col(facts, "gateway_ws_client_units") + server * _col(
+            facts, "gateway_ws_server_units"
+        )
     for p in path_names(facts):
         columns[f"{p}_gb_seconds"] = gb_seconds(
             scenario.backend.memory_mb, _col(facts, f"{p}_billed_ms")
