@@ -30,6 +30,16 @@ def _console(stderr: bool = False) -> Console:
 console = _console()
 err_console = _console(stderr=True)
 
+#: Tables are laid out for this width when the output is not a terminal (messages never wrap).
+TABLE_WIDTH = 160
+
+
+def print_table(table: Any, out: Console | None = None) -> None:
+    """Print a table: the terminal's width, or :data:`TABLE_WIDTH` in a log or a pipe."""
+    target = out or console
+    target.print(table, width=None if target.is_terminal else TABLE_WIDTH)
+
+
 DRY_RUN_HELP = "Say what would be written where, and the resource estimate; write nothing."
 NO_CHECK_HELP = "Run even when the estimate says the work does not fit this machine."
 
@@ -176,7 +186,7 @@ def print_summary(summary: dict[str, Any]) -> None:
             f"{t['total_usd']:,.2f}",
             f"{t['per_30_days_usd']['total_usd']:,.2f}",
         )
-    console.print(table)
+    print_table(table)
     cheapest = summary["cheapest"]["front_door"]
     for row in summary["savings"]:
         if row["option"] != cheapest or row["front_door_pct"] is None:
@@ -321,7 +331,7 @@ def prices(ctx: click.Context, region: str | None, book: Path | None, as_json: b
         table.add_column(name, overflow="fold")
     for r in rows:
         table.add_row(*(str(r.get(k, "")) for k in columns))
-    console.print(table)
+    print_table(table)
 
 
 def _load_book(book: Path | str | None) -> Any:
@@ -394,7 +404,7 @@ def prices_diff(book_a: str, book_b: str, region: str | None) -> None:
         table.add_column(name, justify="left" if name in ("region", "name", "tier") else "right")
     for r in rows:
         table.add_row(r["region"], r["name"], r["tier"], r["a"], r["b"], r["change"])
-    console.print(table)
+    print_table(table)
     console.print(f"{len(rows)} difference{'s' if len(rows) != 1 else ''}", highlight=False)
 
 
@@ -519,8 +529,10 @@ def study(
 
 
 def _finite_days(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
-    if value is not None and not (math.isfinite(value) and value > 0):
-        raise click.BadParameter(f"expected a finite number of days > 0 (got {value!r})")
+    if value is not None and not (math.isfinite(value) and 1 / 86_400 <= value <= 3660):
+        raise click.BadParameter(
+            f"expected a finite number of days from 1 second (1.16e-05) to 3660 (got {value!r})"
+        )
     return value
 
 

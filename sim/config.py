@@ -72,6 +72,15 @@ class ScenarioSection(_Model):
             raise ValueError("must be a whole second")
         return value
 
+    @model_validator(mode="after")
+    def _ends_in_the_calendar(self) -> ScenarioSection:
+        end = self.start.timestamp() + self.duration_days * SECONDS_PER_DAY
+        if end > datetime(9999, 1, 1, tzinfo=UTC).timestamp():
+            raise ValueError(
+                "scenario.start: the period would end after the year 9998; start earlier"
+            )
+        return self
+
     @field_validator("duration_days")
     @classmethod
     def _whole_seconds(cls, value: float) -> float:
@@ -335,12 +344,17 @@ def parse_overrides(overrides: Iterable[str]) -> list[tuple[list[str], Any]]:
     for item in overrides:
         key, sep, raw = item.partition("=")
         path = key.strip().split(".")
+        shown = item if len(item) < 80 else item[:77] + "..."
         if not sep or not all(part.strip() for part in path):
-            raise ConfigError("<--set>", [(item, "expected section.key=value")])
+            raise ConfigError("<--set>", [(shown, "expected section.key=value")])
+        if len(path) > MAX_DEPTH:
+            raise ConfigError("<--set>", [(shown, f"nested more than {MAX_DEPTH} levels deep")])
         try:
             value = tomllib.loads(f"v = {raw.strip()}")["v"]
         except tomllib.TOMLDecodeError:
             value = raw.strip()
+        except RecursionError:
+            raise ConfigError("<--set>", [(shown, "the value is nested too deeply")]) from None
         parsed.append(([p.strip() for p in path], value))
     return parsed
 
@@ -349,6 +363,8 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
     """Return a copy of ``data`` with ``--set`` overrides applied (tables created as needed)."""
     out = _deep_copy(data)
     for path, value in parse_overrides(overrides):
+        if nesting_depth(value) + len(path) > MAX_DEPTH:
+            raise ConfigError("<--set>", [(".".join(path)[:80], "the value is nested too deeply")])
         node = out
         for depth, part in enumerate(path[:-1]):
             child = node.setdefault(part, {})
@@ -367,6 +383,28 @@ def _deep_copy(data: Mapping[str, Any]) -> dict[str, Any]:
 
 #: Largest scenario or study file read (a scenario is a few kB; this stops a wrong file early).
 MAX_FILE_BYTES = 4 * 2**20
+#: Deepest nesting of tables and arrays in a scenario or study (the deepest real one is 5).
+MAX_DEPTH = 12
+
+
+def nesting_depth(data: Any, limit: int = MAX_DEPTH + 1) -> int:
+    """How deeply ``data`` nests tables and arrays (counted up to ``limit``, iteratively)."""
+    deepest = 0
+    stack = [(data, 0)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth >= limit:
+            return depth
+        children = (
+            node.values()
+            if isinstance(node, dict)
+            else node
+            if isinstance(node, list | tuple)
+            else ()
+        )
+        stack.extend((c, depth + 1) for c in children)
+    return deepest
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
@@ -390,7 +428,12 @@ def read_toml(path: str | Path) -> dict[str, Any]:
                 ],
             )
         with p.open("rb") as fh:
-            return tomllib.load(fh)
+            data = tomllib.load(fh)
+        if nesting_depth(data) > MAX_DEPTH:
+            raise ConfigError(
+                str(path), [("", f"tables or arrays nested more than {MAX_DEPTH} levels deep")]
+            )
+        return data
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), [("", f"malformed TOML: {exc}")]) from None
     except RecursionError:
@@ -425,7 +468,15 @@ def validation_problems(
             if sep and head.startswith(f"{field}.") and " " not in head:
                 field, message = head, rest  # a check across a section names its field first
         problems.append((field, message))
-    return problems
+    # an array refused because one of its items was: the item's own error says it
+    return [
+        (f, m)
+        for f, m in problems
+        if not (
+            m.startswith(("Tuple should have at least", "List should have at least"))
+            and any(g.startswith(f + ".") for g, _ in problems)
+        )
+    ]
 
 
 def _resolve(loc: list[str], model: type[BaseModel]) -> tuple[list[str], Any]:

@@ -211,11 +211,19 @@ def check_location(path: str | Path, *, cwd: Path | None = None, home: Path | No
     Refused: a filesystem root or mount point, the home directory, and the current directory or any
     of its ancestors (``.``, ``..``).
     """
+    shown = str(path)
     target = Path(path).expanduser()
-    resolved = target.resolve()
+    if target.is_symlink() and not target.exists():
+        raise OutputError(
+            f"{shown}: refused: it is a symbolic link to nothing ({os.readlink(target)})"
+        )
+    try:
+        resolved = target.resolve()
+    except (RuntimeError, OSError) as exc:  # a symbolic-link loop, an unreadable path
+        raise OutputError(f"{shown}: cannot be used: {exc}") from None
+    _check_name_lengths(resolved, shown)
     cwd = (cwd or Path.cwd()).resolve()
     home = (home if home is not None else Path.home()).resolve()
-    shown = str(path)
     if resolved.parent == resolved or os.path.ismount(resolved):
         raise OutputError(f"{shown}: refused: it is a filesystem root; choose a directory below it")
     if resolved == home:
@@ -230,6 +238,26 @@ def check_location(path: str | Path, *, cwd: Path | None = None, home: Path | No
             f"{shown}: refused: it is {what}; choose a new directory, e.g. results/NAME"
         )
     return resolved
+
+
+def _check_name_lengths(path: Path, shown: str) -> None:
+    """Refuse a path the filesystem cannot hold (a name or the whole path too long)."""
+    base = _nearest_existing(path)
+    try:
+        name_max = os.pathconf(base, "PC_NAME_MAX")
+        path_max = os.pathconf(base, "PC_PATH_MAX")
+    except (OSError, ValueError):  # pragma: no cover - no pathconf
+        name_max, path_max = 255, 4096
+    long = [p for p in path.parts if len(os.fsencode(p)) > name_max]
+    if long:
+        raise OutputError(
+            f"{shown}: cannot be created: a name is longer than the filesystem allows "
+            f"({len(os.fsencode(long[0]))} bytes, at most {name_max})"
+        )
+    if len(os.fsencode(str(path))) + 64 > path_max:
+        raise OutputError(
+            f"{shown}: cannot be created: the path is too long (at most {path_max} bytes)"
+        )
 
 
 def _nearest_existing(path: Path) -> Path:
@@ -334,7 +362,25 @@ def read_manifest(directory: Path) -> dict[str, Any] | None:
         return None
     data.setdefault("staging", [])
     data.setdefault("pending", {})
+    if not isinstance(data["staging"], list) or not isinstance(data["pending"], dict):
+        return None
+    # a manifest names files in its own directory only: any other name is not this package's
+    # (and would let an edited manifest reach outside the directory)
+    for table in ("files", "pending"):
+        data[table] = {k: v for k, v in data[table].items() if _plain_name(k)}
     return data
+
+
+def _plain_name(name: object) -> bool:
+    """A file name inside the directory: no separator, no ``.``/``..``, not absolute."""
+    return (
+        isinstance(name, str)
+        and bool(name)
+        and name not in (".", "..")
+        and "/" not in name
+        and "\\" not in name
+        and "\x00" not in name
+    )
 
 
 def _empty_manifest() -> dict[str, Any]:
@@ -392,8 +438,6 @@ def plan_directory(
         _check_name(name)
     plan = WritePlan(target, shown, "directory")
     if not target.exists():
-        if target.is_symlink():
-            raise OutputError(f"{shown}: refused: it is a broken symbolic link")
         _check_writable(target, shown)
         plan.create = True
         plan.new = list(names)
@@ -475,16 +519,23 @@ def _write_manifest(directory: Path, manifest: Mapping[str, Any]) -> None:
 
 
 def _make_dirs(target: Path) -> list[Path]:
-    """``mkdir -p``; returns the directories created, deepest last."""
-    created = []
+    """``mkdir -p``; returns the directories created, deepest last (on failure, removes them
+    again and raises)."""
+    created: list[Path] = []
     missing = []
     p = target
     while not p.exists():
         missing.append(p)
         p = p.parent
-    for d in reversed(missing):
-        d.mkdir()
-        created.append(d)
+    try:
+        for d in reversed(missing):
+            d.mkdir()
+            created.append(d)
+    except BaseException:
+        for d in reversed(created):
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        raise
     return created
 
 
@@ -517,6 +568,7 @@ def result_directory(
     plan = plan_directory(path, producer, [*names, *directories], remove_stale=remove_stale)
     target = plan.target
     created: list[Path] = []
+    fresh = False  # whether this call wrote the directory's first manifest
     token = secrets.token_hex(8)
     stage = target / (STAGING_PREFIX + token)
     try:
@@ -524,7 +576,9 @@ def result_directory(
         with _locked(target, shown):
             # check again under the lock: another command may have written there meanwhile
             plan = plan_directory(path, producer, [*names, *directories], remove_stale=remove_stale)
-            manifest = read_manifest(target) or _empty_manifest()
+            existing = read_manifest(target)
+            fresh = existing is None
+            manifest = existing or _empty_manifest()
             for leftover in plan.cleanup:
                 shutil.rmtree(target / leftover, ignore_errors=True)
             manifest["staging"] = [token]
@@ -570,7 +624,10 @@ def result_directory(
             _undo_create(target, created)
         elif target.is_dir():
             with contextlib.suppress(OSError):
-                _drop_staging(target, token)
+                if fresh and not (read_manifest(target) or {}).get("files"):
+                    _undo_create(target, [])  # the directory was empty: leave it so
+                else:
+                    _drop_staging(target, token)
         if isinstance(exc, OSError) and not isinstance(exc, BlockingIOError):
             raise _os_error(shown, exc) from None
         raise
@@ -632,17 +689,22 @@ def holds_nothing(directory: Path) -> bool:
 
 
 def adopt_directory(
-    directory: Path, producer: str, names: Sequence[str], directories: Sequence[str]
+    directory: Path,
+    producer: str,
+    names: Sequence[str],
+    directories: Sequence[str],
+    trusted: Sequence[str] = (),
 ) -> None:
     """Give a directory this package wrote before it kept manifests one, listing those of
-    ``names`` and ``directories`` that exist. Only for directories whose ownership is proven
-    otherwise (a study's ``study.json``); nothing happens if a manifest exists."""
+    ``names`` that exist and carry this package's provenance (or are ``trusted``: checked by the
+    caller, like a study's own ``study.json``), and the ``directories`` that exist. A file without
+    provenance stays unlisted (so it is never replaced). Nothing happens if a manifest exists."""
     if (directory / MANIFEST).exists():
         return
     manifest = _empty_manifest()
     for name in names:
         p = directory / name
-        if p.is_file() and not p.is_symlink():
+        if p.is_file() and not p.is_symlink() and (name in trusted or carries_provenance(p)):
             manifest["files"][name] = {
                 "sha256": _sha256(p),
                 "bytes": p.stat().st_size,

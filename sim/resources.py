@@ -22,11 +22,13 @@ from __future__ import annotations
 import math
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from sim.errors import SimError
 
@@ -41,6 +43,8 @@ BYTES_PER_REQUEST = {"plain": 96, "sessions": 144, "cache": 176}
 BYTES_PER_REFERENCE_REQUEST = 2_000
 #: Bytes per cache key (Zipf probabilities, CDF, guide table, expiry times).
 BYTES_PER_CACHE_KEY = 64
+#: Bytes per request a session holds before it is due (time, opens flag, connection end).
+BYTES_PER_PENDING_REQUEST = 48
 #: Fixed overhead of a Python process with the package imported (numpy, pyarrow, pydantic, SimPy).
 BASE_PROCESS_BYTES = 250 * 2**20
 #: Measured throughputs for the time estimate (``sim run`` of 3 seed days on this 2-core machine:
@@ -204,11 +208,57 @@ def check(estimate: Estimate, out: str | Path | None, *, enabled: bool = True) -
 
 
 # =========================================================================== runs
-def _busiest_batches(scenario: Scenario) -> tuple[float, float, float]:
-    """``(expected requests in the busiest batch, in the busiest hour, in the period)``.
+@dataclass(frozen=True)
+class Load:
+    """The expected traffic of a run, as the estimate needs it."""
 
-    The arrival process's expected rate is evaluated second by second (every ``stride``-th second
-    for long periods, each sample standing for ``stride`` seconds), one day at a time.
+    batch: float  # expected requests in the busiest batch
+    hour: float  # in the busiest hour
+    total: float  # in the period
+    peak_rate: float  # the highest expected rate, requests/s
+
+    @property
+    def finite(self) -> bool:
+        return all(math.isfinite(v) for v in (self.batch, self.hour, self.total, self.peak_rate))
+
+
+#: Seconds of exact (one per second) rate evaluation spent on scheduled peaks, at most.
+PEAK_WINDOW_SECONDS = 5_000_000
+
+
+def _peak_windows(scenario: Scenario, horizon: Any) -> list[tuple[int, int]]:
+    """``[a, b)`` engine seconds of each occurrence of a scheduled peak within the period (short
+    peaks would fall between the strided samples of a long period)."""
+    factors = getattr(scenario.traffic, "factors", ())
+    out: list[tuple[int, int]] = []
+    for f in factors:
+        if f.model != "scheduled_peak":
+            continue
+        span = f.ramp_up_s + f.plateau_s + f.decay_s
+        first = f.start.timestamp() - horizon.origin_epoch_s
+        every = f.every_days * 86_400 if f.every_days else None
+        k0 = 0 if every is None else max(0, math.floor((horizon.start_s - first - span) / every))
+        k = k0
+        while True:
+            a = first + (k * every if every else 0.0)
+            if a >= horizon.end_s or len(out) > 100_000:
+                break
+            b = a + span
+            if b > horizon.start_s:
+                out.append((max(horizon.start_s, math.floor(a)), min(horizon.end_s, math.ceil(b))))
+            if every is None:
+                break
+            k += 1
+    return out
+
+
+def _expected_load(scenario: Scenario) -> Load:
+    """Expected requests per batch, hour and period, from the arrival process's expected rate.
+
+    Evaluated second by second (every ``stride``-th second for long periods, each sample standing
+    for ``stride`` seconds), one day at a time, per hour; every second of each scheduled peak is
+    evaluated exactly on top (so a short peak is never missed). A batch holds at most its hour's
+    requests and at most ``batch_s`` seconds at the highest rate seen.
     """
     from sim.engine.core import Horizon
     from sim.traffic import arrivals_for
@@ -218,38 +268,75 @@ def _busiest_batches(scenario: Scenario) -> tuple[float, float, float]:
     batch_s = scenario.engine.batch_s
     span = horizon.end_s - horizon.start_s
     stride = max(1, math.ceil(span / 2_000_000))
-    first = horizon.start_s - horizon.start_s % batch_s
-    n_batches = math.ceil((horizon.end_s - first) / batch_s)
-    per_batch = np.zeros(n_batches)
     per_hour = np.zeros(horizon.n_hours)
+    peak_rate = 0.0
     chunk = 86_400 - 86_400 % stride
-    for a in range(horizon.start_s, horizon.end_s, chunk):
-        seconds = np.arange(a, min(a + chunk, horizon.end_s), stride, dtype=np.int64)
+
+    def add(seconds: NDArray[np.int64], weight: float) -> bool:
+        nonlocal peak_rate
         mids = (horizon.origin_epoch_s + seconds + 0.5).astype(np.float64)
-        expected = np.asarray(arrivals.expected_per_s(mids), dtype=np.float64) * stride
-        if not np.all(np.isfinite(expected)):
-            return math.inf, math.inf, math.inf
-        per_batch += np.bincount((seconds - first) // batch_s, expected, minlength=n_batches)
-        per_hour += np.bincount(seconds // 3600, expected, minlength=horizon.n_hours)
-    return (
-        float(per_batch.max(initial=0.0)),
-        float(per_hour.max(initial=0.0)),
-        float(per_batch.sum()),
-    )
+        with np.errstate(all="ignore"):
+            rate = np.asarray(arrivals.expected_per_s(mids), dtype=np.float64)
+        if not np.all(np.isfinite(rate)):
+            return False
+        peak_rate = max(peak_rate, float(rate.max(initial=0.0)))
+        per_hour[:] += np.bincount(seconds // 3600, rate * weight, minlength=horizon.n_hours)
+        return True
+
+    for a in range(horizon.start_s, horizon.end_s, chunk):
+        if not add(np.arange(a, min(a + chunk, horizon.end_s), stride, dtype=np.int64), stride):
+            return Load(math.inf, math.inf, math.inf, math.inf)
+    budget = PEAK_WINDOW_SECONDS
+    for a, b in _peak_windows(scenario, horizon):
+        if b - a > budget:
+            break
+        budget -= b - a
+        if not add(np.arange(a, b, dtype=np.int64), 1.0):
+            return Load(math.inf, math.inf, math.inf, math.inf)
+    hour = float(per_hour.max(initial=0.0))
+    batch = hour if batch_s >= 3600 else min(hour, peak_rate * batch_s)
+    return Load(batch, hour, float(per_hour.sum()), peak_rate)
 
 
 def _burst_factor(scenario: Scenario) -> float:
-    """How far above its expected rate the burst process can hold a batch (its top level)."""
-    burst = getattr(scenario.traffic, "burst", None)
-    if burst is None:
-        return 1.0
-    if burst.model == "mmpp":
+    """How far above its expected rate the burst process and flash crowds can hold a batch: an
+    MMPP's top level, ON/OFF sources all on (bounded by five standard deviations), a Hawkes
+    process's cluster size (at most 10), flash crowds at their 99th-percentile amplitude over the
+    part of a batch they last."""
+    traffic = scenario.traffic
+    factor = 1.0
+    burst = getattr(traffic, "burst", None)
+    if burst is not None and burst.model == "mmpp":
         levels = np.asarray(burst.levels, dtype=float)
-        return float(levels.max() / levels.mean()) if burst.normalize else float(levels.max())
-    if burst.model == "on_off":
-        p = burst.on_mean_s / (burst.on_mean_s + burst.off_mean_s)
-        return float(min(1 / p, 1 + 5 * math.sqrt((1 - p) / (burst.sources * p))))
-    return 1.5  # hawkes: clusters within an hour
+        factor = float(levels.max() / levels.mean()) if burst.normalize else float(levels.max())
+    elif burst is not None and burst.model == "on_off":
+        total = burst.on_mean_s + burst.off_mean_s
+        p = burst.on_mean_s / total if total > 0 and math.isfinite(total) else 0.0
+        factor = (
+            float(burst.sources)
+            if p <= 0
+            else float(min(1 / p, 1 + 5 * math.sqrt((1 - p) / (burst.sources * p))))
+        )
+    elif burst is not None:  # hawkes: clusters of 1 / (1 − n) requests on average
+        factor = float(min(10.0, 1.0 / max(1e-9, 1.0 - burst.branching_ratio)))
+    for f in getattr(traffic, "factors", ()):
+        if f.model == "flash_crowds":
+            quantile = f.amplitude_min * 0.01 ** (-1.0 / f.amplitude_shape)
+            amplitude = min(quantile, f.amplitude_max) if f.amplitude_max else quantile
+            cover = min(1.0, f.span_s / scenario.engine.batch_s)
+            factor *= (1 + (amplitude - 1) * cover) / f.mean_factor
+    return max(1.0, factor)
+
+
+def _pending_session_requests(scenario: Scenario, load: Load) -> float:
+    """Requests the sessions model holds before they are due: every live session's future
+    requests (drawn when the session starts), ``rate × mean session length`` of them."""
+    if scenario.connections.model != "sessions":
+        return 0.0
+    cfg = scenario.connections
+    session_s = (cfg.requests_per_session - 1) * cfg.think_time_s
+    horizon_s = scenario.scenario.duration_s + min(86_400, 20 * session_s + 60)
+    return load.peak_rate * min(session_s, horizon_s)
 
 
 def volume_field(scenario: Scenario) -> str:
@@ -262,6 +349,13 @@ def volume_field(scenario: Scenario) -> str:
     return "traffic.requests_per_s"
 
 
+#: Seconds of engine overhead per batch (SimPy events, per-batch numpy calls).
+SECONDS_PER_BATCH = 1e-4
+#: Seconds per simulated second of an API Gateway throttle that binds in aggregate fidelity
+#: (its per-second bucket is a Python loop there).
+SECONDS_PER_THROTTLED_SECOND = 1.5e-6
+
+
 def estimate_run(
     scenario: Scenario, *, plots: bool = True, fidelity: str | None = None, source: str = ""
 ) -> Estimate:
@@ -271,17 +365,25 @@ def estimate_run(
 
     fidelity = fidelity or scenario.engine.fidelity
     horizon = Horizon.of(scenario)
-    batch, hour, total = _busiest_batches(scenario)
+    load = _expected_load(scenario)
     burst = _burst_factor(scenario)
-    batch *= burst
+    batch = load.batch * burst
     est = Estimate("run", BASE_PROCESS_BYTES, 0.0, 0.0, source=source, field=volume_field(scenario))
     gw = scenario.apigateway
     cache = gw.cache.enabled
     if cache:
         est.memory_bytes += gw.cache.keys.count * BYTES_PER_CACHE_KEY
     n_hours = horizon.n_hours
+    n_batches = math.ceil((horizon.end_s - horizon.start_s) / scenario.engine.batch_s) + 1
     est.memory_bytes += n_hours * 200 * 8 * 4  # hourly meters, costs and summary
     est.disk_bytes = n_hours * 200 * 8 + (600_000 if plots else 0)
+    pending = _pending_session_requests(scenario, load)
+    if pending:
+        est.memory_bytes += pending * BYTES_PER_PENDING_REQUEST
+        est.details.append(
+            f"{pending:,.0f} requests of live sessions held before they are due × "
+            f"{BYTES_PER_PENDING_REQUEST} B"
+        )
     if fidelity == "request":
         feature = (
             "cache"
@@ -296,9 +398,10 @@ def estimate_run(
             f"busiest batch of {scenario.engine.batch_s:,} s: {batch:,.0f} requests expected × "
             f"{per_request} B"
         )
-        est.seconds = total / REQUESTS_PER_S["sessions" if feature == "sessions" else "request"]
+        rate = REQUESTS_PER_S["sessions" if feature == "sessions" else "request"]
+        est.seconds = load.total / rate + n_batches * SECONDS_PER_BATCH
         if cache:
-            est.seconds += total * gw.cache.cacheable_share / CACHED_REQUESTS_PER_S
+            est.seconds += load.total * gw.cache.cacheable_share / CACHED_REQUESTS_PER_S
         est.hints = [
             "--fidelity aggregate (per-second counts, no per-request arrays)",
             f"a smaller engine.batch_s (now {scenario.engine.batch_s} s)",
@@ -310,27 +413,50 @@ def estimate_run(
             f"busiest batch: {batch:,.0f} requests × {BYTES_PER_REFERENCE_REQUEST} B per SimPy "
             "process"
         )
-        est.seconds = total / REQUESTS_PER_S["reference"]
+        est.seconds = load.total / REQUESTS_PER_S["reference"] + n_batches * SECONDS_PER_BATCH
         est.hints = [
             "--fidelity request",
             f"a smaller engine.batch_s (now {scenario.engine.batch_s} s)",
         ]
     else:
         est.memory_bytes += 86_400 * 8 * 40
-        est.seconds = (horizon.end_s - horizon.start_s) / SIMULATED_SECONDS_PER_S
+        span = horizon.end_s - horizon.start_s
+        est.seconds = span / SIMULATED_SECONDS_PER_S
+        if gw.throttle.enabled and load.peak_rate * burst > gw.throttle.rate_per_s:
+            est.seconds += span * SECONDS_PER_THROTTLED_SECOND
         est.hints = ["a shorter period"]
-    largest = _largest_message_bytes(scenario)
-    if hour * burst * 2 * largest > COUNTER_LIMIT or not math.isfinite(hour):
-        est.impossible = (
-            f"the busiest hour would carry about {hour * burst:,.3g} requests of up to "
-            f"{largest:,.0f} bytes: more than the meters can count (2^62 bytes an hour); "
-            "lower the volume"
-        )
+    _check_counts(est, scenario, load, burst)
     return est
 
 
-def _largest_message_bytes(scenario: Scenario) -> float:
-    """A high quantile of the request + response size (its mean for unbounded laws)."""
+def _check_counts(est: Estimate, scenario: Scenario, load: Load, burst: float) -> None:
+    """Refuse traffic the meters cannot count (int64 with a margin), naming what drives it."""
+    largest = _message_bytes(scenario)
+    if not load.finite:
+        est.field = "traffic"
+        est.impossible = (
+            "the traffic model gives no finite expected rate (an extreme factor or burst "
+            "setting); check traffic's numbers"
+        )
+        return
+    if not math.isfinite(largest) or largest > COUNTER_LIMIT / 1e3:
+        est.field = "payload"
+        est.impossible = (
+            f"messages of {largest:.3g} bytes on average are more than the meters can count; give "
+            "sizes a real message can have"
+        )
+        return
+    for what, n in (("the busiest hour", load.hour * burst), ("the period", load.total * burst)):
+        if n * 2 * largest > COUNTER_LIMIT:
+            est.impossible = (
+                f"{what} would carry about {n:.3g} requests of {largest:,.0f} bytes on average: "
+                "more than the meters can count (2^62 bytes); lower the volume"
+            )
+            return
+
+
+def _message_bytes(scenario: Scenario) -> float:
+    """The mean request + response size of one request, bytes."""
     from sim.traffic.payloads import build_payload
 
     payload = build_payload(scenario.payload)
@@ -343,27 +469,32 @@ BYTES_PER_SCENARIO = 64 * 2**10
 
 
 def estimate_sweep(
-    base: Scenario, steps: int, *, fidelity: str | None = None, source: str = ""
+    points: Sequence[Scenario], steps: int, *, fidelity: str | None = None, source: str = ""
 ) -> Estimate:
-    """A sweep of ``steps`` runs of ``base`` (run one after another; every point's scenario held)."""
-    one = estimate_run(base, plots=False, fidelity=fidelity, source=source)
-    options = max(1, len(base.options))
-    est = Estimate(
+    """A sweep of ``steps`` runs, run one after another, every point's scenario held; ``points``
+    are scenarios along the grid (its ends): the worst of them sets the memory, their mean the time."""
+    ones = [estimate_run(p, plots=False, fidelity=fidelity, source=source) for p in points]
+    worst = max(ones, key=lambda e: e.memory_bytes)
+    options = max(1, max(len(p.options) for p in points))
+    impossible = next((e for e in ones if e.impossible is not None), None)
+    return Estimate(
         "sweep",
-        one.memory_bytes + steps * (BYTES_PER_SCENARIO + options * 9 * 8 * 3),
+        worst.memory_bytes + steps * (BYTES_PER_SCENARIO + options * 9 * 8 * 3),
         steps * options * 9 * 8 + 200_000,
-        steps * max(one.seconds, 0.05),
-        details=[f"{steps:,} points, each {format_bytes(one.memory_bytes)} while it runs"],
-        hints=["fewer STEPS in --vary", *one.hints],
-        impossible=one.impossible,
+        steps * max(sum(e.seconds for e in ones) / len(ones), 0.05),
+        details=[
+            f"{steps:,} points, each up to {format_bytes(worst.memory_bytes)} while it runs",
+            *worst.details,
+        ],
+        hints=["fewer STEPS in --vary", "a narrower range", *worst.hints],
+        impossible=None if impossible is None else impossible.impossible,
         source=source,
-        field="--vary" if one.impossible is None else one.field,
+        field="--vary" if impossible is None else impossible.field,
     )
-    return est
 
 
 def estimate_study(
-    base: Scenario,
+    samples: Scenario | Sequence[Scenario],
     runs: int,
     inputs: int,
     workers: int,
@@ -375,17 +506,23 @@ def estimate_study(
     block: int = 1,
     source: str = "",
 ) -> Estimate:
-    """A study of ``runs`` runs of ``inputs`` uncertain inputs on ``workers`` processes.
+    """A study of ``runs`` runs of ``inputs`` uncertain inputs on ``workers`` processes; ``samples``
+    are runs' scenarios (the base, or the design's runs at each input's extremes): the largest sets
+    each worker's memory, their mean the time of a run.
 
     The analysis of a Sobol' design draws ``bootstrap`` resamples of its ``N = runs / block`` base
     points at once (SALib: an ``N × bootstrap`` index matrix and the outcomes gathered by it)."""
-    one = estimate_run(base, plots=False, fidelity=fidelity, source=source)
+    points = [samples] if not isinstance(samples, Sequence) else list(samples)
+    ones = [estimate_run(p, plots=False, fidelity=fidelity, source=source) for p in points]
+    one = max(ones, key=lambda e: e.memory_bytes)
+    mean_s = sum(e.seconds for e in ones) / len(ones)
+    impossible = next((e for e in ones if e.impossible is not None), None)
     design = runs * (2 * inputs + 1) * 8 * 3  # table, unit scores, quantiles
     results = runs * max(1, columns) * 8 * 4  # chunks, concatenation, sorted copy, analysis
     sobol = runs / max(1, block) * bootstrap * 8 * 4
     analysis = sobol if method == "sobol" else runs * 8 * 8
     memory = BASE_PROCESS_BYTES + design + results + max(analysis, workers * one.memory_bytes)
-    seconds = runs * max(one.seconds, 0.02) / max(1, workers)
+    seconds = runs * max(mean_s, 0.02) / max(1, workers)
     return Estimate(
         "study",
         memory,
@@ -402,9 +539,9 @@ def estimate_study(
             *(["fewer design.bootstrap resamples"] if method == "sobol" else []),
             *one.hints[:1],
         ],
-        impossible=one.impossible,
+        impossible=None if impossible is None else impossible.impossible,
         source=source,
-        field="study.runs" if one.impossible is None else f"base {one.field}",
+        field="study.runs" if impossible is None else f"inputs (a run's {impossible.field})",
     )
 
 

@@ -140,10 +140,10 @@ def parse_vary(text: str) -> SweepRange:
     )
     steps = DEFAULT_STEPS
     if len(fields) == 3:
-        try:
-            steps = int(fields[2].replace("_", ""))
-        except ValueError:
-            raise fail(f"STEPS must be a whole number (got {fields[2]!r})") from None
+        digits = fields[2].replace("_", "")
+        if not (digits.isascii() and digits.isdigit()):
+            raise fail(f"STEPS must be a whole number (got {fields[2]!r})")
+        steps = int(digits)
         if steps < 2:
             raise fail(f"STEPS must be at least 2 (got {steps})")
     if start == stop:
@@ -203,8 +203,10 @@ def plan_sweep(
     seed: int | None = None,
     fidelity: str | None = None,
     keep_shape: bool = True,
+    progress: Callable[[int], None] | None = None,
 ) -> SweepPlan:
-    """Load ``config`` (with ``--set`` overrides, seed and fidelity) and validate every grid point.
+    """Load ``config`` (with ``--set`` overrides, seed and fidelity) and validate every grid point
+    (``progress(points validated)`` is called every 1,000 points).
 
     Raises
     ------
@@ -242,7 +244,9 @@ def plan_sweep(
     scenarios: list[Scenario] = []
     problems: list[tuple[str, str]] = []
     failing = listed = 0
-    for v in values:
+    for n_done, v in enumerate(values):
+        if progress is not None and n_done and n_done % 1000 == 0:
+            progress(n_done)
         value: float | int = int(v) if kind is int else float(v)
         point = _set_path(data, parts, value, source)
         if couple:
@@ -608,6 +612,23 @@ def sweep_file_names(plots: bool) -> list[str]:
     return list(SWEEP_FILES if plots else SWEEP_FILES[:2])
 
 
+def _validating_progress(err_console: Any, steps: int, quiet: bool) -> Callable[[int], None]:
+    """Report validation of a long grid (a line every 10,000 points after the first 1,000)."""
+    t0 = time.perf_counter()
+
+    def report(done: int) -> None:
+        if quiet or (done != 1000 and done % 10_000):
+            return
+        rate = done / max(1e-9, time.perf_counter() - t0)
+        left = (steps - done) / rate
+        err_console.print(
+            f"validated {done:,} of {steps:,} grid points, about {left:,.0f} s to go",
+            highlight=False,
+        )
+
+    return report
+
+
 def write_sweep(result: SweepResult, out_dir: str | Path, *, plots: bool = True) -> Path:
     """Write ``sweep.parquet``, ``breakeven.json`` and ``sweep.png`` into the result directory
     ``out_dir`` (see :mod:`sim.output`: only files this package wrote there are replaced)."""
@@ -734,15 +755,22 @@ def sweep_command(
     base = load_base(config, overrides, seed=seed, fidelity=fidelity)
     out = out_dir if out_dir is not None else Path("results") / f"{base.scenario.name}-sweep"
     target = plan_directory(out, "sweep", sweep_file_names(plots))
-    estimate = estimate_sweep(base, spec.steps, source=str(config))
+    # the grid's ends, validated, stand for the grid in the estimate
+    ends = SweepRange(spec.path, spec.start, spec.stop, 2, spec.log)
+    edge = plan_sweep(config, ends, overrides, seed=seed, fidelity=fidelity, keep_shape=keep_shape)
+    estimate = estimate_sweep(edge.scenarios, spec.steps, source=str(config))
     check(estimate, out, enabled=resource_check)
+    if not quiet and estimate.seconds > LONG_WORK_S:
+        err_console.print(estimate.describe(), highlight=False, markup=False)
+    checked = _validating_progress(err_console, spec.steps, quiet)
+    plan = plan_sweep(
+        config, spec, overrides, seed=seed, fidelity=fidelity, keep_shape=keep_shape,
+        progress=checked,
+    )  # fmt: skip
     if dry_run:
         for line in [*target.describe(), *describe_lines(estimate), "dry run: nothing was written"]:
             console.print(line, highlight=False, markup=False)
         return None
-    if not quiet and estimate.seconds > LONG_WORK_S:
-        err_console.print(estimate.describe(), highlight=False, markup=False)
-    plan = plan_sweep(config, spec, overrides, seed=seed, fidelity=fidelity, keep_shape=keep_shape)
     t0 = time.perf_counter()
     n = len(plan.values)
     with Progress(
@@ -796,7 +824,7 @@ def print_sweep(result: SweepResult, console: Any) -> None:
             _fmt(value, 4),
             *(" / ".join(f"{curves[(basis, o)][i]:,.2f}" for basis in BASES) for o in options),
         )
-    console.print(out)
+    console.print(out, width=None if console.is_terminal else 160)
     interpolation = "log(value)" if plan.range.log else "value"
     console.print(f"break-even in {plan.range.path} (linear in {interpolation} between points):")
     for basis in BASES:

@@ -59,7 +59,7 @@ def test_every_file_carries_the_provenance(one_day: Path) -> None:
         assert prov == summary["provenance"]
     prov = summary["provenance"]
     assert prov["seed"] == 20261101
-    assert prov["price_book"] == {"id": "aws-2025-11", "retrieved": "2025-11-02"}
+    assert prov["price_book"] == {"id": "aws-2026-09", "retrieved": "2026-09-11"}
     assert len(prov["config_hash"]) == 64
     assert {"python", "sim", "numpy", "pyarrow", "simpy"} <= set(prov["versions"])
 

@@ -245,3 +245,97 @@ def test_messages_are_not_wrapped_when_output_is_not_a_terminal(tmp_path: Path) 
     )
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert summary["scenario"] == "seed"
+
+
+# =========================================================================== adversarial cases
+CONST = (
+    '[scenario]\nname = "c"\nstart = 2026-11-01T00:00:00Z\nduration_days = 1\n'
+    '[traffic]\nmodel = "constant"\nrequests_per_s = 100\n'
+)
+
+
+def test_a_sweep_is_estimated_at_the_ends_of_its_grid(tmp_path: Path) -> None:
+    r = sim_cli("sweep", str(SEED), "--set", "scenario.duration_days=0.05", "--vary",
+                "traffic.requests_per_day=1e6:1e12:3:log", "--dry-run", cwd=tmp_path)  # fmt: skip
+    refused_cleanly(r, tmp_path, "--vary", "would need about")
+
+
+def test_a_study_is_estimated_at_its_inputs_extremes(tmp_path: Path) -> None:
+    (tmp_path / "const.toml").write_text(CONST)
+    (tmp_path / "big.toml").write_text(
+        '[study]\nname = "big"\nruns = 4\nfidelity = "request"\n[base]\npath = "const.toml"\n'
+        '[[inputs]]\nfield = "traffic.requests_per_s"\ndistribution = "uniform"\nlow = 1e6\n'
+        "high = 1e7\n"
+    )
+    r = sim_cli("study", "big.toml", "--out", "big", cwd=tmp_path)
+    refused_cleanly(r, tmp_path, "big.toml", "would need about")
+    assert not (tmp_path / "big").exists()
+
+
+@pytest.mark.parametrize(
+    "factor",
+    [
+        "{model='flash_crowds', per_day=0.5, amplitude_min=1e4, amplitude_shape=1.5, duration_s=1800}",
+        "{model='scheduled_peak', start=2026-11-01T00:00:10Z, plateau_s=60, multiplier=1e6}",
+    ],
+)
+def test_flash_crowds_and_short_peaks_are_in_the_estimate(factor: str, tmp_path: Path) -> None:
+    traffic = f"traffic={{model='profile', requests_per_s=10.0, factors=[{factor}]}}"
+    r = sim_cli("run", str(SEED), "--set", traffic, "--set", "scenario.duration_days=3000",
+                "--dry-run", cwd=tmp_path)  # fmt: skip
+    refused_cleanly(r, tmp_path, "would need about")
+
+
+def test_the_periods_total_must_fit_the_counters(tmp_path: Path) -> None:
+    (tmp_path / "const.toml").write_text(CONST)
+    r = sim_cli("run", "const.toml", "--set", "traffic.requests_per_s=2e11", "--set",
+                "scenario.duration_days=30", "--fidelity", "aggregate", cwd=tmp_path)  # fmt: skip
+    refused_cleanly(r, tmp_path, "the period would carry")
+
+
+@pytest.mark.parametrize(
+    ("csv", "needle"),
+    [
+        ("timestamp,requests,requests\n2026-01-01T00:00:00Z,1,2\n", "appears more than once"),
+        ("timestamp\n2026-01-01T00:00:00Z\ninf\n", "line 3: timestamp inf is not a date"),
+        ("timestamp,requests\n2e15,1\n1e15,2\n", "line 2: timestamp 2e+15 is not a date"),
+        ("timestamp,requests\n0,1e20\n60,1\n", "line 2: requests 1e+20 is too large"),
+        ("timestamp,requests\n0,1\n199999999,1\n", "at most a day"),
+    ],
+)
+def test_traces_that_no_engine_could_replay_are_refused(
+    csv: str, needle: str, tmp_path: Path
+) -> None:
+    (tmp_path / "t.csv").write_text(csv)
+    traffic = f"traffic={{model='replay', path='{tmp_path / 't.csv'}'}}"
+    r = sim_cli("validate", str(SEED), "--set", traffic, cwd=tmp_path)
+    refused_cleanly(r, tmp_path, needle, "traffic.path")
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--set", "traffic." + ".".join(["a"] * 3000) + "=1"], "nested more than"),
+        (["--set", "traffic.requests_per_day=" + "[" * 3000 + "]" * 3000], "nested too deeply"),
+        (["--set", "scenario.start=9999-12-01T00:00:00Z"], "after the year 9998"),
+        (["--set", "pricing.book='/dev/zero'"], "not a regular file"),
+        (["--set", "traffic={model='profile', requests_per_s=1.0, burst={model='mmpp', "
+          f"levels={list(range(1, 70))}, sojourn_s={[1.0] * 69}}}}}"], "at most 64"),
+    ],
+)  # fmt: skip
+def test_more_bad_input_is_refused_cleanly(args: list[str], needle: str, tmp_path: Path) -> None:
+    r = sim_cli("validate", str(SEED), *args, cwd=tmp_path)
+    refused_cleanly(r, tmp_path, needle)
+
+
+def test_days_steps_and_books_at_their_edges(tmp_path: Path) -> None:
+    for days in ("1e308", "1e-300"):
+        r = sim_cli("traffic", str(SEED), "--days", days, cwd=tmp_path)
+        refused_cleanly(r, tmp_path, "--days")
+    r = sim_cli(
+        "sweep", str(SEED), "--vary", "traffic.requests_per_day=1e5:1e6:\u0663", cwd=tmp_path
+    )
+    refused_cleanly(r, tmp_path, "STEPS must be a whole number")
+    (tmp_path / "book.toml").write_bytes(b"\xff\xfe binary")
+    r = sim_cli("prices", "--book", str(tmp_path / "book.toml"), cwd=tmp_path)
+    refused_cleanly(r, tmp_path, "not UTF-8")

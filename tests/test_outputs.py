@@ -445,3 +445,60 @@ def test_plan_directory_for_a_result_lists_replacements(tmp_path: Path) -> None:
     write_result(out, "traffic", {"t.json": json_writer(0)})
     write_result(out, "run", {"a.json": json_writer(4)})
     assert (out / "t.json").is_file()
+
+
+# =========================================================================== adversarial cases
+def test_a_manifest_cannot_name_files_outside_its_directory(work: Path) -> None:
+    r = sim_cli("run", str(SEED), *SHORT, "--no-plots", "--out", "r", cwd=work)
+    assert r.returncode == 0, r.stderr
+    victim = work / "victim.txt"
+    victim.write_text("keep me")
+    manifest = json.loads((work / "r" / MANIFEST).read_text())
+    digest = hashlib.sha256(victim.read_bytes()).hexdigest()
+    for name in ("../victim.txt", str(victim)):
+        manifest["files"][name] = {"sha256": digest, "bytes": 7, "producer": "run"}
+    (work / "r" / MANIFEST).write_text(json.dumps(manifest))
+    r = sim_cli("run", str(SEED), *SHORT, "--no-plots", "--out", "r", cwd=work)
+    assert r.returncode == 0, r.stderr
+    assert victim.read_text() == "keep me"
+
+
+def test_adopting_an_old_study_claims_only_files_with_sims_provenance(tmp_path: Path) -> None:
+    from sim.output import adopt_directory
+
+    d = tmp_path / "old"
+    d.mkdir()
+    (d / "study.json").write_text("{}")
+    (d / "results.parquet").write_bytes(b"my own file")
+    adopt_directory(d, "study", ["study.json", "results.parquet"], [], trusted=["study.json"])
+    manifest = read_manifest(d)
+    assert manifest is not None and set(manifest["files"]) == {"study.json"}
+    with pytest.raises(OutputError, match="sim did not write this file"):
+        write_result(d, "study", {"results.parquet": text_writer("x")}, remove_stale=False)
+    assert (d / "results.parquet").read_bytes() == b"my own file"
+
+
+def test_a_failed_write_into_an_empty_directory_leaves_it_empty(tmp_path: Path) -> None:
+    d = tmp_path / "empty"
+    d.mkdir()
+
+    def broken(tmp: Path) -> None:
+        raise ValueError("a writer's bug")
+
+    with pytest.raises(ValueError):
+        write_result(d, "run", {"a.json": broken})
+    assert list(d.iterdir()) == []
+
+
+def test_names_too_long_and_symbolic_link_traps_are_refused_before_any_work(work: Path) -> None:
+    long = "x" * 300
+    r = sim_cli("run", str(SEED), *SHORT, "--out", f"lp/a/{long}/c", cwd=work)
+    refused(r, "longer than the filesystem allows")
+    assert not (work / "lp").exists()
+    (work / "loop1").symlink_to("loop2")
+    (work / "loop2").symlink_to("loop1")
+    (work / "broken").symlink_to("nowhere")
+    for target in ("loop1", "broken"):
+        r = sim_cli("run", str(SEED), *SHORT, "--out", target, cwd=work)
+        refused(r, f"{target}: refused")
+    assert not (work / "nowhere").exists()

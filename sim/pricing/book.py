@@ -37,6 +37,9 @@ __all__ = [
     "unverified_entries",
 ]
 
+#: Largest price-book file read (the packaged ones are under 100 kB).
+MAX_BOOK_BYTES = 16 * 2**20
+
 DEFAULT_BOOK_ID = "aws-2026-09"
 """Id (and file stem) of the default price book packaged with ``sim`` (built by ``sim prices
 import`` from AWS's price files; ``aws-2025-11``, the book before it, is packaged too)."""
@@ -350,6 +353,9 @@ class _Reader:
         number = float(value)
         if not (number >= 0 and math.isfinite(number)):
             raise self.error(_key(*path, name), "expected a finite number >= 0")
+        limit = 1e18 if name == "up_to" else 1e12
+        if number > limit:
+            raise self.error(_key(*path, name), f"{number:.3g} is implausible (at most {limit:g})")
         return number
 
     def note(self, table: Mapping[str, Any], path: tuple[str, ...]) -> str | None:
@@ -472,12 +478,23 @@ def load_price_book(path: str | Path | Traversable | None = None) -> PriceBook:
     else:
         resource = path
     file = str(resource)
+    if isinstance(resource, Path):
+        if resource.exists() and not resource.is_file():
+            raise PriceBookError(f"{file}: cannot read price book: not a regular file")
+        if resource.is_file() and resource.stat().st_size > MAX_BOOK_BYTES:
+            raise PriceBookError(
+                f"{file}: cannot read price book: larger than {MAX_BOOK_BYTES // 2**20} MiB"
+            )
     try:
         data = tomllib.loads(resource.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise PriceBookError(f"{file}: cannot read price book: {exc}") from exc
+        raise PriceBookError(f"{file}: cannot read price book: {exc}") from None
+    except UnicodeDecodeError:
+        raise PriceBookError(f"{file}: cannot read price book: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
-        raise PriceBookError(f"{file}: invalid TOML: {exc}") from exc
+        raise PriceBookError(f"{file}: invalid TOML: {exc}") from None
+    except RecursionError:
+        raise PriceBookError(f"{file}: invalid TOML: nested too deeply") from None
 
     r = _Reader(file)
     free_table = r.table(data, (), "free_tier")

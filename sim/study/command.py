@@ -40,36 +40,34 @@ def study_command(
     The output directory and the resources are checked first (before the design is drawn); the
     estimate is printed for long studies, and with ``dry_run`` the plan is printed and nothing runs.
     """
-    from sim.resources import LONG_WORK_S, check, describe_lines, estimate_study
-    from sim.study.executors import default_workers
-    from sim.study.outcomes import outcome_schema
-    from sim.study.runner import describe_plan, design_block, existing_study
+    from sim.resources import LONG_WORK_S, check, describe_lines
+    from sim.study.runner import (
+        check_scenarios,
+        describe_plan,
+        design_values,
+        existing_study,
+        make_design,
+        run_spec,
+        study_estimate,
+    )
 
     study = load_study(file, runs=runs)
     out = out_dir if out_dir is not None else Path("results") / study.name
     existing_study(out, resume)  # refuse a bad directory before anything else
-    n_workers = workers or default_workers()
-    columns = len(outcome_schema(study.options, study.reference, study.spec.study.outcomes))
-    estimate = estimate_study(
-        study.base,
-        study.runs,
-        len(study.inputs),
-        n_workers,
-        columns,
-        study.fidelity,
-        method=study.spec.design.method,
-        bootstrap=study.spec.design.bootstrap,
-        block=design_block(study),
-        source=str(file),
-    )
-    check(estimate, out, enabled=resource_check)
+    spec = run_spec(study)
+    estimate = study_estimate(study, spec, None, workers, str(file))
+    check(estimate, out, enabled=resource_check)  # the design's and analysis' size, first
+    if not quiet and estimate.seconds > LONG_WORK_S:
+        err_console.print(estimate.describe(), highlight=False, markup=False)
     if dry_run:
+        values = design_values(make_design(study), study.labels)
+        check_scenarios(spec, values)
+        estimate = study_estimate(study, spec, values, workers, str(file))
+        check(estimate, out, enabled=resource_check)
         for line in [*describe_plan(study, out, resume), *describe_lines(estimate)]:
             console.print(line, highlight=False, markup=False)
         console.print("dry run: nothing was written", highlight=False)
         return None
-    if not quiet and estimate.seconds > LONG_WORK_S:
-        err_console.print(estimate.describe(), highlight=False, markup=False)
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -121,6 +119,7 @@ def study_command(
             progress=on_progress,
             on_start=on_start,
             on_check=on_check,
+            resource_check=resource_check,
         )
     elapsed = time.perf_counter() - t0
     if not quiet and result.analysis is not None:
@@ -144,7 +143,7 @@ def print_findings(doc: dict[str, Any], console: Console) -> None:
             table.add_column(name, justify="left" if name == "option" else "right")
         for option, p in doc["probability_cheapest"].items():
             table.add_row(option, f"{p['probability']:.3f}", f"{p['ci'][0]:.3f} – {p['ci'][1]:.3f}")
-        console.print(table)
+        console.print(table, width=None if console.is_terminal else 160)
     for name, s in doc.get("savings", {}).items():
         console.print(
             f"{name}: median {s['p50']:,.2f} USD, 90% between {s['p05']:,.2f} and "

@@ -237,8 +237,18 @@ def _read_manifest(out: Path) -> dict[str, Any]:
         raise StudyDirectoryError(
             f"{out}: cannot read {MANIFEST} ({exc}); resume refused"
         ) from None
-    if data.get("format") != FORMAT or not isinstance(data.get("hashes"), dict):
+    if (
+        not isinstance(data, dict)
+        or data.get("format") != FORMAT
+        or not isinstance(data.get("hashes"), dict)
+    ):
         raise StudyDirectoryError(f"{out}/{MANIFEST} is not a sim study manifest; resume refused")
+    size = data.get("chunk_size")
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 100_000:
+        raise StudyDirectoryError(
+            f"{out}/{MANIFEST}: chunk_size is {size!r}, not a whole number from 1 to 100,000 "
+            "(the file was changed); resume refused, nothing was changed"
+        )
     return data
 
 
@@ -367,6 +377,7 @@ def run_study(
     dask_timeout_s: float | None = None,
     on_start: Callable[[str, int, int], None] | None = None,
     on_check: Callable[[int, int], None] | None = None,
+    resource_check: bool = True,
 ) -> StudyResult:
     """Run (or resume) ``study`` into ``out_dir`` and analyse it.
 
@@ -388,6 +399,8 @@ def run_study(
         Called once with ``(executor description, chunks to run, chunks already done)``.
     on_check
         Called with ``(runs checked, runs)`` while the sampled scenarios are validated.
+    resource_check
+        Refuse a study whose runs at the inputs' sampled extremes would not fit this machine.
 
     Raises
     ------
@@ -408,6 +421,7 @@ def run_study(
     design = make_design(study)
     values = design_values(design, study.labels)
     check_scenarios(spec, values, on_check)
+    check_study_resources(study, spec, values, workers, out, enabled=resource_check)
 
     refs = chunk_refs(study.runs, chunk_size)
     if existing is not None:
@@ -503,6 +517,63 @@ def run_study(
     )
 
 
+def extreme_runs(values: DesignValues, limit: int = 32) -> list[int]:
+    """The runs at each numeric input's smallest and largest sampled value."""
+    picked: set[int] = set()
+    for label in values.labels:
+        column = values.columns[label]
+        if column.dtype.kind in "iuf" and column.size:
+            picked.update((int(np.argmax(column)), int(np.argmin(column))))
+    return sorted(picked)[:limit] or [0]
+
+
+def study_estimate(
+    study: Study,
+    spec: RunSpec,
+    values: DesignValues | None,
+    workers: int | None,
+    source: str | None = None,
+) -> Any:
+    """The study's resource estimate: from the runs at the inputs' extremes when the design is
+    drawn (``values``), else from the base scenario."""
+    from sim.resources import estimate_study
+    from sim.study.executors import default_workers
+
+    samples = (
+        [scenario_for_run(spec, i, values[i], full=False) for i in extreme_runs(values)]
+        if values is not None
+        else [study.base]
+    )
+    settings = study.spec.design
+    return estimate_study(
+        samples,
+        study.runs,
+        len(study.inputs),
+        workers or default_workers(),
+        len(outcome_schema(study.options, study.reference, study.spec.study.outcomes)),
+        study.fidelity,
+        method=settings.method,
+        bootstrap=settings.bootstrap,
+        block=design_block(study),
+        source=source or study.source,
+    )
+
+
+def check_study_resources(
+    study: Study,
+    spec: RunSpec,
+    values: DesignValues,
+    workers: int | None,
+    out: Path,
+    *,
+    enabled: bool = True,
+) -> None:
+    """Refuse, before anything is written, a study whose largest runs would not fit."""
+    from sim.resources import check
+
+    check(study_estimate(study, spec, values, workers), out, enabled=enabled)
+
+
 def existing_study(out: Path, resume: bool) -> dict[str, Any] | None:
     """The manifest of the study in ``out`` if resuming it; refuse to touch any other directory.
 
@@ -534,7 +605,9 @@ def existing_study(out: Path, resume: bool) -> dict[str, Any] | None:
 def adopt_study_directory(out: Path) -> None:
     """A study written before result directories had manifests: list its files as this
     package's (the study's own ``study.json`` proves whose they are)."""
-    adopt_directory(out, PRODUCER, [MANIFEST, DESIGN_FILE, RESULTS_FILE], [RUNS_DIR])
+    adopt_directory(
+        out, PRODUCER, [MANIFEST, DESIGN_FILE, RESULTS_FILE], [RUNS_DIR], trusted=[MANIFEST]
+    )
     from sim.study.analysis import ANALYSIS_DIR, analysis_file_names
 
     if (out / ANALYSIS_DIR).is_dir():

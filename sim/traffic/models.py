@@ -247,8 +247,12 @@ class MmppBurst(_Model):
     long-run volume); without it the long-run rate is the profile's × Σ π_i levels[i]."""
 
     model: Literal["mmpp"]
-    levels: tuple[float, ...] = Field(description="Relative rate of each state (≥ 0).")
-    sojourn_s: tuple[float, ...] = Field(description="Mean time in each state, s (> 0).")
+    levels: tuple[float, ...] = Field(
+        max_length=64, description="Relative rate of each state (≥ 0; at most 64 states)."
+    )
+    sojourn_s: tuple[float, ...] = Field(
+        max_length=64, description="Mean time in each state, s (> 0)."
+    )
     transitions: tuple[tuple[float, ...], ...] | None = Field(
         default=None, description="Jump probabilities, rows sum to 1, zero diagonal."
     )

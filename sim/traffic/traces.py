@@ -33,6 +33,14 @@ from sim.errors import TraceError
 
 #: Largest number of steps a counts trace may span (dense storage).
 MAX_STEPS = 200_000_000
+#: Longest step of a counts trace: the engine spreads a step's requests over its seconds.
+MAX_STEP_S = 86_400
+#: Longest span of a timestamps trace (it is binned per second): a leap year.
+MAX_TIMESTAMP_SPAN_S = 366 * 86_400
+#: Timestamps beyond these (seconds since the epoch) are not dates (years 1 to 9999).
+MIN_EPOCH_S, MAX_EPOCH_S = -62_135_596_800, 253_402_300_799
+#: Largest count of one step (the meters count requests in int64 with room for bytes).
+MAX_COUNT = 2**52
 
 
 @dataclass(frozen=True)
@@ -98,6 +106,9 @@ def _load(path: str, size: int, mtime_ns: int, fmt: str, ts_col: str, count_col:
     table = _read_parquet(path) if parquet else _read_csv(path)
     where = _row_namer(path, parquet)
     names = table.column_names
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise TraceError(f"{path}: the column {dupes[0]!r} appears more than once")
     if ts_col not in names:
         raise TraceError(f"{path}: no column {ts_col!r} (columns: {', '.join(names)})")
     kind = fmt if fmt != "auto" else ("counts" if count_col in names else "timestamps")
@@ -181,16 +192,20 @@ def _epoch_seconds(col: pa.ChunkedArray, where: Any, name: str) -> NDArray[np.fl
         return np.asarray(raw, dtype=np.float64) / unit
     if pa.types.is_integer(t) or pa.types.is_floating(t):
         values = np.asarray(col.to_numpy(), dtype=np.float64)
-        bad = np.flatnonzero(~np.isfinite(values))
-        if bad.size:
-            raise TraceError(f"{where(int(bad[0]))}: {name} is not a finite number")
-        return values
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-        out = np.empty(len(col), dtype=np.float64)
+    elif pa.types.is_string(t) or pa.types.is_large_string(t):
+        values = np.empty(len(col), dtype=np.float64)
         for k, text in enumerate(col.to_pylist()):
-            out[k] = _parse_time(text, where(k), name)
-        return out
-    raise TraceError(f"{where(0)}: {name} has type {t}, expected timestamps")
+            values[k] = _parse_time(text, where(k), name)
+    else:
+        raise TraceError(f"{where(0)}: {name} has type {t}, expected timestamps")
+    bad = np.flatnonzero(~np.isfinite(values) | (values < MIN_EPOCH_S) | (values > MAX_EPOCH_S))
+    if bad.size:
+        k = int(bad[0])
+        raise TraceError(
+            f"{where(k)}: {name} {values[k]:g} is not a date (expected years 1 to 9999: an ISO "
+            "8601 timestamp or seconds since 1970)"
+        )
+    return values
 
 
 def _parse_time(text: str, where: str, name: str) -> float:
@@ -201,7 +216,7 @@ def _parse_time(text: str, where: str, name: str) -> float:
         pass
     try:
         value = datetime.fromisoformat(s)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise TraceError(f"{where}: {name} {text!r} is not an ISO 8601 timestamp") from None
     value = value.replace(tzinfo=UTC) if value.tzinfo is None else value
     return value.timestamp()
@@ -212,14 +227,22 @@ def _counts(col: pa.ChunkedArray, where: Any, name: str) -> NDArray[np.int64]:
     if i is not None:
         raise TraceError(f"{where(i)}: missing {name}")
     t = col.type
-    if pa.types.is_integer(t):
-        values = np.asarray(col.to_numpy(), dtype=np.int64)
-    elif pa.types.is_floating(t):
+    if pa.types.is_integer(t) or pa.types.is_floating(t):
         f = np.asarray(col.to_numpy(), dtype=np.float64)
         bad = np.flatnonzero(~np.isfinite(f) | (f != np.round(f)))
         if bad.size:
             raise TraceError(f"{where(int(bad[0]))}: {name} {f[bad[0]]:g} is not a whole number")
-        values = f.astype(np.int64)
+        big = np.flatnonzero(np.abs(f) > MAX_COUNT)
+        if big.size:
+            k = int(big[0])
+            raise TraceError(f"{where(k)}: {name} {f[k]:.3g} is too large (at most 2^52 a step)")
+        values = (
+            np.asarray(col.to_numpy(), dtype=np.int64)
+            if pa.types.is_integer(t)
+            else f.astype(np.int64)
+        )
+    elif not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+        raise TraceError(f"{where(0)}: {name} has type {t}, expected whole numbers")
     else:
         for k, text in enumerate(col.cast(pa.string()).to_pylist()):
             try:
@@ -250,6 +273,11 @@ def _counts_trace(
             f"({_iso(ts[k - 1])}): timestamps must be sorted and unique"
         )
     step = int(d.min()) if d.size else 1
+    if step > MAX_STEP_S:
+        raise TraceError(
+            f"{path}: its step is {step:,} s (the smallest gap between timestamps): a counts trace "
+            f"needs steps of at most a day ({MAX_STEP_S:,} s)"
+        )
     off = np.flatnonzero((ts - ts[0]) % step)
     if off.size:
         k = int(off[0])
@@ -278,8 +306,11 @@ def _timestamps_trace(path: str, seconds: NDArray[np.float64], where: Any) -> Tr
         )
     start = math.floor(seconds[0])
     span = math.floor(seconds[-1]) - start + 1
-    if span > MAX_STEPS:
-        raise TraceError(f"{path}: spans {span:,} s: too long (> {MAX_STEPS:,})")
+    if span > MAX_TIMESTAMP_SPAN_S:
+        raise TraceError(
+            f"{path}: spans {span:,} s: a timestamps trace is binned per second and may span at "
+            f"most {MAX_TIMESTAMP_SPAN_S:,} s (366 days); give per-minute counts for longer traces"
+        )
     counts = np.bincount(np.floor(seconds - start).astype(np.int64), minlength=span)
     return Trace(path, "timestamps", start, 1, counts.astype(np.int64))
 
