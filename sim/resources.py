@@ -49,7 +49,7 @@ BYTES_PER_PENDING_REQUEST = 48
 BASE_PROCESS_BYTES = 250 * 2**20
 #: Measured throughputs for the time estimate (``sim run`` of 3 seed days on this 2-core machine:
 #: 15 M requests in 1.7 s, 3.0 s with sessions, 6.8 s with the REST cache).
-REQUESTS_PER_S = {"request": 1e7, "sessions": 5e6, "reference": 2e5}
+REQUESTS_PER_S = {"request": 1e7, "sessions": 5e6, "reference": 3e4}
 CACHED_REQUESTS_PER_S = 3e6  # the cache's lookups, on top
 SIMULATED_SECONDS_PER_S = 1.5e7  # aggregate fidelity
 #: Largest quantity a meter counter holds (int64), with a margin.
