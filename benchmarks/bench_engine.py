@@ -31,6 +31,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "configs" / "seed.toml"
+#: The engine is measured on the seed's traffic and its original options (ALB, REST and HTTP APIs,
+#: and the function URL, on the ``direct`` and ``gateway`` paths); CloudFront's pooled-connection
+#: model in front of an ALB is measured on its own (``--cloudfront``).
+ENGINE_ONLY = ["cloudfront.origins=[]"]
 
 PLAIN_SIMPY = textwrap.dedent(
     """
@@ -105,8 +109,9 @@ PEAK = textwrap.dedent(
 def _child(args: list[str], wrapper: Path) -> tuple[float, float, str]:
     """Run ``python wrapper args``; return (wall seconds, its own peak RSS in MiB, stdout)."""
     t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, str(wrapper), *args], capture_output=True, text=True,
-                         cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, str(wrapper), *args], capture_output=True, text=True, cwd=ROOT
+    )
     wall = time.perf_counter() - t0
     if out.returncode:
         raise RuntimeError(f"{args} failed:\n{out.stderr}")
@@ -115,8 +120,21 @@ def _child(args: list[str], wrapper: Path) -> tuple[float, float, str]:
 
 
 def _sim_run(days: float, fidelity: str, out: Path, wrapper: Path) -> tuple[float, float, int]:
-    cmd = ["sim", "run", str(SEED), "--fidelity", fidelity,
-           "--set", f"scenario.duration_days={days}", "--out", str(out), "--no-plots", "-q"]
+    cmd = [
+        "sim",
+        "run",
+        str(SEED),
+        "--fidelity",
+        fidelity,
+        "--set",
+        f"scenario.duration_days={days}",
+        "--out",
+        str(out),
+        "--no-plots",
+        "-q",
+    ]
+    for override in ENGINE_ONLY:
+        cmd += ["--set", override]
     wall, rss, _ = _child(cmd, wrapper)
     summary = json.loads((out / "summary.json").read_text())
     return wall, rss, int(summary["traffic"]["requests"])
@@ -128,7 +146,7 @@ def in_process(repeats: int = 3) -> None:
     from sim.config import load_scenario
     from sim.engine import simulate
 
-    scenario = load_scenario(SEED)
+    scenario = load_scenario(SEED, ENGINE_ONLY)
     print("| fidelity | seed month, simulate() only: best of 3 (s) | requests/s |")
     print("|---|---:|---:|")
     for fidelity in ("aggregate", "request"):
@@ -142,14 +160,47 @@ def in_process(repeats: int = 3) -> None:
         print(f"| {fidelity} | {best:.3f} | {n / best:,.0f} |")
 
 
+def cloudfront() -> None:
+    """The seed month in ``request`` fidelity, simulate() only: without CloudFront, with it in front
+    of every origin but the ALB, and as shipped (with ``cloudfront_alb``: the pooled connections)."""
+    from sim.config import load_scenario
+    from sim.engine import simulate
+
+    cases = {
+        "no CloudFront": ["cloudfront.origins=[]"],
+        "CloudFront, no ALB origin": [
+            "cloudfront.origins=['lambda_url','apigw_http','apigw_rest']"
+        ],
+        "as shipped (cloudfront_alb too)": [],
+    }
+    print("| seed month, request fidelity | simulate() only (s) |")
+    print("|---|---:|")
+    for name, overrides in cases.items():
+        scenario = load_scenario(SEED, overrides)
+        t0 = time.perf_counter()
+        simulate(scenario)
+        print(f"| {name} | {time.perf_counter() - t0:.1f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a day instead of a month and a year")
-    parser.add_argument("--in-process", action="store_true",
-                        help="only time simulate() in this process (no subprocesses)")
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="only time simulate() in this process (no subprocesses)",
+    )
+    parser.add_argument(
+        "--cloudfront",
+        action="store_true",
+        help="time the seed month with and without CloudFront in front of an ALB",
+    )
     args = parser.parse_args()
     if args.in_process:
         in_process()
+        return
+    if args.cloudfront:
+        cloudfront()
         return
     month, year = (1, 1) if args.quick else (30, 365)
     hour = 1 / 24
@@ -160,12 +211,19 @@ def main() -> None:
         script.write_text(PLAIN_SIMPY)
         wrapper = base / "peak.py"
         wrapper.write_text(PEAK)
-        wall, rss, out = _child([str(script), str(SEED), f"scenario.duration_days={hour}"],
-                                wrapper)
+        wall, rss, out = _child([str(script), str(SEED), f"scenario.duration_days={hour}"], wrapper)
         n_plain, sim_s = out.split()
         plain_rate = int(n_plain) / float(sim_s)
-        rows.append(("plain SimPy, 1 process per request", "1 hour", int(n_plain), float(sim_s),
-                     plain_rate, rss))
+        rows.append(
+            (
+                "plain SimPy, 1 process per request",
+                "1 hour",
+                int(n_plain),
+                float(sim_s),
+                plain_rate,
+                rss,
+            )
+        )
         wall, rss, n = _sim_run(hour, "reference", base / "ref", wrapper)
         rows.append(("reference", "1 hour", n, wall, n / wall, rss))
         for label, days, fidelity in (
@@ -182,8 +240,10 @@ def main() -> None:
     for label, horizon, n, wall, rate, rss in rows:
         print(f"| {label} | {horizon} | {n:,} | {wall:.2f} | {rate:,.0f} | {rss:,.0f} |")
     request_rate = next(r[4] for r in rows if r[0] == "request")
-    print(f"\nrequest fidelity vs plain SimPy: {request_rate / plain_rate:,.0f}× faster "
-          "(requests/s, end to end vs simulation loop only)")
+    print(
+        f"\nrequest fidelity vs plain SimPy: {request_rate / plain_rate:,.0f}× faster "
+        "(requests/s, end to end vs simulation loop only)"
+    )
 
 
 if __name__ == "__main__":

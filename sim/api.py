@@ -144,5 +144,7 @@ def write_run(
         if plots:
             from sim.plots import write_plots
 
-            write_plots(meters, costs, stage, scenario.scenario.name, provenance=prov)
+            write_plots(
+                meters, costs, stage, scenario.scenario.name, provenance=prov, summary=summary
+            )
     return RunResult(meters, costs, summary, out)

@@ -37,7 +37,11 @@ class Bill:
 def period_of(scenario: Scenario, meters: pa.Table) -> Period:
     """The simulated period, as the projection needs it."""
     start = int(scenario.scenario.start.timestamp())
-    return Period(scenario.scenario.duration_s, meters.num_rows, start % 3600 == 0)
+    end = start + scenario.scenario.duration_s
+    days = -(-end // 86_400) - start // 86_400
+    return Period(
+        scenario.scenario.duration_s, meters.num_rows, start % 3600 == 0, days, start % 86_400 == 0
+    )
 
 
 def bill(meters: pa.Table, scenario: Scenario, prices: RegionPrices) -> Bill:
@@ -46,7 +50,8 @@ def bill(meters: pa.Table, scenario: Scenario, prices: RegionPrices) -> Bill:
     ctx = BillingContext(Facts(derived), scenario, prices)
     options = tuple(options_for(scenario))
     for option in options:
-        lacking = [c for c in DOORS[option.door].meters if c not in derived.column_names]
+        needed = [*DOORS[option.door].meters, f"{option.path}_invocations"]
+        lacking = [c for c in needed if c not in derived.column_names]
         if lacking:
             raise ConfigError(
                 "<scenario>",
@@ -61,7 +66,12 @@ def bill(meters: pa.Table, scenario: Scenario, prices: RegionPrices) -> Bill:
             )
     charges: list[Charge] = []
     for option in options:
-        charges += DOORS[option.door].charges(option, ctx)
+        try:
+            charges += DOORS[option.door].charges(option, ctx)
+        except KeyError as exc:  # a fact the run did not meter (Facts names it)
+            raise ConfigError(
+                "<scenario>", [("scenario", f"{option.name} cannot be priced: {exc.args[0]}")]
+            ) from None
     usage = dict(scenario.account.other_monthly_usage)
     costs = cost_timeline(charges, derived.column("hour"), usage)
     projection = projected_costs(charges, period_of(scenario, derived), usage)

@@ -172,13 +172,23 @@ def print_warnings(summary: dict[str, Any]) -> None:
 
 
 def print_summary(summary: dict[str, Any]) -> None:
-    """The cost table and the findings a reader wants first."""
+    """The cost table (the options that meet the requirements, ranked by their 30-day cost; then
+    those that do not, with why) and the findings a reader wants first."""
     days = summary["period"]["days"]
     table = Table(title=f"{summary['scenario']}: {days:g} days", title_justify="left")
-    for name in ("option", "front door $", "backend $", "transfer $", "total $", "total $/30 d"):
-        table.add_column(name, justify="left" if name == "option" else "right")
-    for option, t in summary["options"].items():
+    names = ("#", "option", "front door $", "backend $", "transfer $", "total $", "total $/30 d")
+    for name in names:
+        table.add_column(name, justify="left" if name in ("#", "option") else "right")
+    options = summary["options"]
+    ranked = [r["option"] for r in summary.get("ranking", [])] or list(options)
+    excluded = [e["option"] for e in summary.get("excluded", [])]
+    for rank, option in [
+        *((str(i), o) for i, o in enumerate(ranked, 1)),
+        *(("-", o) for o in excluded),
+    ]:
+        t = options[option]
         table.add_row(
+            rank,
             option,
             f"{t['front_door_usd']:,.2f}",
             f"{t['backend_usd']:,.2f}",
@@ -187,15 +197,27 @@ def print_summary(summary: dict[str, Any]) -> None:
             f"{t['per_30_days_usd']['total_usd']:,.2f}",
         )
     print_table(table)
-    cheapest = summary["cheapest"]["front_door"]
-    for row in summary["savings"]:
-        if row["option"] != cheapest or row["front_door_pct"] is None:
-            continue
-        console.print(
-            f"{row['option']} saves {row['front_door_pct']:.1f}% of the front-door cost "
-            f"(${row['front_door_usd']:,.2f}) and {row['total_pct']:.1f}% of the total "
-            f"against {row['versus']}"
+    if summary.get("requirements"):
+        wanted = ", ".join(
+            k if v is True else f"{k} = {v:g}" for k, v in summary["requirements"].items()
         )
+        console.print(f"requirements: {wanted}", highlight=False)
+    for e in summary.get("excluded", []):
+        console.print(f"excluded: {e['option']}: {'; '.join(e['because'])}", highlight=False)
+    for option in ranked:
+        offered = options[option].get("offered_for")
+        if offered:
+            console.print(f"{option} is offered for {offered}", highlight=False)
+    cheapest = summary["cheapest_per_30_days"]["total"]
+    best = options[cheapest]["per_30_days_usd"]["total_usd"] if cheapest else 0.0
+    for option in ranked[1:]:
+        other = options[option]["per_30_days_usd"]["total_usd"]
+        if other > 0:
+            console.print(
+                f"{cheapest} saves ${other - best:,.2f} per 30 days ({100 * (other - best) / other:.1f}%) "
+                f"against {option}",
+                highlight=False,
+            )
     traffic = summary["traffic"]
     console.print(
         f"requests {traffic['requests']:,}; mean {traffic['mean_rps']:.1f} req/s; "
@@ -219,7 +241,7 @@ def print_summary(summary: dict[str, Any]) -> None:
         console.print(
             f"ALB: dominant LCU dimension {a['dominant_lcu_dimension']}; mean {a['mean_lcu']:.3f} "
             f"LCU, peak {a['peak_lcu']:.3f}; a monthly-average calculator would bill "
-            f"{a['monthly_average_understates_lcu_pct']:.1f}% fewer LCU-hours"
+            f"{a['monthly_average_understates_lcu_pct'] + 0.0:.1f}% fewer LCU-hours"
         )
 
 
@@ -297,6 +319,54 @@ def schema() -> None:
     from sim.config import json_schema
 
     click.echo(json.dumps(json_schema(), indent=2))
+
+
+@cli.command()
+@click.argument("config", required=False, type=click.Path(path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE", help=SET_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--markdown", is_flag=True, help="The feature table as Markdown.")
+def options(config: Path | None, overrides: tuple[str, ...], as_json: bool, markdown: bool) -> None:
+    """What each front door can do (the feature table), and, for a scenario, the options it
+    compares: those that meet its requirements and those that do not, with why."""
+    from sim.config import load_scenario
+    from sim.doors import DOORS, assessed
+    from sim.doors.table import feature_table
+    from sim.doors.table import markdown as as_markdown
+
+    rows = feature_table()
+    verdicts: list[dict[str, Any]] = []
+    if config is not None:
+        scenario = load_scenario(config, overrides)
+        verdicts = [
+            {
+                "option": a.option.name,
+                "door": DOORS[a.option.door].title,
+                "qualifies": a.qualifies,
+                "because": a.reasons,
+                **({"offered_for": a.offered_for} if a.offered_for else {}),
+            }
+            for a in assessed(scenario)
+        ]
+    if as_json:
+        click.echo(json.dumps({"features": rows, "options": verdicts}, indent=2))
+        return
+    if markdown:
+        click.echo(as_markdown())
+        return
+    table = Table(title="what each front door can do", title_justify="left")
+    table.add_column("feature", overflow="fold")
+    for door in DOORS.values():
+        table.add_column(door.title, overflow="fold")
+    for r in rows:
+        table.add_row(r["feature"], *(r[name] for name in DOORS))
+    print_table(table)
+    for v in verdicts:
+        if v["qualifies"]:
+            extra = f" (offered for {v['offered_for']})" if v.get("offered_for") else ""
+            console.print(f"{v['option']}: meets the requirements{extra}", highlight=False)
+        else:
+            console.print(f"{v['option']}: excluded: {'; '.join(v['because'])}", highlight=False)
 
 
 @cli.group(invoke_without_command=True)

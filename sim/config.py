@@ -184,6 +184,13 @@ class ApiGatewaySection(_Model):
     cache: CacheSection = Field(default_factory=CacheSection)
     throttle: ThrottleSection = Field(default_factory=ThrottleSection)
     websocket: WebSocketSection = Field(default_factory=WebSocketSection)
+    vpc_endpoint_azs: int = Field(
+        default=2,
+        ge=1,
+        le=6,
+        description="AZs of the interface VPC endpoint a private REST API is called through "
+        "(PrivateLink bills each endpoint-hour per AZ).",
+    )
 
     @field_validator("apis")
     @classmethod
@@ -191,6 +198,168 @@ class ApiGatewaySection(_Model):
         if len(set(value)) != len(value):
             raise ValueError("lists an API twice")
         return value
+
+
+class LambdaUrlSection(_Model):
+    """A Lambda function URL: no front-door charge; Lambda and data transfer as behind any door."""
+
+    enabled: bool = Field(default=True, description="Compare a Lambda function URL.")
+    streaming: bool = Field(
+        default=False,
+        description="Stream responses (invoke mode RESPONSE_STREAM): up to 200 MB each, the bytes "
+        "beyond each response's first 6 MB billed; buffered responses stop at 6 MB.",
+    )
+    auth: Literal["AWS_IAM", "NONE"] = Field(
+        default="AWS_IAM", description="Auth type: AWS_IAM (signed requests) or NONE (public)."
+    )
+
+
+class CloudFrontCacheSection(_Model):
+    """CloudFront's own cache: one per edge location, keys as for the REST cache."""
+
+    enabled: bool = Field(default=False, description="Cache responses at the edge.")
+    ttl_s: int = Field(default=300, ge=0, le=31_536_000, description="Time to live, s.")
+    cacheable_share: float = Field(
+        default=1.0, ge=0, le=1, description="Share of requests that are cacheable (GET)."
+    )
+    keys: ZipfKeys = Field(
+        default_factory=lambda: ZipfKeys(model="zipf", count=10_000, exponent=0.8),
+        description="Popularity of request keys.",
+    )
+
+
+class CloudFrontSection(_Model):
+    """CloudFront in front of other options: one option ``cloudfront_<origin>`` per origin."""
+
+    origins: tuple[Literal["lambda_url", "alb", "apigw_http", "apigw_rest"], ...] = Field(
+        default=(),
+        description="Origins to compare behind CloudFront: lambda_url, alb, apigw_http, "
+        "apigw_rest (uncached). CloudFront in front of a cached REST API or a WebSocket API is "
+        "not modelled.",
+    )
+    https_share: float = Field(
+        default=1.0, ge=0, le=1, description="Share of viewer requests over HTTPS (the rest HTTP)."
+    )
+    edge_regions: dict[str, float] = Field(
+        default_factory=lambda: {"United States": 1.0},
+        description="Share of traffic per CloudFront price region (United States, Canada, EU, "
+        "Japan, Asia Pacific, Australia, India, Middle East, South Africa, South America); the "
+        "shares sum to 1.",
+    )
+    plan: Literal["pay_as_you_go", "free", "pro", "business", "premium"] = Field(
+        default="pay_as_you_go",
+        description="pay_as_you_go, or a flat-rate plan (free, pro, business, premium: a monthly "
+        "fee prorated by the day, allowances, a web ACL included).",
+    )
+    origin_keepalive_s: float = Field(
+        default=5.0, ge=1, le=60, description="Origin keep-alive timeout, s (CloudFront: 5 to 60)."
+    )
+    origin_response_timeout_s: float = Field(
+        default=30.0,
+        ge=1,
+        le=180,
+        description="Origin response timeout, s (30 by default, 60 at most, 180 by quota).",
+    )
+    edge_locations: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        description="Edge locations the traffic arrives at, equally: each keeps its own pooled "
+        "connections to the origin and its own cache.",
+    )
+    cache: CloudFrontCacheSection = Field(default_factory=CloudFrontCacheSection)
+
+    @field_validator("origins")
+    @classmethod
+    def _unique_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("lists an origin twice")
+        return value
+
+    @field_validator("edge_regions")
+    @classmethod
+    def _shares(cls, value: dict[str, float]) -> dict[str, float]:
+        from sim.pricing.cloudfront import EDGE_REGIONS
+
+        if not value:
+            raise ValueError("needs at least one edge region")
+        for name, share in value.items():
+            if name not in EDGE_REGIONS:
+                close = difflib.get_close_matches(name, EDGE_REGIONS, n=1)
+                hint = (
+                    f"did you mean {close[0]!r}?"
+                    if close
+                    else "expected " + ", ".join(EDGE_REGIONS)
+                )
+                raise ValueError(f"unknown edge region {name!r}; {hint}")
+            if not 0 <= share <= 1:
+                raise ValueError(f"the share of {name!r} must be in [0, 1] (got {share:g})")
+        total = sum(value.values())
+        if abs(total - 1.0) > 1e-9:
+            raise ValueError(f"the shares must sum to 1 (they sum to {total:g})")
+        return value
+
+
+class WafSection(_Model):
+    """What the AWS WAF web ACL holds (one web ACL per option that takes it)."""
+
+    rules: int = Field(
+        default=1,
+        ge=0,
+        le=1000,
+        description="Rules and rule groups in the web ACL, Bot Control's rule group included "
+        "($1 a month each, prorated hourly).",
+    )
+    bot_control: bool = Field(default=False, description="Bot Control (common): $10 a month.")
+    bot_control_share: float = Field(
+        default=1.0,
+        ge=0,
+        le=1,
+        description="Share of requests Bot Control inspects (a scope-down statement).",
+    )
+
+    @model_validator(mode="after")
+    def _bot_control_is_a_rule_group(self) -> WafSection:
+        if self.bot_control and self.rules < 1:
+            raise ValueError(
+                "waf.rules: Bot Control is a rule group of the web ACL: rules must count it (≥ 1)"
+            )
+        return self
+
+
+class LatticeSection(_Model):
+    """Amazon VPC Lattice, for internal APIs: services called from inside VPCs."""
+
+    enabled: bool = Field(default=False, description="Compare VPC Lattice.")
+    services: int = Field(
+        default=1, ge=1, le=10_000, description="Lattice services the API is (billed per hour)."
+    )
+
+
+class RequirementsSection(_Model):
+    """What the API needs: options that cannot meet it are excluded, with the reason; options that
+    meet it with a priced add-on (CloudFront carrying WAF) are offered so."""
+
+    waf: bool = Field(default=False, description="AWS WAF in front of the API.")
+    api_keys: bool = Field(
+        default=False, description="API keys, usage plans and per-client throttling."
+    )
+    cache: bool = Field(default=False, description="A response cache.")
+    private: bool = Field(
+        default=False,
+        description="Reachable from inside VPCs only (billed as private: internal ALB, private "
+        "REST API through PrivateLink, VPC Lattice; no internet data transfer).",
+    )
+    mutual_tls: bool = Field(default=False, description="Mutual TLS with clients.")
+    custom_domain: bool = Field(default=False, description="A custom domain name.")
+    jwt_auth: bool = Field(default=False, description="JWT / OIDC authorisation at the door.")
+    websocket: bool = Field(default=False, description="WebSocket connections to clients.")
+    max_response_bytes: int | None = Field(
+        default=None, ge=1, description="Largest response the API must return, bytes."
+    )
+    max_duration_s: float | None = Field(
+        default=None, gt=0, description="Longest request the API must serve, s."
+    )
 
 
 # --------------------------------------------------------------------------- backend
@@ -318,6 +487,15 @@ class Scenario(_Model):
     )
     alb: AlbSection = Field(default_factory=AlbSection)
     apigateway: ApiGatewaySection = Field(default_factory=ApiGatewaySection)
+    lambda_url: LambdaUrlSection = Field(default_factory=LambdaUrlSection)
+    cloudfront: CloudFrontSection = Field(default_factory=CloudFrontSection)
+    lattice: LatticeSection = Field(default_factory=LatticeSection)
+    waf: WafSection | None = Field(
+        default=None,
+        description="An AWS WAF web ACL on every option that can take one (requirements.waf "
+        "switches it on with its defaults).",
+    )
+    requirements: RequirementsSection = Field(default_factory=RequirementsSection)
     backend: BackendSection = Field(default_factory=BackendSection)
     pricing: PricingSection = Field(default_factory=PricingSection)
     account: AccountSection = Field(default_factory=AccountSection)
@@ -557,7 +735,7 @@ def scenario_from_json(
 
     ``references=False`` skips the price-book checks (for runs whose base passed them already).
     """
-    text = data if isinstance(data, str) else json.dumps(data)
+    text = data if isinstance(data, str) else json.dumps(data, default=_json_value)
     try:
         scenario = Scenario.model_validate_json(text, context={"source": source})
     except ValidationError as exc:
@@ -569,11 +747,43 @@ def scenario_from_json(
     return scenario
 
 
+def _json_value(value: Any) -> Any:
+    """TOML values JSON has no type for (an unquoted date in ``--set``): ISO 8601 text."""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"not a scenario value: {value!r}")
+
+
 def check_scenario(scenario: Scenario, source: str) -> None:
     """Checks across sections and against the price book (after field validation)."""
     if not scenario.options:
         _nothing_compared(source)
+    _check_requirements(scenario, source)
     _check_references(scenario, source)
+
+
+def _check_requirements(scenario: Scenario, source: str) -> None:
+    """Some option meets the requirements, and a ``[waf]`` web ACL has an option to attach to."""
+    from sim.doors import assessed
+    from sim.doors.requirements import impossible_message
+
+    verdicts = assessed(scenario)
+    if not any(a.qualifies for a in verdicts):
+        raise ConfigError(source, [("requirements", impossible_message(verdicts))])
+    lone_waf = scenario.waf is not None and not scenario.requirements.waf
+    if lone_waf and not any(a.features.waf for a in verdicts):
+        names = ", ".join(a.option.name for a in verdicts)
+        raise ConfigError(
+            source,
+            [
+                (
+                    "waf",
+                    f"no option compared takes a web ACL ({names} cannot): AWS WAF attaches "
+                    "to ALBs, REST APIs and CloudFront; set requirements.waf = true to compare "
+                    "these behind CloudFront, list cloudfront.origins, or remove [waf]",
+                )
+            ],
+        )
 
 
 def _nothing_compared(source: str) -> None:
@@ -582,8 +792,9 @@ def _nothing_compared(source: str) -> None:
         [
             (
                 "apigateway.apis",
-                "the scenario compares no option: alb.enabled is false and apigateway.apis is "
-                "empty; enable the ALB or list an API (rest, http, websocket)",
+                "the scenario compares no option: alb.enabled, lambda_url.enabled and "
+                "lattice.enabled are false, and apigateway.apis and cloudfront.origins are empty; "
+                "enable one or list an API (rest, http, websocket) or an origin",
             )
         ],
     )

@@ -31,8 +31,9 @@ from numpy.typing import NDArray
 
 from sim.config import Scenario
 from sim.engine.core import Batch, Horizon
+from sim.engine.edge import MIN_HOLD_S, EdgePool
 from sim.engine.intervals import add_interval_seconds
-from sim.engine.paths import GATEWAY, PathSpec, engine_paths
+from sim.engine.paths import PathSpec, engine_paths
 from sim.pricing.apigateway import (
     HTTP_METERING_INCREMENT_BYTES,
     WEBSOCKET_MAX_MESSAGE_BYTES,
@@ -92,11 +93,16 @@ TRAFFIC_COLUMNS: dict[str, tuple[str, str]] = {
     "gateway_requests": ("requests", "requests API Gateway accepts and bills (not throttled)"),
     "gateway_throttled": ("requests", "requests refused by the gateway throttle (429, not billed)"),
     "gateway_http_units": ("units", "HTTP API units of accepted requests: ceil(bytes / 512 KB)"),
-    "gateway_ws_client_units": ("units", "WebSocket 32 KB units of accepted client messages"),
+    "gateway_ws_client_units": (
+        "units",
+        "WebSocket 32 KB units of the client messages the API accepts (throttle passed, 128 KB "
+        "at most)",
+    ),
     "gateway_ws_server_units": (
         "units",
-        "WebSocket 32 KB units of the responses the gateway path's Lambda sent (one server "
-        "message each; pricing multiplies by websocket.server_messages_per_request)",
+        "WebSocket 32 KB units of the responses the websocket path's function sent that fit a "
+        "message (128 KB at most; one server message each, pricing multiplies by "
+        "websocket.server_messages_per_request)",
     ),
     "cache_requests": ("requests", "accepted requests that are cacheable"),
 }
@@ -119,10 +125,84 @@ CACHE_PATH_COLUMNS: dict[str, tuple[str, str]] = {
 #: request; a run without one does not pay for them, and re-pricing it as a WebSocket API is refused).
 WEBSOCKET_FACTS = ("gateway_ws_client_units", "gateway_ws_server_units", "over_websocket_message")
 
+#: Facts of a run that compares CloudFront: what reaches the origin, and what the edge answers.
+EDGE_COLUMNS: dict[str, tuple[str, str]] = {
+    "edge_requests": (
+        "requests",
+        "requests CloudFront forwards to the origin (its cache's misses)",
+    ),
+    "edge_request_bytes": ("bytes", "their bytes (data sent to the origin)"),
+    "edge_hits": ("requests", "requests CloudFront's edge caches answer"),
+    "edge_hit_bytes": ("bytes", "response bytes of those"),
+    "over_cloudfront_timeout": (
+        "requests",
+        "forwarded requests whose function runs longer than cloudfront.origin_response_timeout_s "
+        "(CloudFront answers 504)",
+    ),
+}
+#: With an ALB behind CloudFront: CloudFront's pooled connections to it (:mod:`sim.engine.edge`).
+EDGE_POOL_COLUMNS: dict[str, tuple[str, str]] = {
+    "edge_new_connections": ("connections", "connections CloudFront opens to the origin"),
+    "edge_active_connections": (
+        "connections",
+        "CloudFront's connection-seconds to the origin in the hour / 3600",
+    ),
+}
+#: With CloudFront caching in front of API Gateway: the throttle's own bucket on the misses.
+EDGE_GATEWAY_COLUMNS: dict[str, tuple[str, str]] = {
+    "edge_gateway_accepted": ("requests", "forwarded requests API Gateway accepts and bills"),
+    "edge_gateway_throttled": ("requests", "forwarded requests its throttle refuses (429)"),
+    "edge_gateway_http_units": ("units", "HTTP API 512 KB units of the accepted ones"),
+}
+#: With a function URL that streams its responses.
+STREAMING_COLUMNS: dict[str, tuple[str, str]] = {
+    "direct_stream_excess_bytes": (
+        "bytes",
+        "streamed response bytes beyond each response's first 6 MB (billed), of the invocations run",
+    ),
+    "over_lambda_url_stream": (
+        "requests",
+        "request over 6 MB or streamed response over 200 MB (function URL)",
+    ),
+}
+STREAM_FREE_BYTES = 6_291_456
+STREAM_MAX_BYTES = 209_715_200
 
-def fact_columns(paths: Iterable[PathSpec], websocket: bool = True) -> dict[str, tuple[str, str]]:
+
+@dataclass(frozen=True)
+class MeterFlags:
+    """Which optional facts a run meters (what its options need)."""
+
+    websocket: bool = True
+    cloudfront: bool = False
+    edge_pool: bool = False
+    edge_gateway: bool = False
+    streaming: bool = False
+    cloudfront_timeout_ms: float = 30_000.0
+
+
+def meter_flags(scenario: Scenario) -> MeterFlags:
+    """The optional facts a run of ``scenario`` meters."""
+    from sim.engine.paths import EDGE_GATEWAY, cloudfront_origins
+
+    origins = cloudfront_origins(scenario)
+    paths = {p.name for p in engine_paths(scenario)}
+    return MeterFlags(
+        websocket=meters_websocket(scenario),
+        cloudfront=bool(origins),
+        edge_pool="alb" in origins,
+        edge_gateway=EDGE_GATEWAY in paths,
+        streaming=scenario.lambda_url.enabled and scenario.lambda_url.streaming,
+        cloudfront_timeout_ms=scenario.cloudfront.origin_response_timeout_s * 1000.0,
+    )
+
+
+def fact_columns(
+    paths: Iterable[PathSpec], websocket: bool | MeterFlags = True
+) -> dict[str, tuple[str, str]]:
     """Column name -> (unit, description), in file order: the facts of ``paths`` (with the
-    WebSocket API's when ``websocket``)."""
+    optional ones ``flags`` asks for; a bool: the WebSocket API's only)."""
+    flags = websocket if isinstance(websocket, MeterFlags) else MeterFlags(websocket=websocket)
     cols = dict(TRAFFIC_COLUMNS)
     for p in paths:
         for name, doc in PATH_COLUMNS.items():
@@ -132,9 +212,17 @@ def fact_columns(paths: Iterable[PathSpec], websocket: bool = True) -> dict[str,
                 cols[f"{p.name}_{name}"] = doc
     for name, (_, _, what) in LIMITS.items():
         cols[name] = ("requests", what)
-    if not websocket:
+    if not flags.websocket:
         for name in WEBSOCKET_FACTS:
             del cols[name]
+    if flags.cloudfront:
+        cols.update(EDGE_COLUMNS)
+    if flags.edge_pool:
+        cols.update(EDGE_POOL_COLUMNS)
+    if flags.edge_gateway:
+        cols.update(EDGE_GATEWAY_COLUMNS)
+    if flags.streaming:
+        cols.update(STREAMING_COLUMNS)
     return cols
 
 
@@ -143,7 +231,8 @@ def meters_websocket(scenario: Scenario) -> bool:
     return "websocket" in scenario.apigateway.apis
 
 
-_FLOAT_FACTS = ("active_connections", "peak_active_connections", "connection_minutes", "mean_rps")
+_FLOAT_FACTS = ("active_connections", "peak_active_connections", "connection_minutes", "mean_rps",
+                "edge_active_connections")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -178,10 +267,12 @@ def _or(a: NDArray[np.bool_] | None, b: NDArray[np.bool_]) -> NDArray[np.bool_] 
 
 
 def contributions(
-    batch: Batch, paths: Iterable[PathSpec], websocket: bool = True
+    batch: Batch, paths: Iterable[PathSpec], websocket: bool | MeterFlags = True
 ) -> dict[str, Contribution]:
     """Per fact (the additive counters of a meter table), each request's share: one definition of
     the meters for the ``request`` and ``reference`` engines alike."""
+    flags = websocket if isinstance(websocket, MeterFlags) else MeterFlags(websocket=websocket)
+    websocket = flags.websocket
     req, resp, dur = batch.request_bytes, batch.response_bytes, batch.duration_ms
     assert req is not None and resp is not None and dur is not None
     n = batch.n
@@ -198,8 +289,11 @@ def contributions(
     }
     ws_ok = (req <= WEBSOCKET_MAX_BYTES) & (resp <= WEBSOCKET_MAX_BYTES) if websocket else None
     if ws_ok is not None:
+        # a client message over 128 KB is refused (not billed, nothing invoked); a response over
+        # 128 KB cannot be sent (the client message was still billed and the function run)
         out["gateway_ws_client_units"] = Contribution(
-            _and(served, ws_ok), np.asarray(websocket_units(req), dtype=np.int64)
+            _and(served, req <= WEBSOCKET_MAX_BYTES),
+            np.asarray(websocket_units(req), dtype=np.int64),
         )
     cacheable = batch.cacheable
     out["cache_requests"] = Contribution(
@@ -223,11 +317,16 @@ def contributions(
             hits = batch.hits[p.name]
             out[f"{p.name}_hits"] = Contribution(hits, None)
             delivered = _or(ran, hits)
-        out[f"{p.name}_response_bytes"] = Contribution(delivered, resp)
-        if p.name == GATEWAY and ws_ok is not None:
+        if p.edge:
+            assert batch.edge_hits is not None
+            delivered = _or(ran, batch.edge_hits)
+        if p.websocket:
+            sendable = resp <= WEBSOCKET_MAX_BYTES
+            delivered = _and(ran, sendable)
             out["gateway_ws_server_units"] = Contribution(
-                _and(ran, ws_ok), np.asarray(websocket_units(resp), dtype=np.int64)
+                delivered, np.asarray(websocket_units(resp), dtype=np.int64)
             )
+        out[f"{p.name}_response_bytes"] = Contribution(delivered, resp)
     big = np.maximum(req, resp)
     over = {
         "over_alb_lambda_payload": big > LIMITS["over_alb_lambda_payload"][1],
@@ -241,6 +340,31 @@ def contributions(
     }
     if ws_ok is not None:
         over["over_websocket_message"] = ~ws_ok
+    if flags.cloudfront:
+        hits = batch.edge_hits if batch.edge_hits is not None else np.zeros(n, np.bool_)
+        forwarded = ~hits
+        out["edge_requests"] = Contribution(forwarded, None)
+        out["edge_request_bytes"] = Contribution(forwarded, req)
+        out["edge_hits"] = Contribution(hits, None)
+        out["edge_hit_bytes"] = Contribution(hits, resp)
+        over["over_cloudfront_timeout"] = forwarded & (dur > flags.cloudfront_timeout_ms)
+    if flags.edge_gateway:
+        hits = batch.edge_hits if batch.edge_hits is not None else np.zeros(n, np.bool_)
+        refused = (
+            batch.edge_throttled if batch.edge_throttled is not None else np.zeros(n, np.bool_)
+        )
+        accepted = ~hits & ~refused
+        out["edge_gateway_accepted"] = Contribution(accepted, None)
+        out["edge_gateway_throttled"] = Contribution(refused, None)
+        out["edge_gateway_http_units"] = Contribution(
+            accepted, np.asarray(http_units(req), dtype=np.int64)
+        )
+    if flags.streaming:
+        invoked, admitted = batch.invoked.get("direct"), batch.admitted.get("direct")
+        ran = admitted if admitted is not None else invoked
+        excess = np.maximum(resp - STREAM_FREE_BYTES, 0).astype(np.int64)
+        out["direct_stream_excess_bytes"] = Contribution(ran, excess)
+        over["over_lambda_url_stream"] = (req > STREAM_FREE_BYTES) | (resp > STREAM_MAX_BYTES)
     out.update({k: Contribution(v, None) for k, v in over.items()})
     return out
 
@@ -252,11 +376,16 @@ class HourlyMeter:
         self.scenario = scenario
         self.horizon = horizon
         self.paths = engine_paths(scenario)
-        self.websocket = meters_websocket(scenario)
-        self.columns = fact_columns(self.paths, self.websocket)
+        self.flags = meter_flags(scenario)
+        self.websocket = self.flags.websocket
+        self.columns = fact_columns(self.paths, self.flags)
         n = horizon.n_hours
         self._peaks = ["peak_rps", *(f"{p.name}_peak_concurrency" for p in self.paths)]
-        derived = {"hour", "hour_s", "mean_rps", *_FLOAT_FACTS, *self._peaks}
+        derived = {"hour", "hour_s", "mean_rps", *_FLOAT_FACTS, *self._peaks,
+                   *EDGE_POOL_COLUMNS}  # fmt: skip
+        self.pool = self._pool() if self.flags.edge_pool else None
+        self._pool_path = next((p.name for p in self.paths if p.edge and not p.through_gateway),
+                               "direct")  # fmt: skip
         self._c: dict[str, NDArray[np.int64]] = {
             k: np.zeros(n, np.int64) for k in self.columns if k not in derived
         }
@@ -264,13 +393,38 @@ class HourlyMeter:
         self._c["peak_rps"] = np.zeros(n, np.int64)
         del self._f["peak_rps"]
         self._conn_s_per_min = np.zeros(n * 60, np.float64)
+        self._edge_new = np.zeros(n, np.float64)
+        self._edge_s = np.zeros(n, np.float64)
+
+    def _pool(self) -> EdgePool:
+        cf = self.scenario.cloudfront
+        return EdgePool(
+            cf.edge_locations, cf.origin_keepalive_s, self.horizon.n_hours, self.horizon.end_s
+        )
+
+    def forwarded(
+        self, batch: Batch
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+        """The requests CloudFront forwards to the origin: their edge, arrival and connection
+        hold (the function's duration when it answered, else at once)."""
+        assert batch.edge is not None and batch.duration_ms is not None
+        fwd = ~batch.edge_hits if batch.edge_hits is not None else np.ones(batch.n, np.bool_)
+        invoked = batch.invoked.get(self._pool_path)
+        admitted = batch.admitted.get(self._pool_path)
+        ran = admitted if admitted is not None else invoked
+        answered = fwd if ran is None else fwd & ran
+        hold = np.where(answered, batch.duration_ms / 1000.0, MIN_HOLD_S)
+        return batch.edge[fwd], batch.arrival_s[fwd], hold[fwd]
 
     def add(self, batch: Batch) -> None:
         """Count one batch (which lies inside one clock hour)."""
         h = batch.start_s // SECONDS_PER_HOUR
-        for name, contribution in contributions(batch, self.paths, self.websocket).items():
+        for name, contribution in contributions(batch, self.paths, self.flags).items():
             self._c[name][h] += contribution.total(batch.n)
         self.add_second_peaks(h, batch)
+        if self.pool is not None:
+            edge, arrival, hold = self.forwarded(batch)
+            self.pool.add(edge, arrival, hold, float(batch.end_s))
         if batch.connections is not None:
             conns = batch.connections
             self._c["new_connections"][h] += conns.start_s.size
@@ -308,6 +462,13 @@ class HourlyMeter:
         end = min(first_minute + len(seconds), self._conn_s_per_min.size)
         self._conn_s_per_min[first_minute:end] += seconds[: end - first_minute]
 
+    def add_edge_pool(
+        self, first_hour: int, new: NDArray[np.float64], connection_s: NDArray[np.float64]
+    ) -> None:
+        """Add CloudFront's pooled connections (opened, connection-seconds) per hour (aggregate)."""
+        self._edge_new[first_hour : first_hour + new.size] += new
+        self._edge_s[first_hour : first_hour + connection_s.size] += connection_s
+
     def table(self) -> pa.Table:
         """The meter table of facts, one row per clock hour, columns as :func:`fact_columns`."""
         hz = self.horizon
@@ -329,32 +490,46 @@ class HourlyMeter:
             "connection_minutes": per_min.sum(axis=1),
             **self._f,
         }
+        if self.flags.edge_pool:
+            new, conn_s = self._edge_new.copy(), self._edge_s.copy()
+            if self.pool is not None:
+                self.pool.finish()
+                new += self.pool.new
+                conn_s += self.pool.connection_s
+            values["edge_new_connections"] = np.rint(new).astype(np.int64)
+            values["edge_active_connections"] = conn_s / SECONDS_PER_HOUR
         columns = {name: values[name] if name in values else c[name] for name in self.columns}
         return pa.table(columns)
 
 
 def meter_columns(scenario: Scenario) -> list[str]:
     """The columns of ``meters.parquet`` for ``scenario``, in file order: facts, then derived."""
-    from sim.pricing.derive import DERIVED_COLUMNS, PATH_DERIVED
+    from sim.pricing.derive import DERIVED_COLUMNS, EDGE_DERIVED, PATH_DERIVED
 
     paths = engine_paths(scenario)
-    websocket = meters_websocket(scenario)
+    flags = meter_flags(scenario)
     return [
-        *fact_columns(paths, websocket),
-        *(c for c in DERIVED_COLUMNS if websocket or c != "websocket_message_units"),
+        *fact_columns(paths, flags),
+        *(c for c in DERIVED_COLUMNS if flags.websocket or c != "websocket_message_units"),
+        *(c for c in EDGE_DERIVED if flags.edge_pool),
         *(f"{p.name}_{n}" for p in paths for n in PATH_DERIVED),
     ]
 
 
 def documented_columns() -> dict[str, tuple[str, str]]:
     """Every meter column as the README documents it: per-path columns as ``<path>_<name>``."""
-    from sim.pricing.derive import DERIVED_COLUMNS, PATH_DERIVED
+    from sim.pricing.derive import DERIVED_COLUMNS, EDGE_DERIVED, PATH_DERIVED
 
     return {
         **TRAFFIC_COLUMNS,
         **{f"<path>_{k}": v for k, v in PATH_COLUMNS.items()},
         **{f"<cached path>_{k}": v for k, v in CACHE_PATH_COLUMNS.items()},
         **{name: ("requests", what) for name, (_, _, what) in LIMITS.items()},
+        **EDGE_COLUMNS,
+        **EDGE_POOL_COLUMNS,
+        **EDGE_GATEWAY_COLUMNS,
+        **STREAMING_COLUMNS,
         **DERIVED_COLUMNS,
+        **EDGE_DERIVED,
         **{f"<path>_{k}": v for k, v in PATH_DERIVED.items()},
     }

@@ -39,65 +39,130 @@ def write_plots(
     out_dir: str | Path,
     title: str,
     provenance: dict[str, Any] | None = None,
+    summary: dict[str, Any] | None = None,
 ) -> list[Path]:
     """Write the cost timeline, cumulative cost and LCU-dimension figures; return their paths.
 
+    With ``summary``, the cost figures show the options that meet the requirements in the order
+    of their ranking, and name the excluded ones with why beneath.
+
     Each PNG carries ``provenance`` in a text chunk (see :func:`sim.output.figure_writer`)."""
+    out = Path(out_dir)
+    return [
+        _save(fig, out / name, provenance)
+        for name, _, fig in run_figures(meters, costs, title, summary)
+    ]
+
+
+def run_figures(
+    meters: pa.Table,
+    costs: pa.Table,
+    title: str,
+    summary: dict[str, Any] | None = None,
+) -> list[tuple[str, str, Figure]]:
+    """The run's figures as ``(file name, caption, figure)``: cost per hour, cumulative cost and
+    the ALB's LCU dimensions (the report draws them as SVG, ``sim run`` as PNG)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    out = Path(out_dir)
     times = meters.column("hour").to_numpy().astype("datetime64[s]")
     hours = pc.cast(meters.column("hour"), pa.int64()).to_numpy()
     per_hour = _hourly_cost(costs, len(times), hours)
-    paths = []
+    excluded: list[dict[str, Any]] = []
+    if summary is not None and summary.get("ranking"):
+        ranked = [r["option"] for r in summary["ranking"]]
+        excluded = list(summary.get("excluded", []))
+        per_hour = {o: per_hour[o] for o in ranked if o in per_hour}
+    figures = []
 
-    fig, ax = plt.subplots(figsize=(11, 4.5))
+    fig, ax = plt.subplots(figsize=(12, 4.6))
     for option, series in per_hour.items():
         ax.step(times, series, where="post", label=option, linewidth=1)
     ax.set_ylabel("USD per hour (all components)")
-    ax.set_title(f"{title}: cost per hour")
-    _finish(ax, fig)
-    paths.append(_save(fig, out / PLOTS[0], provenance))
+    caption = f"{title}: cost per hour"
+    ax.set_title(caption)
+    _finish(ax, fig, times, _excluded(fig, excluded))
+    figures.append((PLOTS[0], caption, fig))
 
-    fig, ax = plt.subplots(figsize=(11, 4.5))
-    for option, series in per_hour.items():
-        ax.plot(times, np.cumsum(series), label=f"{option} (${series.sum():,.2f})")
+    fig, ax = plt.subplots(figsize=(12, 4.6))
+    per_30 = {
+        o: t["per_30_days_usd"]["total_usd"] for o, t in (summary or {}).get("options", {}).items()
+    }
+    for rank, (option, series) in enumerate(per_hour.items(), 1):
+        label = f"{option} (\\${series.sum():,.2f})"  # \$: not matplotlib's maths
+        if option in per_30:
+            label = (
+                f"{rank}. {option}\n\\${series.sum():,.2f}; \\${per_30[option]:,.2f} per 30 days"
+            )
+        ax.plot(times, np.cumsum(series), label=label)
     ax.set_ylabel("cumulative USD")
-    ax.set_title(f"{title}: cumulative cost")
-    _finish(ax, fig)
-    paths.append(_save(fig, out / PLOTS[1], provenance))
+    caption = f"{title}: cumulative cost (options that meet the requirements, ranked)"
+    ax.set_title(caption)
+    _finish(ax, fig, times, _excluded(fig, excluded))
+    figures.append((PLOTS[1], caption, fig))
 
-    fig, ax = plt.subplots(figsize=(11, 4.5))
-    for dim in LCU_DIMENSIONS:
-        ax.plot(times, meters.column(f"lcu_{dim}").to_numpy(), label=dim, linewidth=1)
+    fig, ax = plt.subplots(figsize=(12, 4.6))
+    # the billed LCU (the highest dimension each hour) as a wide pale band beneath, so the
+    # dimension that sets it stays visible on top of it
     ax.plot(
         times,
         meters.column("lcu").to_numpy(),
-        label="LCU billed (max)",
-        color="black",
-        linewidth=1.4,
-        linestyle="--",
+        label="LCU billed (the highest dimension)",
+        color="0.55",
+        alpha=0.35,
+        linewidth=5,
+        solid_capstyle="butt",
+        zorder=1,
     )
-    ax.set_ylabel("LCU")
-    ax.set_title(f"{title}: ALB LCU dimensions per hour")
-    _finish(ax, fig)
-    paths.append(_save(fig, out / PLOTS[2], provenance))
-    return paths
+    for dim in LCU_DIMENSIONS:
+        ax.plot(
+            times, meters.column(f"lcu_{dim}").to_numpy(), label=dim.replace("_", " "),
+            linewidth=1.2, zorder=3,
+        )  # fmt: skip
+    ax.set_ylabel("LCU (per hour)")
+    caption = f"{title}: ALB LCU dimensions per hour"
+    ax.set_title(caption)
+    _finish(ax, fig, times)
+    figures.append((PLOTS[2], caption, fig))
+    return figures
 
 
-def _finish(ax: Axes, fig: Figure) -> None:
+def _excluded(fig: Figure, excluded: list[dict[str, Any]]) -> float:
+    """Name the options the requirements rule out, with why, under the axes; the share of the
+    figure's height the note takes."""
+    if not excluded:
+        return 0.0
+    lines = [f"excluded: {e['option']}: {'; '.join(e['because'])}" for e in excluded]
+    fig.text(0.01, 0.01, "\n".join(line[:170] for line in lines), fontsize=7, va="bottom")
+    return 0.02 + 0.035 * len(lines)
+
+
+def _finish(ax: Axes, fig: Figure, times: np.ndarray, bottom: float = 0.0) -> None:
+    """Grid, a legend beside the axes (it hides no data), and a date axis over exactly the period:
+    ticks labelled by day (or hour), with the period named in full beneath, never an offset
+    taken from the last tick (which named December for a November run)."""
     import matplotlib.dates as mdates
 
     ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
-    locator = mdates.AutoDateLocator()  # type: ignore[no-untyped-call]
-    ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
-    ax.set_xlabel("time (UTC)")
-    fig.tight_layout()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    if len(times):
+        first = times[0]
+        end = times[-1] + np.timedelta64(3600, "s")
+        ax.set_xlim(first, end)
+        locator = mdates.AutoDateLocator()  # type: ignore[no-untyped-call]
+        formatter = mdates.ConciseDateFormatter(locator)  # type: ignore[no-untyped-call]
+        formatter.offset_formats = ["", "", "", "", "", ""]
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(formatter)
+        span = f"{_when(first)} to {_when(end)}"
+        ax.set_xlabel(f"time (UTC), {span}")
+    fig.tight_layout(rect=(0.0, bottom, 1.0, 1.0))
+
+
+def _when(t: np.datetime64) -> str:
+    return str(np.datetime_as_string(t, unit="m")).replace("T", " ")
 
 
 def _save(fig: Figure, path: Path, provenance: dict[str, Any] | None) -> Path:

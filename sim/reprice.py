@@ -25,20 +25,28 @@ from sim.errors import ConfigError, SimError
 
 __all__ = ["PRICING_ONLY", "check_metering", "load_run", "metering_differences", "reprice"]
 
-#: Fields that change only how the facts are priced, never the facts (dotted prefixes).
+#: Fields that change only how the facts are priced, never the facts (dotted prefixes). The seed
+#: and the engine's settings are not among them: they made the facts.
 PRICING_ONLY = (
     "scenario.name",
     "scenario.region",
-    "scenario.seed",
     "pricing",
     "account",
     "alb",
     "apigateway.apis",
     "apigateway.websocket",
+    "apigateway.vpc_endpoint_azs",
+    "lambda_url.enabled",
+    "lambda_url.auth",
+    "cloudfront.https_share",
+    "cloudfront.edge_regions",
+    "cloudfront.plan",
+    "lattice",
+    "waf",
+    "requirements",
     "backend.enabled",
     "backend.memory_mb",
     "backend.architecture",
-    "engine",
 )
 
 
@@ -165,4 +173,32 @@ def reprice(
     if problems:
         raise ConfigError("<--set>", problems)
     seed = int(provenance.get("seed", scenario.scenario.seed))
-    return write_run(scenario, facts_only(meters), out_dir, seed=seed, plots=plots, source=source)
+    facts = facts_only(meters)
+    # the facts a fresh run of the new scenario records: more cannot be made up, fewer are dropped
+    from sim.engine.paths import engine_paths
+    from sim.meters import fact_columns, meter_flags
+
+    wanted = list(fact_columns(engine_paths(scenario), meter_flags(scenario)))
+    lacking = [c for c in wanted if c not in facts.column_names]
+    if lacking:
+        from sim.doors import DOORS, options_for
+
+        needy = [
+            o.name
+            for o in options_for(scenario)
+            if any(c in lacking for c in (*DOORS[o.door].meters, f"{o.path}_invocations"))
+        ]
+        raise ConfigError(
+            "<--set>",
+            [
+                (
+                    "apigateway.apis" if any("ws" in c or "websocket" in c for c in lacking)
+                    else "scenario",
+                    f"{', '.join(needy) or 'the new settings'} cannot be priced on these meters: "
+                    f"the run did not meter {', '.join(lacking[:6])}"
+                    f"{' ...' if len(lacking) > 6 else ''}; run the scenario again with it",
+                )
+            ],
+        )  # fmt: skip
+    facts = facts.select(wanted).replace_schema_metadata(facts.schema.metadata)
+    return write_run(scenario, facts, out_dir, seed=seed, plots=plots, source=source)

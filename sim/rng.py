@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-STREAMS = ("arrivals", "payload", "connections", "backend", "extra", "cache")
+STREAMS = ("arrivals", "payload", "connections", "backend", "extra", "cache", "cloudfront")
 
 
 def run_seed_sequence(root_seed: int, run_index: int | None = None) -> np.random.SeedSequence:

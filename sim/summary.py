@@ -110,13 +110,15 @@ def findings(billed: Bill, scenario: Scenario) -> list[dict[str, Any]]:
     requests = total("requests")
     out: list[dict[str, Any]] = []
 
-    def add(kind: str, count: int, options: list[str], what: str) -> None:
+    def add(kind: str, count: int, options: list[str], what: str, of: int | None = None) -> None:
+        """``share``: of ``of`` (the option's invocations), or of all requests."""
+        whole = requests if of is None else of
         if count and options:
             out.append(
                 {
                     "finding": kind,
                     "requests": count,
-                    "share": count / requests if requests else 0.0,
+                    "share": count / whole if whole else 0.0,
                     "options": options,
                     "what": what,
                 }
@@ -124,35 +126,71 @@ def findings(billed: Bill, scenario: Scenario) -> list[dict[str, Any]]:
 
     doors = {o.name: o for o in billed.options}
 
-    def where(*names: str) -> list[str]:
-        return [o.name for o in billed.options if o.door in names]
+    def kind(o: Any) -> str:
+        """The door an option is, or, behind CloudFront, its origin's."""
+        return str(o.params["origin"]) if o.door == "cloudfront" else str(o.door)
 
-    gateway = where("apigw_rest", "apigw_http", "apigw_rest_cached", "apigw_websocket")
+    def where(*names: str, edge: bool | None = None) -> list[str]:
+        return [
+            o.name
+            for o in billed.options
+            if kind(o) in names and (edge is None or o.path.startswith("edge_") == edge)
+        ]
+
+    gateway_doors = ("apigw_rest", "apigw_http", "apigw_rest_cached", "apigw_websocket")
+    gateway = where(*gateway_doors)
     add(
         "apigw_throttled",
         total("gateway_throttled"),
-        gateway,
+        where(*gateway_doors, edge=False),
         "requests over API Gateway's throttle (429: failures, not billed)",
+    )
+    add(
+        "apigw_throttled",
+        total("edge_gateway_throttled"),
+        where(*gateway_doors, edge=True),
+        "requests CloudFront forwards over API Gateway's throttle (429: failures, not billed)",
     )
     if scenario.backend.enabled:
         for name, option in doors.items():
+            refused = total(f"{option.path}_lambda_throttled")
             add(
                 "lambda_throttled",
-                total(f"{option.path}_lambda_throttled"),
+                refused,
                 [name],
                 "invocations over this option's Lambda concurrency limit (throttled: not "
-                "billed, the client gets an error)",
+                "billed, the client gets an error; share: of the invocations it asked for)",
+                of=refused + total(f"{option.path}_invocations"),
             )
-    for kind, affected in (
+    streams = scenario.lambda_url.streaming
+    buffered = [n for n, o in doors.items() if not (streams and kind(o) == "lambda_url")]
+    for name, affected in (
         ("over_alb_lambda_payload", where("alb")),
         ("over_apigw_payload", gateway),
-        ("over_lambda_payload", list(doors)),
+        ("over_lambda_payload", buffered),
         ("over_rest_timeout", where("apigw_rest", "apigw_rest_cached")),
         ("over_http_timeout", where("apigw_http")),
         ("over_cache_item", where("apigw_rest_cached")),
         ("over_websocket_message", where("apigw_websocket")),
     ):
-        add(kind, total(kind), affected, LIMITS[kind][2])
+        add(name, total(name), affected, LIMITS[name][2])
+    from sim.meters import EDGE_COLUMNS, STREAMING_COLUMNS
+
+    cloudfront = [n for n, o in doors.items() if o.door == "cloudfront"]
+    add(
+        "over_cloudfront_timeout",
+        total("over_cloudfront_timeout"),
+        cloudfront,
+        EDGE_COLUMNS["over_cloudfront_timeout"][1],
+    )
+    if streams:
+        add(
+            "over_lambda_url_stream",
+            total("over_lambda_url_stream"),
+            where("lambda_url"),
+            STREAMING_COLUMNS["over_lambda_url_stream"][1],
+        )
+    out += plan_findings(billed, scenario)
     if "alb" in doors and scenario.alb.target_type != "lambda" and scenario.backend.enabled:
         out.append(
             {
@@ -164,6 +202,90 @@ def findings(billed: Bill, scenario: Scenario) -> list[dict[str, Any]]:
                 "priced for those targets (1 GB per LCU-hour of processed bytes), yet a Lambda "
                 "backend is billed behind it; set backend.enabled = false to compare front doors "
                 "alone, or target_type = 'lambda'",
+            }
+        )
+    return out
+
+
+def plan_usage(billed: Bill, scenario: Scenario) -> dict[str, Any] | None:
+    """A CloudFront flat-rate plan's allowances against the traffic: each calendar month's requests
+    and GB out, and the 30-day projection's (per CloudFront option: what it delivers)."""
+    cf = scenario.cloudfront
+    options = [o for o in billed.options if o.door == "cloudfront"]
+    if cf.plan == "pay_as_you_go" or not options:
+        return None
+    from sim.config import price_book_for
+
+    plan = price_book_for(scenario).region(scenario.scenario.region).plan(cf.plan)
+    meters = billed.meters
+    months = np.asarray(meters.column("hour").to_numpy(), dtype="datetime64[M]")
+    scale = 30 * 86_400 / scenario.scenario.duration_s
+    requests = meters.column("requests").to_numpy().astype(np.float64)
+    per_option: dict[str, Any] = {}
+    for o in options:
+        gb = meters.column(f"{o.path}_response_bytes").to_numpy() / 2**30
+        rows = []
+        for month in np.unique(months):
+            m = months == month
+            rows.append(
+                {"month": str(month), "requests": float(requests[m].sum()),
+                 "data_transfer_gb": float(gb[m].sum())}
+            )  # fmt: skip
+        rows.append(
+            {"month": "per 30 days", "requests": float(requests.sum() * scale),
+             "data_transfer_gb": float(gb.sum() * scale)}
+        )  # fmt: skip
+        per_option[o.name] = rows
+    return {
+        "plan": cf.plan,
+        "fee_usd_per_month": plan.fee.value,
+        "allowance": {"requests": plan.requests, "data_transfer_gb": plan.data_transfer_gb},
+        "waf_rules_included": plan.waf_rules,
+        "usage": per_option,
+    }
+
+
+def plan_findings(billed: Bill, scenario: Scenario) -> list[dict[str, Any]]:
+    """Where traffic exceeds a CloudFront flat-rate plan's allowances (no overage is billed: AWS may
+    change how it delivers after sustained excess), and a web ACL larger than the plan's."""
+    usage = plan_usage(billed, scenario)
+    if usage is None:
+        return []
+    out: list[dict[str, Any]] = []
+    allow = usage["allowance"]
+    for option, rows in usage["usage"].items():
+        for key, unit in (("requests", "requests"), ("data_transfer_gb", "GB out")):
+            over = [r for r in rows if r[key] > allow[key]]
+            if over:
+                worst = max(r[key] / allow[key] for r in over)
+                months = ", ".join(
+                    f"{r['month']} ({r[key]:,.0f} {unit}, {r[key] / allow[key]:.2g}×)" for r in over
+                )
+                out.append(
+                    {
+                        "finding": "cloudfront_plan_allowance",
+                        "requests": 0,
+                        "share": 0.0,
+                        "options": [option],
+                        "what": f"the {usage['plan']} plan allows {allow[key]:,.0f} {unit} a "
+                        f"month; the traffic exceeds it in {months}: no overage is billed, but "
+                        "AWS may change how it delivers after sustained excess (a first spike up "
+                        f"to 3× is tolerated{'; this one is over 3×' if worst > 3 else ''}); "
+                        "consider a larger plan or pay-as-you-go",
+                    }
+                )
+    from sim.doors.waf import waf_of
+
+    waf = waf_of(scenario)
+    if waf is not None and waf.rules > usage["waf_rules_included"]:
+        out.append(
+            {
+                "finding": "cloudfront_plan_waf_rules",
+                "requests": 0,
+                "share": 0.0,
+                "options": list(usage["usage"]),
+                "what": f"the web ACL holds {waf.rules} rules; the {usage['plan']} plan's includes "
+                f"{usage['waf_rules_included']}",
             }
         )
     return out
@@ -202,6 +324,21 @@ def build_summary(billed: Bill, provenance: dict[str, Any], scenario: Scenario) 
         o.name: float(np.max(meters.column(f"{o.path}_peak_concurrency").to_numpy(), initial=0))
         for o in billed.options
     }
+    from sim.doors import DOORS, assessed
+
+    verdicts = {a.option.name: a for a in assessed(scenario)}
+    for name, entry in totals.items():
+        a = verdicts.get(name)
+        if a is None:
+            continue
+        entry["door"] = DOORS[a.option.door].title
+        entry["qualifies"] = a.qualifies
+        if a.unmet:
+            entry["excluded_because"] = a.reasons
+        if a.offered_for:
+            entry["offered_for"] = a.offered_for
+    qualifying = {o: t for o, t in totals.items() if t.get("qualifies", True)}
+    ranked = sorted(qualifying, key=lambda o: qualifying[o]["per_30_days_usd"]["total_usd"])
     summary: dict[str, Any] = {
         "scenario": provenance["scenario"],
         "period": {
@@ -222,18 +359,34 @@ def build_summary(billed: Bill, provenance: dict[str, Any], scenario: Scenario) 
             ),
         },
         "options": totals,
+        "requirements": {
+            k: v for k, v in scenario.requirements.model_dump().items() if v not in (False, None)
+        },
+        "ranking": [
+            {"option": o, "total_usd_per_30_days": qualifying[o]["per_30_days_usd"]["total_usd"]}
+            for o in ranked
+        ],
+        "excluded": [
+            {
+                "option": o,
+                "because": t["excluded_because"],
+                "total_usd_per_30_days": t["per_30_days_usd"]["total_usd"],
+            }
+            for o, t in totals.items()
+            if not t.get("qualifies", True)
+        ],
         "months": monthly_bills(costs),
         "cheapest": {
-            key: min(totals, key=lambda o: totals[o][f"{key}_usd"]) if totals else None
+            key: min(qualifying, key=lambda o: qualifying[o][f"{key}_usd"]) if qualifying else None
             for key in ("front_door", "total")
         },
         "cheapest_per_30_days": {
-            key: min(totals, key=lambda o: totals[o]["per_30_days_usd"][f"{key}_usd"])
-            if totals
+            key: min(qualifying, key=lambda o: qualifying[o]["per_30_days_usd"][f"{key}_usd"])
+            if qualifying
             else None
             for key in ("front_door", "total")
         },
-        "savings": savings(totals),
+        "savings": savings(qualifying),
         "alb": alb_drivers(meters),
         "gateway": {
             "throttled_requests": int(pc.sum(meters.column("gateway_throttled")).as_py() or 0),
@@ -246,6 +399,7 @@ def build_summary(billed: Bill, provenance: dict[str, Any], scenario: Scenario) 
             "lambda_peak_concurrency": peak,
             "lambda_throttled": throttled,
         },
+        "cloudfront_plan": plan_usage(billed, scenario),
         "findings": findings(billed, scenario),
         "warnings": price_warnings(billed),
         "free_tier": scenario.pricing.free_tier,

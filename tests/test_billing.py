@@ -202,7 +202,10 @@ def test_every_cache_size_has_its_own_hits() -> None:
         "apigateway.cache.sizes_gb=[0.5, 237]",
         "apigateway.cache.keys={model='zipf', count=2000000, exponent=0.7}",
     )
-    assert s.options[-2:] == ("apigw_rest_cached_0.5gb", "apigw_rest_cached_237gb")
+    assert [o for o in s.options if "cached" in o] == [
+        "apigw_rest_cached_0.5gb",
+        "apigw_rest_cached_237gb",
+    ]
     for fidelity in ("request", "aggregate"):
         m = metered(s, fidelity=fidelity)
         asked = total(m, "cache_requests")
@@ -380,6 +383,132 @@ def test_aggregate_connection_time_ends_with_the_period() -> None:
     assert minutes["aggregate"] == pytest.approx(expected, rel=0.05)
 
 
+def test_aggregate_connection_time_carries_across_windows_off_the_minute() -> None:
+    """The same, starting 30 s into a minute over 4 days: aggregate fidelity's day-long windows
+    then share a minute, and the carried connection time must not be lost at each boundary
+    (4,000 connections of 720 minutes: sd ≈ 720 × sqrt(4,000) ≈ 45,500)."""
+    s = load_scenario(
+        CONFIGS / "websocket-chat.toml",
+        ["scenario.start=2026-11-01T00:00:30Z", "scenario.duration_days=4"],
+    )
+    minutes = {
+        f: float(pc.sum(metered(s, fidelity=f).column("connection_minutes")).as_py())
+        for f in ("request", "aggregate")
+    }
+    assert abs(minutes["aggregate"] - minutes["request"]) < 5 * np.sqrt(2) * 45_500
+
+
+WS_CUT = (
+    "traffic={model='constant', requests_per_s=5.0}",
+    "scenario.duration_days=0.25",
+    "payload.request={model='fixed', bytes=3072}",
+    "payload.response={model='lognormal', mean_bytes=150000, sigma=0.8}",
+    "apigateway.apis=['websocket']",
+    "alb.enabled=false",
+    "lambda_url.enabled=false",
+    "cloudfront.origins=[]",
+)
+
+
+def test_websocket_units_stop_at_128_kb_in_both_fidelities() -> None:
+    """Responses averaging 150 KB: a response over 128 KB cannot be sent, so only those at most
+    128 KB are server units, in both fidelities (aggregate: E[units · 1{size ≤ 128 KB}] from the
+    size distribution). Tolerance: 5 standard errors of the unit counts (each ≤ 4 units)."""
+    s = scenario_with(*WS_CUT)
+    fast, agg = metered(s), metered(s, fidelity="aggregate")
+    for name in ("gateway_ws_client_units", "gateway_ws_server_units", "websocket_invocations"):
+        a = float(pc.sum(fast.column(name)).as_py())
+        b = float(pc.sum(agg.column(name)).as_py())
+        n = float(pc.sum(fast.column("requests")).as_py())
+        assert abs(a - b) < 5 * np.sqrt(2 * 16 * n), name
+    # the request engine: exactly the responses of at most 128 KB
+    assert (
+        float(pc.sum(fast.column("gateway_ws_server_units")).as_py())
+        < 0.6 * float(pc.sum(fast.column("websocket_invocations")).as_py()) * 4
+    )
+
+
+def test_a_refused_websocket_message_invokes_nothing() -> None:
+    s = scenario_with(*WS_CUT, "payload.request={model='fixed', bytes=200000}",
+                      "payload.response={model='fixed', bytes=1000}", "pricing.free_tier='none'")  # fmt: skip
+    r = sim.run(s)
+    ws = r.summary["options"]["apigw_websocket"]["components_usd"]
+    assert ws["messages"] == 0
+    assert ws["lambda_requests"] == ws["lambda_gb_seconds"] == ws["data_transfer"] == 0
+    assert total(r.meters, "websocket_invocations") == 0 < total(r.meters, "gateway_invocations")
+
+
+def test_data_transfer_tiers_start_after_the_global_free_tier() -> None:
+    """'first 10 TB / month data transfer out beyond the global free tier': with 10,240 GB used
+    elsewhere in the account the next 100 GB are still in the first tier ($0.09)."""
+    s = scenario_with(
+        "scenario.duration_days=0.0416666666666666667", "pricing.free_tier='always_free'",
+        "account.other_monthly_usage={data_transfer_gb=10240}",
+    )  # fmt: skip
+    costs = sim.run(s).costs
+    dto = costs.filter(
+        (pc.field("option") == "alb") & (pc.field("component") == "data_transfer")
+    ).to_pylist()
+    assert {row["unit_price_usd"] for row in dto} == {0.09}
+    assert {row["tier"] for row in dto} == {0}
+
+
+def test_tiers_are_the_published_ones_with_a_free_allowance() -> None:
+    """The free units are tier 0 at $0; the paid units keep their published tier index."""
+    s = scenario_with("scenario.duration_days=0.0416666666666666667")
+    costs = sim.run(s).costs
+    rows = costs.filter(
+        (pc.field("option") == "alb") & (pc.field("component") == "lambda_gb_seconds")
+    ).to_pylist()
+    assert {(r["tier"], r["unit_price_usd"]) for r in rows} == {(0, 0.0)}
+    costs = sim.run(s.model_copy(update={"pricing": s.pricing.model_copy(
+        update={"free_tier": "none"})})).costs  # fmt: skip
+    rows = costs.filter(
+        (pc.field("option") == "alb") & (pc.field("component") == "lambda_gb_seconds")
+    ).to_pylist()
+    assert {r["tier"] for r in rows} == {0} and {r["unit_price_usd"] for r in rows} != {0.0}
+
+
+def test_aggregate_caches_start_empty() -> None:
+    """2 M Zipf(0.7) keys, TTL 1 h, 6 h: an empty cache loses Σ h_k²/2 hits against the stationary
+    ratio (renewal theory), and aggregate fidelity takes them off; request fidelity's exact cache
+    starts empty. Tolerance: 5 binomial standard errors of the hit ratio, plus 0.3 points for the
+    renewal asymptote's error over a finite period."""
+    s = scenario_with(
+        "traffic={model='constant', requests_per_s=200.0}", "scenario.duration_days=0.25",
+        "payload.response={model='fixed', bytes=4000}", "apigateway.cache.enabled=true",
+        "apigateway.cache.ttl_s=3600", "apigateway.cache.sizes_gb=[237]",
+        "apigateway.cache.keys={model='zipf', count=2000000, exponent=0.7}",
+        "cloudfront.origins=[]",
+    )  # fmt: skip
+    ratio = {}
+    for f in ("request", "aggregate"):
+        m = metered(s, fidelity=f)
+        ratio[f] = total(m, "cached_237gb_hits") / total(m, "cache_requests")
+    n = 200 * 6 * 3600
+    h = ratio["request"]
+    assert abs(ratio["aggregate"] - h) < 5 * np.sqrt(h * (1 - h) / n) + 0.003
+
+
+def test_a_lambda_throttle_is_a_share_of_the_options_invocations() -> None:
+    """The finding's share is of what the option asked its function for, not of all requests."""
+    r = sim.run(
+        scenario_with(
+            "traffic={model='constant', requests_per_s=50.0}",
+            "scenario.duration_days=0.0416666666666666667",
+            "backend.duration={model='fixed', ms=1000}", "backend.concurrency_limit=40",
+            "apigateway.throttle={rate_per_s=30, burst=30}", "cloudfront.origins=[]",
+        )
+    )  # fmt: skip
+    m = r.meters
+    findings = [f for f in r.summary["findings"] if f["finding"] == "lambda_throttled"]
+    assert {o for f in findings for o in f["options"]} >= {"alb", "lambda_url"}
+    for f in findings:
+        path = "gateway" if f["options"][0].startswith("apigw") else "direct"
+        asked = total(m, f"{path}_invocations") + total(m, f"{path}_lambda_throttled")
+        assert f["share"] == pytest.approx(total(m, f"{path}_lambda_throttled") / asked)
+
+
 # =========================================================================== free tiers, account
 def _components(summary: dict, option: str) -> dict[str, float]:
     return summary["options"][option]["components_usd"]
@@ -486,6 +615,12 @@ PRICING_ONLY_CHANGES = [
     ["pricing.free_tier='none'"],
     ["account.other_monthly_usage={rest_requests=5e8, data_transfer_gb=200}"],
     ["scenario.region='ap-northeast-1'", "pricing.allow_unverified=true"],
+    ["waf={rules=4, bot_control=true}"],
+    ["requirements.waf=true"],
+    ["requirements.private=true", "lattice.enabled=true"],
+    ["cloudfront.plan='business'"],
+    ["cloudfront.edge_regions={EU=0.5, India=0.5}", "cloudfront.https_share=0.5"],
+    ["lambda_url.enabled=false"],
 ]
 
 
@@ -503,7 +638,8 @@ def test_repricing_equals_a_fresh_run(change: list[str], stored_run: Path, tmp_p
     repriced = reprice(stored_run, tmp_path / "re", change, plots=False)
     fresh = sim.run(scenario_with(*REPRICE_BASE, *change), tmp_path / "fresh", plots=False)
     assert repriced.costs.equals(fresh.costs)
-    assert repriced.meters.select(fresh.meters.column_names).equals(fresh.meters)
+    assert repriced.meters.column_names == fresh.meters.column_names
+    assert repriced.meters.equals(fresh.meters)
     a = json.loads((tmp_path / "re" / "summary.json").read_text())
     b = json.loads((tmp_path / "fresh" / "summary.json").read_text())
     for key in ("options", "months", "alb", "findings", "cheapest", "gateway"):
@@ -520,6 +656,11 @@ def test_repricing_equals_a_fresh_run(change: list[str], stored_run: Path, tmp_p
         "backend.duration={model='fixed', ms=5}",
         "scenario.duration_days=0.5",
         "connections.lifetime_s=3",
+        "scenario.seed=99",
+        "engine.fidelity='aggregate'",
+        "engine.batch_s=60",
+        "cloudfront.edge_locations=3",
+        "cloudfront.cache.enabled=true",
     ],
 )
 def test_repricing_refuses_what_changes_the_meters(change: str, stored_run: Path) -> None:
@@ -554,6 +695,14 @@ def test_the_reprice_command(stored_run: Path, tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert r.returncode == 2 and "changes what is metered" in r.stderr
+    # an unquoted TOML datetime is a value like any other (refused cleanly, no traceback)
+    r = subprocess.run(
+        [sys.executable, "-m", "sim", "reprice", str(stored_run), "--out", str(out), "--set",
+         "scenario.start=2026-04-01T00:00:00Z"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 2 and "scenario.start: changes what is metered" in r.stderr
+    assert "Traceback" not in r.stderr
     r = subprocess.run(
         [sys.executable, "-m", "sim", "reprice", str(SEED), "--out", str(tmp_path / "x")],
         capture_output=True, text=True, timeout=120,

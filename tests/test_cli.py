@@ -26,7 +26,7 @@ def one_day(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("run") / "seed"
     r = sim_cli("run", str(SEED), "--set", "scenario.duration_days=1", "--out", str(out))
     assert r.returncode == 0, r.stderr
-    assert "alb saves" in r.stdout and "dominant LCU dimension" in r.stdout
+    assert "lambda_url saves $" in r.stdout and "dominant LCU dimension" in r.stdout
     return out
 
 
@@ -66,8 +66,18 @@ def test_every_file_carries_the_provenance(one_day: Path) -> None:
 
 def test_summary_names_the_winner_and_the_savings(one_day: Path) -> None:
     s = json.loads((one_day / "summary.json").read_text())
-    assert set(s["options"]) == {"alb", "apigw_rest", "apigw_http"}
-    assert s["cheapest"]["front_door"] == "alb"
+    assert set(s["options"]) == {
+        "alb",
+        "apigw_rest",
+        "apigw_http",
+        "lambda_url",
+        *(f"cloudfront_{o}" for o in ("lambda_url", "alb", "apigw_http", "apigw_rest")),
+    }
+    # no front-door charge: the function URL; every option qualifies (no requirements), ranked
+    assert s["cheapest"]["front_door"] == "lambda_url"
+    assert s["excluded"] == [] and len(s["ranking"]) == 8
+    totals = [r["total_usd_per_30_days"] for r in s["ranking"]]
+    assert totals == sorted(totals) and s["ranking"][0]["option"] == "lambda_url"
     pairs = {(r["option"], r["versus"]) for r in s["savings"]}
     assert ("alb", "apigw_rest") in pairs and ("apigw_http", "alb") in pairs
     assert s["alb"]["dominant_lcu_dimension"] == "processed_bytes"

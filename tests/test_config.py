@@ -29,7 +29,16 @@ def test_seed_loads_with_the_reference_case() -> None:
     assert s.traffic.requests_per_day == 5_000_000
     assert s.traffic.peak_requests_per_s == 120
     assert s.alb.rules_processed == 10
-    assert s.options == ("alb", "apigw_rest", "apigw_http")
+    assert s.options == (
+        "alb",
+        "apigw_rest",
+        "apigw_http",
+        "lambda_url",
+        "cloudfront_lambda_url",
+        "cloudfront_alb",
+        "cloudfront_apigw_http",
+        "cloudfront_apigw_rest",
+    )
 
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.toml")), ids=lambda p: p.name)
@@ -56,6 +65,8 @@ def test_set_overrides_parse_toml_values() -> None:
             "alb.mutual_tls=true",
             "scenario.name=other",
             'apigateway.apis=["http"]',
+            "lambda_url.enabled=false",
+            "cloudfront.origins=[]",
         ],
     )
     assert s.traffic.requests_per_day == 2e6

@@ -204,7 +204,8 @@ def test_bad_gateway_settings_name_the_field(override: str, field: str) -> None:
 
 def test_several_cache_sizes_are_separate_options() -> None:
     s = scenario_with("apigateway.cache.enabled=true", "apigateway.cache.sizes_gb=[0.5, 6.1]")
-    assert s.options[-2:] == ("apigw_rest_cached_0.5gb", "apigw_rest_cached_6.1gb")
+    cached = [o for o in s.options if o.startswith("apigw_rest_cached")]
+    assert cached == ["apigw_rest_cached_0.5gb", "apigw_rest_cached_6.1gb"]
 
 
 # ------------------------------------------------------------------------ Lambda, WebSocket, limits
@@ -215,6 +216,7 @@ def test_concurrency_limit_throttles_and_is_reported() -> None:
             "scenario.duration_days=0.0416666666666666667",
             "backend.duration={model='fixed', ms=1000}",
             "backend.concurrency_limit=40",
+            "cloudfront.origins=[]",
         )
     )
     m = r.meters
@@ -224,7 +226,8 @@ def test_concurrency_limit_throttles_and_is_reported() -> None:
     assert 0.2 * requests < throttled < 0.3 * requests
     assert m.column("direct_invocations").to_numpy().sum() == requests - throttled
     lambda_findings = [f for f in r.summary["findings"] if f["finding"] == "lambda_throttled"]
-    assert {o for f in lambda_findings for o in f["options"]} == {"alb", "apigw_rest", "apigw_http"}
+    affected = {o for f in lambda_findings for o in f["options"]}
+    assert affected == {"alb", "apigw_rest", "apigw_http", "lambda_url"}
 
 
 def test_websocket_chat_reproduces_aws_example_8() -> None:
@@ -260,8 +263,11 @@ def test_oversized_payloads_and_long_durations_are_findings() -> None:
     n = r.summary["traffic"]["requests"]
     assert kinds["over_alb_lambda_payload"]["requests"] == n
     assert kinds["over_rest_timeout"]["requests"] == n
-    assert kinds["over_rest_timeout"]["options"] == ["apigw_rest"]
+    # behind CloudFront the origin's limits still apply
+    assert kinds["over_rest_timeout"]["options"] == ["apigw_rest", "cloudfront_apigw_rest"]
+    assert kinds["over_alb_lambda_payload"]["options"] == ["alb", "cloudfront_alb"]
     assert "over_http_timeout" not in kinds  # 29.5 s is inside HTTP's 30 s
+    assert "over_cloudfront_timeout" not in kinds  # and inside CloudFront's 30 s
     assert "over_apigw_payload" not in kinds  # 2 MB is inside API Gateway's 10 MB
 
 

@@ -15,7 +15,10 @@ import pytest
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
 
-@pytest.fixture(scope="module", params=["seed", "low-traffic", "high-throughput"])
+@pytest.fixture(
+    scope="module",
+    params=["seed", "low-traffic", "high-throughput", "seed-with-waf", "internal-api"],
+)
 def case(request: pytest.FixtureRequest) -> tuple[dict[str, object], dict[str, object]]:
     from golden.regenerate import golden_numbers
 
@@ -31,6 +34,8 @@ def test_matches_golden(case: tuple[dict[str, object], dict[str, object]]) -> No
     assert got["lcu_hours"] == pytest.approx(expected["lcu_hours"], rel=1e-9)
     for key in ("totals_usd", "front_door_usd"):
         assert got[key] == pytest.approx(expected[key], rel=1e-9)
+    assert got["ranking"] == expected["ranking"]
+    assert got["excluded"] == expected["excluded"]
 
 
 def test_seed_month_is_what_the_inputs_imply() -> None:
@@ -49,3 +54,13 @@ def test_seed_month_is_what_the_inputs_imply() -> None:
     assert fd["alb"] == pytest.approx(
         720 * (0.0225 + 2 * 0.005) + got["lcu_hours"] * 0.008, rel=1e-12
     )
+    # today's doors on the same month: no front-door charge for a function URL; CloudFront's
+    # requests after the Always Free 10 M, and behind it the origin's own front-door bill (the ALB
+    # still dominated by processed bytes: CloudFront forwards every request when it caches nothing)
+    assert fd["lambda_url"] == 0
+    edge = (n - 10_000_000) * 1e-6
+    assert fd["cloudfront_lambda_url"] == pytest.approx(edge, rel=1e-12)
+    assert fd["cloudfront_apigw_rest"] == pytest.approx(edge + fd["apigw_rest"], rel=1e-12)
+    assert fd["cloudfront_apigw_http"] == pytest.approx(edge + fd["apigw_http"], rel=1e-12)
+    assert fd["cloudfront_alb"] == pytest.approx(edge + fd["alb"], rel=1e-12)
+    assert got["excluded"] == {} and got["ranking"][0] == "lambda_url"

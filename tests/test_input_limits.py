@@ -93,7 +93,12 @@ def test_a_message_gives_the_value_once() -> None:
 
 def test_a_scenario_that_compares_nothing_is_an_error() -> None:
     with pytest.raises(ConfigError) as exc:
-        scenario_with("alb.enabled=false", "apigateway.apis=[]")
+        scenario_with(
+            "alb.enabled=false",
+            "apigateway.apis=[]",
+            "lambda_url.enabled=false",
+            "cloudfront.origins=[]",
+        )
     assert "compares no option" in dict(exc.value.problems)["apigateway.apis"]
 
 
@@ -105,14 +110,16 @@ def test_available_memory_is_positive_and_below_the_total() -> None:
 
 def test_the_run_estimate_follows_the_busiest_batch() -> None:
     """Seed: the busiest hour's expected requests are ∫ rate over that hour; the estimate holds
-    BYTES_PER_REQUEST bytes for each."""
-    seed = scenario_with()
+    BYTES_PER_REQUEST bytes for each (the engine alone: no CloudFront, whose connection pool the
+    estimate adds on top)."""
+    seed = scenario_with("cloudfront.origins=[]")
     est = estimate_run(seed)
     peak_hour = 120 * 3600  # the cycle peaks at 120/s: the busiest hour is a little below
     held = est.memory_bytes - 250 * 2**20
     assert 0.9 * peak_hour * BYTES_PER_REQUEST["plain"] < held < 1.01 * peak_hour * 96 + 2**25
     aggregate = estimate_run(seed, fidelity="aggregate")
     assert aggregate.memory_bytes < 300 * 2**20 and aggregate.seconds < est.seconds
+    assert estimate_run(scenario_with()).memory_bytes > est.memory_bytes  # + the edge pool
 
 
 def test_check_refuses_what_does_not_fit_and_says_what_to_change(tmp_path: Path) -> None:
@@ -241,7 +248,7 @@ def test_messages_are_not_wrapped_when_output_is_not_a_terminal(tmp_path: Path) 
     assert r.returncode == 0, r.stderr
     saves = [line for line in r.stdout.splitlines() if " saves " in line]
     assert saves and all(
-        line.rstrip().endswith(("apigw_rest", "apigw_http", "alb")) for line in saves
+        line.rstrip().endswith(("apigw_rest", "apigw_http", "alb", "lambda_url")) for line in saves
     )
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert summary["scenario"] == "seed"

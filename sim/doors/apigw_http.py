@@ -19,17 +19,21 @@ def options(scenario: Scenario) -> list[Option]:
     )
 
 
-def charges(option: Option, ctx: BillingContext) -> list[Charge]:
-    requests = ctx.charge(
+def http_requests(option: Option, ctx: BillingContext, units: str = "gateway_http_units") -> Charge:
+    """Billed HTTP API request units (column ``units``: 512 KB each) of the accepted requests."""
+    return ctx.charge(
         option,
         "front_door",
         "requests",
         "request-unit (512 KB)",
-        ctx.facts("gateway_http_units"),
+        ctx.facts(units),
         "apigw_http_requests",
         usage="http_requests",
     )
-    return [requests, *behind(option, ctx)]
+
+
+def charges(option: Option, ctx: BillingContext) -> list[Charge]:
+    return [http_requests(option, ctx), *behind(option, ctx)]
 
 
 DOOR = Door(
@@ -47,7 +51,12 @@ DOOR = Door(
         max_request_bytes=10_485_760,
         max_response_bytes=10_485_760,
         timeout_s=30,
-        notes={"jwt_auth": "JWT authorizers"},
+        notes={
+            "jwt_auth": "JWT authorizers",
+            "max_response_bytes": "6 MB from a Lambda function (Lambda's limit)",
+            "waf": "offered behind CloudFront as cloudfront_apigw_http",
+            "private": "public endpoint only (VPC links are for integrations, not clients)",
+        },
     ),
     options=options,
     charges=charges,

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sim.doors.apigw_rest import REST_FEATURES, rest_requests
-from sim.doors.base import BillingContext, Door, Option, behind
+from sim.doors.apigw_rest import REST_FEATURES, rest_door_charges, rest_prices, rest_requests
+from sim.doors.base import BillingContext, Door, Option
 from sim.engine.paths import cache_path
 from sim.pricing.apigateway import cache_hour_price
 from sim.pricing.charge import Charge
@@ -44,7 +44,7 @@ def charges(option: Option, ctx: BillingContext) -> list[Charge]:
         cache_hour_price(ctx.prices, size),
         hourly=True,
     )
-    return [rest_requests(option, ctx), hours, *behind(option, ctx)]
+    return [rest_requests(option, ctx), hours, *rest_door_charges(option, ctx)]
 
 
 DOOR = Door(
@@ -55,4 +55,5 @@ DOOR = Door(
     charges=charges,
     meters=("gateway_requests", "cache_requests"),
     prices=("apigw_rest_requests", "apigw_cache_hour", "data_transfer_out"),
+    option_prices=rest_prices,
 )

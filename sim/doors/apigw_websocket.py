@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sim.doors.base import BillingContext, Door, Features, Option, lambda_charges, transfer_charges
-from sim.engine.paths import GATEWAY
+from sim.engine.paths import WEBSOCKET
 from sim.pricing.charge import Charge
 
 if TYPE_CHECKING:
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 def options(scenario: Scenario) -> list[Option]:
     apis = scenario.apigateway.apis
-    return [Option("apigw_websocket", "apigw_websocket", GATEWAY)] if "websocket" in apis else []
+    return [Option("apigw_websocket", "apigw_websocket", WEBSOCKET)] if "websocket" in apis else []
 
 
 def charges(option: Option, ctx: BillingContext) -> list[Charge]:
@@ -33,7 +33,7 @@ def charges(option: Option, ctx: BillingContext) -> list[Charge]:
         ),
         *lambda_charges(option, ctx),
         # each response stands for the messages the server sends per client message
-        *transfer_charges(option, ctx, f("gateway_response_bytes") * server),
+        *transfer_charges(option, ctx, f("websocket_response_bytes") * server),
     ]  # fmt: skip
 
 
@@ -47,19 +47,19 @@ DOOR = Door(
         private=False,
         mutual_tls=False,
         custom_domain=True,
-        jwt_auth=False,
+        jwt_auth=True,
         websocket=True,
         max_request_bytes=131_072,
         max_response_bytes=131_072,
-        timeout_s=7200,
+        timeout_s=29,
         notes={
             "jwt_auth": "Lambda authorizers",
-            "timeout_s": "2 h per connection, 10 min idle",
-            "max_request_bytes": "128 KB per message",
+            "timeout_s": "29 s per integration; a connection lasts 2 h at most, 10 min idle",
+            "max_response_bytes": "128 KB per message",
         },
     ),
     options=options,
     charges=charges,
-    meters=("websocket_message_units", "connection_minutes", "gateway_response_bytes"),
+    meters=("websocket_message_units", "connection_minutes", "websocket_response_bytes"),
     prices=("apigw_websocket_messages", "apigw_websocket_connection_minutes", "data_transfer_out"),
 )

@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 
 from sim.pricing.book import Price, RegionPrices, TieredPrice
 from sim.pricing.charge import Charge
-from sim.pricing.freetier import allowance
+from sim.pricing.freetier import allowance, tiers_after
 from sim.units import BINARY_GB_BYTES
 
 if TYPE_CHECKING:
@@ -53,6 +53,8 @@ class Features:
         Longest invocation it waits for.
     notes : dict of str to str
         How it does what the booleans summarise (e.g. ``jwt_auth``: "JWT authorizers").
+    streams : bool
+        Its responses are streamed (not bound by Lambda's 6 MB synchronous limit).
     """
 
     waf: bool
@@ -67,6 +69,7 @@ class Features:
     max_response_bytes: int
     timeout_s: float
     notes: Mapping[str, str] = field(default_factory=dict)
+    streams: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,13 @@ class Facts:
     def constant(self, value: float) -> NDArray[np.float64]:
         return np.full(self.n, float(value))
 
+    def has(self, name: str) -> bool:
+        return name in self.table.column_names
+
+    def hours(self) -> NDArray[np.datetime64]:
+        """The start of each metered hour (UTC)."""
+        return np.asarray(self.table.column("hour").to_numpy()).astype("datetime64[h]")
+
 
 @dataclass(frozen=True)
 class BillingContext:
@@ -124,9 +134,11 @@ class BillingContext:
         *,
         usage: str | None = None,
         hourly: bool = False,
+        daily: bool = False,
+        share: float = 1.0,
     ) -> Charge:
         """A charge of ``option`` at ``price`` (a price-book entry's name, or a price), with its
-        usage's free allowance."""
+        usage's free allowance (``share`` of it: see :class:`~sim.pricing.charge.Charge`)."""
         if isinstance(price, str):
             price = self.prices.need(price)
         assert isinstance(price, Price | TieredPrice)
@@ -139,8 +151,16 @@ class BillingContext:
             price,
             usage=usage,
             hourly=hourly,
-            free=self.free(usage) if usage else 0.0,
+            free=self.free(usage) * share if usage else 0.0,
+            daily=daily,
+            share=share,
+            free_after=bool(usage) and tiers_after(self.prices.free_tier, usage or ""),
         )
+
+    @property
+    def private(self) -> bool:
+        """The API is called from inside VPCs only (``requirements.private``)."""
+        return self.scenario.requirements.private
 
 
 @dataclass(frozen=True)
@@ -155,6 +175,22 @@ class Door:
     meters: tuple[str, ...]
     #: The price-book entries its front-door charges need (Lambda's are added when billed).
     prices: tuple[str, ...] = ()
+    #: What one of its options supports, when that depends on the option (CloudFront: its origin).
+    option_features: Callable[[Option, Scenario], Features] | None = None
+    #: An option it offers to meet requirements another option cannot (CloudFront carrying WAF in
+    #: front of an HTTP API): ``offer(option, unmet requirement keys, scenario)``.
+    offer: Callable[[Option, tuple[str, ...], Scenario], Option | None] | None = None
+    #: The price-book entries an option needs, when they depend on the scenario.
+    option_prices: Callable[[Option, Scenario], tuple[str, ...]] | None = None
+
+    def features_of(self, option: Option, scenario: Scenario) -> Features:
+        """What ``option`` supports."""
+        return self.option_features(option, scenario) if self.option_features else self.features
+
+    def prices_of(self, option: Option, scenario: Scenario) -> tuple[str, ...]:
+        """The price-book entries ``option``'s front-door charges need."""
+        extra = self.option_prices(option, scenario) if self.option_prices else ()
+        return (*self.prices, *extra)
 
 
 def lambda_charges(option: Option, ctx: BillingContext) -> list[Charge]:

@@ -38,6 +38,7 @@ from numpy.typing import NDArray
 
 from sim.config import Scenario
 from sim.engine.core import Horizon, ProgressCallback
+from sim.engine.edge import expected_pool
 from sim.engine.gateway import (
     TokenBucket,
     ZipfKeys,
@@ -46,17 +47,20 @@ from sim.engine.gateway import (
     erlang_b,
     ttl_hit_ratio,
 )
-from sim.engine.paths import GATEWAY, engine_paths
+from sim.engine.paths import engine_paths
 from sim.meters import (
     CACHE_MAX_ITEM,
     HTTP_UNIT_BYTES,
     LIMITS,
+    STREAM_FREE_BYTES,
+    STREAM_MAX_BYTES,
     WEBSOCKET_MAX_BYTES,
     WEBSOCKET_UNIT_BYTES,
     HourlyMeter,
 )
 from sim.traffic import build_connection_model, build_sampler
 from sim.traffic.arrivals import arrivals_for
+from sim.traffic.distributions import expected_units_up_to, expected_value_up_to
 from sim.traffic.payloads import Payload, build_payload
 from sim.units import SECONDS_PER_DAY, SECONDS_PER_HOUR, SECONDS_PER_MINUTE
 
@@ -103,11 +107,22 @@ class _HitRatio:
             weights = np.ones(p.size)
         self.p, self.weights, self.ttl_s, self.lru = p, weights, ttl_s, lru
 
+    def _h(self, rate_per_s: float) -> NDArray[np.float64]:
+        return np.minimum(ttl_hit_ratio(rate_per_s * self.p, self.ttl_s), self.lru)
+
     def __call__(self, rate_per_s: float) -> float:
         if rate_per_s <= 0 or self.ttl_s <= 0:
             return 0.0
-        h = np.minimum(ttl_hit_ratio(rate_per_s * self.p, self.ttl_s), self.lru)
-        return float(np.sum(self.weights * self.p * h))
+        return float(np.sum(self.weights * self.p * self._h(rate_per_s)))
+
+    def cold_start_misses(self, rate_per_s: float) -> float:
+        """The hits an empty cache loses against the stationary ratio: ``Σ_k h_k²/2``. A key's
+        misses form a renewal process with cycles ``ttl + Exp(λ_k)``; started empty (the first
+        request a miss) instead of in equilibrium, it counts ``E[D²]/(2μ²) − E[D₁]/μ = h_k²/2``
+        more misses over a long period (``μ = ttl + 1/λ_k``, ``D₁ ~ Exp(λ_k)``)."""
+        if rate_per_s <= 0 or self.ttl_s <= 0:
+            return 0.0
+        return float(np.sum(self.weights * self._h(rate_per_s) ** 2) / 2)
 
 
 def run_aggregate(
@@ -140,11 +155,12 @@ def run_aggregate(
     p_new = min(1.0, connections.expected_new_per_request())
     kernel = ConnectionKernel.of(connections, horizon)
     http_per_request = request_size.expected_units(HTTP_UNIT_BYTES)
-    ws_ok = (1 - request_size.survival(WEBSOCKET_MAX_BYTES)) * (
-        1 - response_size.survival(WEBSOCKET_MAX_BYTES)
-    )
-    ws_client = request_size.expected_units(WEBSOCKET_UNIT_BYTES) * ws_ok
-    ws_server = response_size.expected_units(WEBSOCKET_UNIT_BYTES) * ws_ok
+    # a client message over 128 KB is refused; a response over 128 KB cannot be sent
+    ws_accepted = 1 - request_size.survival(WEBSOCKET_MAX_BYTES)
+    ws_ok = ws_accepted * (1 - response_size.survival(WEBSOCKET_MAX_BYTES))
+    ws_client = expected_units_up_to(request_size, WEBSOCKET_UNIT_BYTES, WEBSOCKET_MAX_BYTES)
+    ws_server = expected_units_up_to(response_size, WEBSOCKET_UNIT_BYTES, WEBSOCKET_MAX_BYTES)
+    ws_sent_bytes = expected_value_up_to(response_size, WEBSOCKET_MAX_BYTES)
     billed_ms_per_request = duration.expected_units(1.0)
     mean_s = duration.mean / 1000.0
     # P(over a limit) per request; request and response sizes taken as independent here
@@ -161,6 +177,28 @@ def run_aggregate(
         "over_websocket_message": 1 - ws_ok,
     }
     span = horizon.end_s - horizon.start_s
+    flags = meter.flags
+    cf = scenario.cloudfront
+    edge_ratio = (
+        _HitRatio(
+            ZipfKeys(cf.cache.keys.count, cf.cache.keys.exponent),
+            cf.cache.ttl_s,
+            cf.cache.keys.count,  # every key fits: the TTL alone bounds the hits
+        )
+        if flags.cloudfront and cf.cache.enabled
+        else None
+    )
+    edge_bucket = (
+        TokenBucket(gw.throttle.rate_per_s, gw.throttle.burst)
+        if flags.edge_gateway and gw.throttle.enabled
+        else None
+    )
+    cf_timeout = duration.survival(flags.cloudfront_timeout_ms) if flags.cloudfront else 0.0
+    stream_excess = response_size.expected_excess(STREAM_FREE_BYTES)
+    if flags.streaming:
+        exceed["over_lambda_url_stream"] = 1 - (1 - request_size.survival(STREAM_FREE_BYTES)) * (
+            1 - response_size.survival(STREAM_MAX_BYTES)
+        )
 
     for a in range(horizon.start_s, horizon.end_s, WINDOW_S):
         b = min(a + WINDOW_S, horizon.end_s)
@@ -204,7 +242,11 @@ def run_aggregate(
                 ratio = np.array(
                     [hit_ratio[p.name](r / s) for r, s in zip(storable, hour_s, strict=True)]
                 )
-                hits[p.name] = np.asarray(np.rint(storable * ratio), dtype=np.int64)
+                expected = storable * ratio
+                if a == horizon.start_s and expected.size:  # the cache starts empty
+                    cold = hit_ratio[p.name].cold_start_misses(storable[0] / hour_s[0])
+                    expected[0] = max(0.0, expected[0] - cold)
+                hits[p.name] = np.asarray(np.rint(expected), dtype=np.int64)
 
         request_bytes, response_bytes = _payload_sums(rngs["payload"], requests, payload)
         billed_ms = np.asarray(
@@ -219,11 +261,67 @@ def run_aggregate(
             dtype=np.int64,
         )
         facts: dict[str, NDArray[Any]] = {}
+        edge_hits = np.zeros(requests.size, dtype=np.int64)
+        misses_s = counts
+        edge_accepted_s = counts
+        if flags.cloudfront:
+            rng_cf = rngs["cloudfront"]
+            miss = np.ones(requests.size)
+            if edge_ratio is not None:
+                cacheable = rng_cf.binomial(requests, cf.cache.cacheable_share)
+                per_edge = cf.edge_locations
+                ratio = np.array(
+                    [edge_ratio(c / s / per_edge) for c, s in zip(cacheable, hour_s, strict=True)]
+                )
+                expected = cacheable * ratio
+                if a == horizon.start_s and expected.size:  # every edge cache starts empty
+                    rate = cacheable[0] / hour_s[0] / per_edge
+                    expected[0] = max(
+                        0.0, expected[0] - per_edge * edge_ratio.cold_start_misses(rate)
+                    )
+                hit = np.divide(expected, requests, out=np.zeros(requests.size), where=requests > 0)
+                miss = 1.0 - np.clip(hit, 0.0, 1.0)
+            # the forwarded requests second by second, and so per hour (hits: the rest)
+            misses_s = rng_cf.binomial(counts, miss[hour_idx])
+            forwarded = per_hour(misses_s)
+            edge_hits = requests - forwarded
+            facts["edge_requests"] = forwarded
+            facts["edge_request_bytes"] = _share(request_bytes, forwarded, requests)
+            facts["edge_hits"] = edge_hits
+            facts["edge_hit_bytes"] = _share(response_bytes, edge_hits, requests)
+            facts["over_cloudfront_timeout"] = np.rint(forwarded * cf_timeout).astype(np.int64)
+            edge_accepted_s = misses_s
+            if flags.edge_gateway:
+                refused_s = (
+                    edge_bucket.throttle(misses_s) if edge_bucket is not None
+                    else np.zeros_like(misses_s)
+                )  # fmt: skip
+                edge_accepted_s = misses_s - refused_s
+                accepted = per_hour(edge_accepted_s)
+                facts["edge_gateway_accepted"] = accepted
+                facts["edge_gateway_throttled"] = per_hour(misses_s) - accepted
+                facts["edge_gateway_http_units"] = np.rint(accepted * http_per_request).astype(
+                    np.int64
+                )
+            if flags.edge_pool:
+                rate = smoothed(misses_s.astype(np.float64), mean_s) / cf.edge_locations
+                opened, open_ = expected_pool(rate, mean_s, cf.origin_keepalive_s)
+                meter.add_edge_pool(
+                    h0,
+                    np.bincount(hour_idx, weights=opened * cf.edge_locations).astype(np.float64),
+                    np.bincount(hour_idx, weights=open_ * cf.edge_locations).astype(np.float64),
+                )
         for p in paths:
-            if p.cache_size_gb is not None:
+            if p.edge:
+                arrivals_s = (edge_accepted_s if p.through_gateway else misses_s).astype(np.float64)
+                invoked = per_hour(arrivals_s)
+            elif p.cache_size_gb is not None:
                 invoked = served - hits[p.name]
                 share = np.divide(invoked, served, out=np.zeros(served.size), where=served > 0)
                 arrivals_s = served_s * share[hour_idx]
+            elif p.websocket:
+                arrivals_s = np.asarray(served_s * ws_accepted, dtype=np.float64)
+                invoked = np.asarray(np.rint(served * ws_accepted), dtype=np.int64)
             elif p.through_gateway:
                 invoked, arrivals_s = served, served_s.astype(np.float64)
             else:
@@ -237,15 +335,21 @@ def run_aggregate(
                 refused = rngs["backend"].binomial(invoked, np.clip(p_block, 0.0, 1.0))
             ran = invoked - refused
             delivered = ran + (hits[p.name] if p.cache_size_gb is not None else 0)
+            if p.edge:
+                delivered = ran + edge_hits
             facts[f"{p.name}_invocations"] = ran
             facts[f"{p.name}_lambda_throttled"] = refused
             facts[f"{p.name}_billed_ms"] = _share(billed_ms, ran, requests)
             facts[f"{p.name}_response_bytes"] = _share(response_bytes, delivered, requests)
+            if p.websocket:
+                # the responses that fit a message (each ≤ 128 KB): their expected bytes
+                facts[f"{p.name}_response_bytes"] = np.rint(ran * ws_sent_bytes).astype(np.int64)
+                facts["gateway_ws_server_units"] = np.rint(ran * ws_server).astype(np.int64)
             facts[f"{p.name}_peak_concurrency"] = np.maximum.reduceat(concurrency, starts)
             if p.cache_size_gb is not None:
                 facts[f"{p.name}_hits"] = hits[p.name]
-            if p.name == GATEWAY and meter.websocket:
-                facts["gateway_ws_server_units"] = np.rint(ran * ws_server).astype(np.int64)
+            if p.name == "direct" and flags.streaming:
+                facts["direct_stream_excess_bytes"] = np.rint(ran * stream_excess).astype(np.int64)
         meter.add_hourly(
             h0,
             requests=requests,
@@ -330,9 +434,15 @@ class ConnectionKernel:
     def add(self, meter: Any, first_minute: int, new_per_minute: NDArray[np.int64]) -> None:
         spread = np.convolve(new_per_minute.astype(np.float64), self.weights)
         if self.carry.size:
-            offset = first_minute - self.carry_from
-            head = self.carry[offset:]
-            spread[: head.size] += head[: spread.size]
+            # the carried tail starts at minute ``carry_from``: the window's first minute, or the
+            # minute before when two windows share a minute (a start off the whole minute)
+            shift = self.carry_from - first_minute
+            if shift < 0:  # pragma: no cover - windows are contiguous
+                raise AssertionError("aggregate windows must be contiguous")
+            need = shift + self.carry.size
+            if need > spread.size:
+                spread = np.concatenate((spread, np.zeros(need - spread.size)))
+            spread[shift:need] += self.carry
         n = new_per_minute.size
         self.carry, self.carry_from = spread[n:].copy(), first_minute + n
         out = spread[:n].copy()

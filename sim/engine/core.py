@@ -78,6 +78,11 @@ class Batch:
     admitted: dict[str, NDArray[np.bool_] | None] = field(default_factory=dict)
     #: per path, per second: execution-seconds started (mean concurrency by Little's law)
     concurrency: dict[str, NDArray[np.float64]] = field(default_factory=dict)
+    #: CloudFront (when compared): the edge location of each request, the requests its cache
+    #: answers, and those API Gateway's throttle refuses among the rest (its own bucket)
+    edge: NDArray[np.int64] | None = None
+    edge_hits: NDArray[np.bool_] | None = None
+    edge_throttled: NDArray[np.bool_] | None = None
 
     @property
     def n(self) -> int:
@@ -208,6 +213,7 @@ def _gateway(
     each size, and each path's own Lambda concurrency limit (see :mod:`sim.engine.paths`)."""
     from sim.engine.gateway import (
         CACHE_MAX_ITEM_BYTES,
+        WEBSOCKET_MAX_MESSAGE_BYTES,
         ContinuousTokenBucket,
         LossSystem,
         ZipfKeys,
@@ -226,6 +232,7 @@ def _gateway(
     keys = ZipfKeys(gw.cache.keys.count, gw.cache.keys.exponent).sampler() if caches else None
     limit = scenario.backend.concurrency_limit
     loss = {p.name: LossSystem(limit) for p in paths}
+    edge = EdgeStage.for_scenario(scenario, paths)
     while True:
         batch: Batch | None = yield inp.get()
         if batch is None:
@@ -247,13 +254,25 @@ def _gateway(
             # a response over 1 MB is never cached: a miss that stores nothing
             asks = cacheable & (batch.response_bytes <= CACHE_MAX_ITEM_BYTES)
             hits = caches.lookup(batch.arrival_s, request_keys, asks)
+        edge_of = edge_hits = edge_throttled = None
+        if edge is not None:
+            edge_of, edge_hits, edge_throttled = edge.step(rngs["cloudfront"], batch)
         invoked: dict[str, NDArray[np.bool_] | None] = {}
         admitted: dict[str, NDArray[np.bool_] | None] = {}
         concurrency: dict[str, NDArray[np.float64]] = {}
         for p in paths:
             reach = served if p.through_gateway else None
+            if p.edge:
+                assert edge_hits is not None
+                reach = ~edge_hits
+                if p.through_gateway and edge_throttled is not None:
+                    reach &= ~edge_throttled
             if p.cache_size_gb is not None:
                 reach = ~hits[p.name] if reach is None else reach & ~hits[p.name]
+            if p.websocket:
+                assert batch.request_bytes is not None
+                accepted = np.asarray(batch.request_bytes <= WEBSOCKET_MAX_MESSAGE_BYTES)
+                reach = accepted if reach is None else reach & accepted
             invoked[p.name] = reach
             counts, arrival, duration = batch.counts, batch.arrival_s, batch.duration_ms
             if reach is not None:
@@ -277,8 +296,73 @@ def _gateway(
                 invoked=invoked,
                 admitted=admitted,
                 concurrency=concurrency,
+                edge=edge_of,
+                edge_hits=edge_hits,
+                edge_throttled=edge_throttled,
             )
         )
+
+
+@dataclass
+class EdgeStage:
+    """CloudFront in the pipeline: each request's edge location (uniform), the edge caches (one
+    exact TTL cache per edge location, keys as for the REST cache) and, for origins behind API
+    Gateway, the throttle's own bucket fed CloudFront's misses only."""
+
+    edges: int
+    cache: Any  # TtlCache over (edge, key) pairs, or None
+    keys: Any
+    cacheable_share: float
+    key_count: int
+    bucket: Any  # ContinuousTokenBucket, or None
+
+    @classmethod
+    def for_scenario(cls, scenario: Scenario, paths: Any) -> EdgeStage | None:
+        from sim.engine.gateway import ContinuousTokenBucket, TtlCache, ZipfKeys
+        from sim.engine.paths import cloudfront_origins
+
+        if not cloudfront_origins(scenario):
+            return None
+        cf = scenario.cloudfront
+        cache = keys = None
+        if cf.cache.enabled:
+            cache = TtlCache(cf.edge_locations * cf.cache.keys.count, cf.cache.ttl_s)
+            keys = ZipfKeys(cf.cache.keys.count, cf.cache.keys.exponent).sampler()
+        throttle = scenario.apigateway.throttle
+        bucket = None
+        if any(p.edge and p.through_gateway for p in paths) and throttle.enabled:
+            bucket = ContinuousTokenBucket(throttle.rate_per_s, throttle.burst)
+        return cls(
+            cf.edge_locations, cache, keys, cf.cache.cacheable_share, cf.cache.keys.count, bucket
+        )
+
+    def step(
+        self, rng: np.random.Generator, batch: Batch
+    ) -> tuple[NDArray[np.int64], NDArray[np.bool_], NDArray[np.bool_] | None]:
+        """``(edge of each request, answered by its edge's cache, refused by the throttle)``."""
+        n = batch.n
+        edge = rng.integers(0, self.edges, n).astype(np.int64)
+        hits = np.zeros(n, dtype=np.bool_)
+        if self.cache is not None:
+            cacheable = rng.random(n) < self.cacheable_share
+            key = self.keys(rng, n)
+            idx = np.flatnonzero(cacheable)
+            hits[idx] = self.cache.lookup(
+                batch.arrival_s[idx], edge[idx] * self.key_count + key[idx]
+            )
+        throttled = None
+        if self.bucket is not None:
+            miss = np.flatnonzero(~hits)
+            arrival = batch.arrival_s[miss]
+            second = np.floor(arrival).astype(np.int64) - batch.start_s
+            counts = np.bincount(second, minlength=batch.counts.size).astype(np.int64)
+            # the misses, grouped by second as the bucket expects
+            order = np.argsort(second, kind="stable")
+            refused = self.bucket.throttle(counts, arrival[order], batch.start_s)
+            throttled = np.zeros(n, dtype=np.bool_)
+            if refused is not None:
+                throttled[miss[order[refused]]] = True
+        return edge, hits, throttled
 
 
 @dataclass

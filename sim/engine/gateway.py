@@ -22,6 +22,8 @@ from numpy.typing import NDArray
 
 #: API Gateway caches no response larger than this (bytes): "responses up to 1,048,576 bytes".
 CACHE_MAX_ITEM_BYTES = 1_048_576
+#: A WebSocket API refuses messages over 128 KB (API Gateway quotas), either way.
+WEBSOCKET_MAX_MESSAGE_BYTES = 131_072
 
 
 @dataclass

@@ -18,6 +18,7 @@ import simpy
 
 from sim.config import Scenario
 from sim.engine.core import Batch, Horizon, ProgressCallback, pipeline
+from sim.engine.edge import MIN_HOLD_S, EventPool
 from sim.meters import HourlyMeter, contributions
 from sim.units import SECONDS_PER_HOUR, SECONDS_PER_MINUTE
 
@@ -30,6 +31,14 @@ class EventMeter(HourlyMeter):
         self._per_second: dict[int, int] = {}
         self._open = 0
         self._last_s = float(horizon.start_s)
+        # CloudFront's pooled connections, one acquire and release event per forwarded request
+        self.event_pool: EventPool | None = None
+        if self.pool is not None:
+            cf = scenario.cloudfront
+            self.event_pool = EventPool(
+                cf.edge_locations, cf.origin_keepalive_s, horizon.n_hours, horizon.end_s
+            )
+            self.pool = None
 
     def request(self, t_s: float, facts: dict[str, int]) -> None:
         """One request arrives at ``t_s`` and adds ``facts`` (its share of each counter)."""
@@ -63,6 +72,9 @@ class EventMeter(HourlyMeter):
 
     def table(self) -> pa.Table:
         self._advance(float(self.horizon.end_s))
+        if self.event_pool is not None:
+            self.event_pool.finish()
+            self.add_edge_pool(0, self.event_pool.new, self.event_pool.connection_s)
         peak = self._c["peak_rps"]
         for second, count in self._per_second.items():
             h = second // SECONDS_PER_HOUR
@@ -104,10 +116,14 @@ def _spawn(
             env.process(_connection(env, meter, float(start), float(end)))
         peaks = replace(batch, counts=np.zeros(0, dtype=np.int64))  # the busiest second: events
         meter.add_second_peaks(batch.start_s // SECONDS_PER_HOUR, peaks)
-        shares = contributions(batch, meter.paths, meter.websocket)
+        shares = contributions(batch, meter.paths, meter.flags)
         for i in range(batch.n):
             facts = {name: c.of(i) for name, c in shares.items()}
             env.process(_request(env, meter, float(batch.arrival_s[i]), facts))
+        if meter.event_pool is not None:
+            edge, arrival, hold = meter.forwarded(batch)
+            for e, t, d in zip(edge.tolist(), arrival.tolist(), hold.tolist(), strict=True):
+                env.process(_origin_request(env, meter.event_pool, e, t, max(d, MIN_HOLD_S)))
         if progress is not None:
             progress((batch.end_s - horizon.start_s) / span)
 
@@ -117,6 +133,16 @@ def _request(
 ) -> Generator[Any, Any, None]:
     yield env.timeout(max(0.0, t_s - env.now))
     meter.request(t_s, facts)
+
+
+def _origin_request(
+    env: simpy.Environment, pool: EventPool, edge: int, t_s: float, hold_s: float
+) -> Generator[Any, Any, None]:
+    """A request CloudFront forwards: it takes a pooled connection of its edge for its hold."""
+    yield env.timeout(max(0.0, t_s - env.now))
+    pool.acquire(edge, t_s)
+    yield env.timeout(hold_s)
+    pool.release(edge, t_s + hold_s)
 
 
 def _connection(

@@ -22,6 +22,7 @@ from sim.pricing.freetier import USAGE, FreeAllowance
 __all__ = [
     "DEFAULT_BOOK_ID",
     "MissingPriceError",
+    "PlanPrice",
     "Price",
     "PriceBook",
     "PriceBookError",
@@ -148,18 +149,22 @@ class TieredPrice:
             file=price.file,
         )
 
-    def with_free(self, free_quantity: float) -> TieredPrice:
+    def with_free(self, free_quantity: float, after: bool = False) -> TieredPrice:
         """Return these tiers with the first ``free_quantity`` units of the month at $0.
 
-        AWS subtracts the free tier first and the published tier boundaries stay where they are
-        (cumulative monthly counts): the free units are taken out of the lowest tier(s), and a
-        tier that lies wholly inside the free allowance disappears. Example: Lambda x86 with
-        400,000 free GB-s gives ``[0 to 400,000 at $0, 400,000 to 6 B at tier-1 price, ...]``.
+        AWS subtracts the free tier first. For most usages the published tier boundaries stay
+        where they are (cumulative monthly counts): the free units are taken out of the lowest
+        tier(s), and a tier that lies wholly inside the free allowance disappears. Example: Lambda
+        x86 with 400,000 free GB-s gives ``[0 to 400,000 at $0, 400,000 to 6 B at tier-1 price,
+        ...]``. With ``after`` the published tiers start after the free units instead (data
+        transfer out: "first 10 TB / month data transfer out beyond the global free tier").
 
         Parameters
         ----------
         free_quantity : float
             Free units per month, >= 0.
+        after : bool
+            The published tiers begin after the free units (their boundaries shift by it).
 
         Returns
         -------
@@ -170,6 +175,19 @@ class TieredPrice:
             raise ValueError(f"free_quantity must be finite and >= 0, got {free_quantity!r}")
         if free_quantity == 0:
             return self
+        if after:
+            shifted = tuple(
+                Tier(None if t.up_to is None else t.up_to + free_quantity, t.price)
+                for t in self.tiers
+            )
+            return TieredPrice(
+                tiers=(Tier(free_quantity, 0.0), *shifted),
+                unit=self.unit,
+                source=self.source,
+                retrieved=self.retrieved,
+                note=self.note,
+                file=self.file,
+            )
         paid = tuple(t for t in self.tiers if t.up_to is None or t.up_to > free_quantity)
         return TieredPrice(
             tiers=(Tier(free_quantity, 0.0), *paid),
@@ -198,6 +216,28 @@ def _check_tiers(tiers: tuple[Tier, ...]) -> None:
 
 
 @dataclass(frozen=True)
+class PlanPrice:
+    """A CloudFront flat-rate plan: its monthly fee and what it includes.
+
+    Attributes
+    ----------
+    fee : Price
+        USD per month (prorated by the day).
+    requests : float
+        Requests a month the plan allows.
+    data_transfer_gb : float
+        GB out a month the plan allows (1 TB = 1,024 GB).
+    waf_rules : int
+        Rules its included web ACL holds.
+    """
+
+    fee: Price
+    requests: float
+    data_transfer_gb: float
+    waf_rules: int
+
+
+@dataclass(frozen=True)
 class RegionPrices:
     """Every price the simulator needs in one region, plus the account's monthly free tiers.
 
@@ -219,6 +259,22 @@ class RegionPrices:
         Per GB-second, tiers on the month's aggregate per architecture.
     data_transfer_out : TieredPrice
         Per GB out to the internet.
+    lambda_streaming_gb_x86, lambda_streaming_gb_arm64 : Price
+        Per GB of streamed response beyond each response's first 6 MB (function URLs).
+    lattice_service_hour, lattice_gb, lattice_requests : Price
+        VPC Lattice per service-hour, GB processed and request (beyond 300,000 an hour).
+    privatelink_endpoint_hour : Price
+        Per interface VPC endpoint-hour in one AZ; ``privatelink_gb`` (tiered) per GB processed.
+    cloudfront_requests_https, cloudfront_requests_http, cloudfront_origin_transfer : dict
+        CloudFront per request (HTTPS, HTTP) and per GB sent to the origin, by edge region (the
+        book's ``[global]`` table: the same in every region).
+    cloudfront_data_transfer_out : dict of str to TieredPrice
+        CloudFront per GB out, monthly tiers by edge region.
+    cloudfront_plans : dict of str to PlanPrice
+        CloudFront's flat-rate plans by name (``free``, ``pro``, ``business``, ``premium``).
+    waf_web_acl_month, waf_rule_month, waf_requests, waf_bot_control_month : Price
+        AWS WAF (global): per web ACL and rule a month (prorated hourly), per request inspected,
+        Bot Control per month; ``waf_bot_control_requests`` (tiered, first 10 M free) per request.
     free_tier : dict of str to FreeAllowance
         The account's monthly allowances by usage (:mod:`sim.pricing.freetier`), each with its
         offer (Always Free or the legacy 12-month one).
@@ -238,18 +294,53 @@ class RegionPrices:
     lambda_gb_second_x86: TieredPrice | None = None
     lambda_gb_second_arm64: TieredPrice | None = None
     data_transfer_out: TieredPrice | None = None
+    lambda_streaming_gb_x86: Price | None = None
+    lambda_streaming_gb_arm64: Price | None = None
+    lattice_service_hour: Price | None = None
+    lattice_gb: Price | None = None
+    lattice_requests: Price | None = None
+    privatelink_endpoint_hour: Price | None = None
+    privatelink_gb: TieredPrice | None = None
+    cloudfront_requests_https: dict[str, Price] = field(default_factory=dict)
+    cloudfront_requests_http: dict[str, Price] = field(default_factory=dict)
+    cloudfront_origin_transfer: dict[str, Price] = field(default_factory=dict)
+    cloudfront_data_transfer_out: dict[str, TieredPrice] = field(default_factory=dict)
+    cloudfront_plans: dict[str, PlanPrice] = field(default_factory=dict)
+    waf_web_acl_month: Price | None = None
+    waf_rule_month: Price | None = None
+    waf_requests: Price | None = None
+    waf_bot_control_month: Price | None = None
+    waf_bot_control_requests: TieredPrice | None = None
     free_tier: dict[str, FreeAllowance] = field(default_factory=dict)
 
     def need(self, name: str) -> Any:
         """The entry ``name`` (``cache_hour_by_gb`` as ``apigw_cache_hour``); a
         :class:`MissingPriceError` naming the region and the entry if the book lacks it."""
         value = self.cache_hour_by_gb if name == _CACHE else getattr(self, name, None)
-        if value is None or (name == _CACHE and not value):
+        if value is None or (isinstance(value, dict) and not value):
             raise MissingPriceError(
                 f"the price book has no {name} for {self.region}: the files it was built from "
                 "lack it (a price is never taken from another region)"
             )
         return value
+
+    def edge(self, name: str, edge_region: str) -> Any:
+        """A CloudFront entry (``cloudfront_*``) for one edge region."""
+        table = self.need(name)
+        if edge_region not in table:
+            raise MissingPriceError(
+                f"the price book has no {name} for CloudFront's {edge_region!r} edge region"
+            )
+        return table[edge_region]
+
+    def plan(self, name: str) -> PlanPrice:
+        """A CloudFront flat-rate plan."""
+        plans: dict[str, PlanPrice] = self.need("cloudfront_plans")
+        if name not in plans:
+            raise MissingPriceError(
+                f"the price book has no CloudFront {name!r} plan (it has {', '.join(plans)})"
+            )
+        return plans[name]
 
     def missing(self, names: Iterable[str]) -> list[str]:
         """Which of ``names`` the book lacks for this region."""
@@ -308,10 +399,21 @@ class PriceBook:
 # --------------------------------------------------------------------------------------------------
 
 _FLAT = ("alb_hour", "alb_lcu_hour", "alb_trust_store_hour", "public_ipv4_hour",
-         "apigw_websocket_connection_minutes", "lambda_requests")  # fmt: skip
+         "apigw_websocket_connection_minutes", "lambda_requests", "lambda_streaming_gb_x86",
+         "lambda_streaming_gb_arm64", "lattice_service_hour", "lattice_gb", "lattice_requests",
+         "privatelink_endpoint_hour")  # fmt: skip
 _TIERED = ("apigw_rest_requests", "apigw_http_requests", "apigw_websocket_messages",
-           "lambda_gb_second_x86", "lambda_gb_second_arm64", "data_transfer_out")  # fmt: skip
+           "lambda_gb_second_x86", "lambda_gb_second_arm64", "data_transfer_out",
+           "privatelink_gb")  # fmt: skip
 _CACHE = "apigw_cache_hour"
+#: Entries of the book's ``[global]`` table (the same in every region): flat, tiered, per edge
+#: region (flat or tiered), and CloudFront's plans.
+_GLOBAL_FLAT = ("waf_web_acl_month", "waf_rule_month", "waf_requests", "waf_bot_control_month")
+_GLOBAL_TIERED = ("waf_bot_control_requests",)
+_EDGE = ("cloudfront_requests_https", "cloudfront_requests_http", "cloudfront_origin_transfer")
+_EDGE_TIERED = ("cloudfront_data_transfer_out",)
+_PLANS = "cloudfront_plans"
+GLOBAL_ENTRIES = (*_GLOBAL_FLAT, *_GLOBAL_TIERED, *_EDGE, *_EDGE_TIERED, _PLANS)
 _BARE_KEY = re.compile(r"[A-Za-z0-9_]+(\[\d+\])?")
 
 
@@ -428,6 +530,48 @@ class _Reader:
             )
         return out
 
+    def edges(
+        self, table: Mapping[str, Any], path: tuple[str, ...], tiered: bool
+    ) -> dict[str, Any]:
+        """``edges = [{ edge = "United States", value = ... }]`` (or ``tiers = [...]``)."""
+        unit, source, retrieved = self.meta(table, path)
+        note, file = self.note(table, path), self.file_of(table, path)
+        raw = self.get(table, path, "edges")
+        if not isinstance(raw, list) or not raw:
+            raise self.error(_key(*path, "edges"), "expected a non-empty array of edge regions")
+        out: dict[str, Any] = {}
+        for i, item in enumerate(raw):
+            epath = (*path, f"edges[{i}]")
+            if not isinstance(item, dict):
+                raise self.error(_key(*epath), "expected a table")
+            edge = self.text(item, epath, "edge")
+            if edge in out:
+                raise self.error(_key(*epath, "edge"), f"edge region {edge!r} listed twice")
+            if tiered:
+                merged = {"unit": unit, "source": source, "retrieved": retrieved, **item}
+                tp = self.tiered(merged, epath)
+                out[edge] = TieredPrice(tp.tiers, unit, source, retrieved, note, file)
+            else:
+                out[edge] = Price(self.number(item, epath, "value"), unit, source, retrieved,
+                                  note, file)  # fmt: skip
+        return out
+
+    def plans(self, table: Mapping[str, Any], path: tuple[str, ...]) -> dict[str, PlanPrice]:
+        out: dict[str, PlanPrice] = {}
+        for name in table:
+            ppath = (*path, name)
+            entry = self.table(table, path, name)
+            raw_rules = self.get(entry, ppath, "waf_rules")
+            if isinstance(raw_rules, bool) or not isinstance(raw_rules, int) or raw_rules < 0:
+                raise self.error(_key(*ppath, "waf_rules"), "expected an integer >= 0")
+            out[name] = PlanPrice(
+                self.price(entry, ppath),
+                self.number(entry, ppath, "requests"),
+                self.number(entry, ppath, "data_transfer_gb"),
+                raw_rules,
+            )
+        return out
+
 
 def _default_book_path() -> Traversable:
     return packaged_book_path(DEFAULT_BOOK_ID)
@@ -451,6 +595,13 @@ def packaged_books() -> list[str]:
 def free_tier_template() -> str:
     """The free-tier table ``sim prices import`` writes into its books (TOML)."""
     return resources.files("sim.pricing").joinpath("data", "free-tier.toml").read_text("utf-8")
+
+
+def cloudfront_plans_template() -> str:
+    """CloudFront's flat-rate plans as ``sim prices import`` writes them into its books (TOML)."""
+    return (
+        resources.files("sim.pricing").joinpath("data", "cloudfront-plans.toml").read_text("utf-8")
+    )
 
 
 def load_price_book(path: str | Path | Traversable | None = None) -> PriceBook:
@@ -508,9 +659,31 @@ def load_price_book(path: str | Path | Traversable | None = None) -> PriceBook:
         offer = r.text(entry, where, "offer")
         if offer not in ("always_free", "legacy_12_month"):
             raise r.error(_key(*where, "offer"), "expected 'always_free' or 'legacy_12_month'")
+        after = entry.get("tiers_after", False)
+        if not isinstance(after, bool):
+            raise r.error(_key(*where, "tiers_after"), "expected true or false")
         free_tier[name] = FreeAllowance(
-            price.value, offer, price.unit, price.source, price.retrieved, price.note
+            price.value, offer, price.unit, price.source, price.retrieved, price.note, after
         )
+    global_values: dict[str, Any] = {}
+    if "global" in data:
+        gtable = r.table(data, (), "global")
+        for name in gtable:
+            if name not in GLOBAL_ENTRIES:
+                raise r.error(
+                    _key("global", name),
+                    f"unknown entry (expected {', '.join(sorted(GLOBAL_ENTRIES))})",
+                )
+            gpath = ("global", name)
+            entry = r.table(gtable, ("global",), name)
+            if name in _GLOBAL_FLAT:
+                global_values[name] = r.price(entry, gpath)
+            elif name in _GLOBAL_TIERED:
+                global_values[name] = r.tiered(entry, gpath)
+            elif name in _EDGE or name in _EDGE_TIERED:
+                global_values[name] = r.edges(entry, gpath, tiered=name in _EDGE_TIERED)
+            else:
+                global_values[name] = r.plans(entry, gpath)
     regions_table = r.table(data, (), "regions")
     if not regions_table:
         raise r.error("regions", "no regions in")
@@ -535,7 +708,7 @@ def load_price_book(path: str | Path | Traversable | None = None) -> PriceBook:
         if _CACHE in raw:
             values["cache_hour_by_gb"] = r.cache(r.table(raw, rpath, _CACHE), (*rpath, _CACHE))
         values["free_tier"] = free_tier
-        regions[region] = RegionPrices(**values)
+        regions[region] = RegionPrices(**values, **global_values)
     return PriceBook(
         id=r.text(data, (), "id"),
         retrieved=r.text(data, (), "retrieved"),
@@ -554,6 +727,10 @@ def unverified_entries(prices: RegionPrices) -> list[str]:
             out.append(f.name)
         elif f.name == "cache_hour_by_gb":
             out += [f"{_CACHE}[{gb:g}]" for gb, p in sorted(value.items()) if not p.verified]
+        elif f.name == _PLANS:
+            out += [f"{_PLANS}[{k}]" for k, p in value.items() if not p.fee.verified]
+        elif isinstance(value, dict) and f.name in _EDGE + _EDGE_TIERED:
+            out += [f"{f.name}[{k}]" for k, p in value.items() if not p.verified]
     return out
 
 
@@ -563,7 +740,7 @@ def scenario_price_needs(scenario: Any) -> set[str]:
 
     needs: set[str] = set()
     for option in options_for(scenario):
-        needs.update(DOORS[option.door].prices)
+        needs.update(DOORS[option.door].prices_of(option, scenario))
     if scenario.backend.enabled and needs:
         arch = "arm64" if scenario.backend.architecture == "arm64" else "x86"
         needs.update({"lambda_requests", f"lambda_gb_second_{arch}"})
@@ -668,6 +845,19 @@ def price_rows(book: PriceBook, region: str | None = None) -> list[dict[str, str
             elif f.name == "cache_hour_by_gb":
                 for size_gb, price in sorted(value.items()):
                     rows.append(_row(prices.region, f.name, f"{size_gb:g} GB", "", price))
+            elif f.name == _PLANS:
+                for plan, terms in value.items():
+                    rows.append(_row(prices.region, f.name, plan, "", terms.fee))
+            elif f.name in _EDGE + _EDGE_TIERED:
+                for edge, price in value.items():
+                    if isinstance(price, TieredPrice):
+                        for i, tier in enumerate(price.tiers, start=1):
+                            up: float | str = "" if tier.up_to is None else tier.up_to
+                            flat = Price(tier.price, price.unit, price.source, price.retrieved,
+                                         price.note, price.file)  # fmt: skip
+                            rows.append(_row(prices.region, f.name, f"{edge} {i}", up, flat))
+                    else:
+                        rows.append(_row(prices.region, f.name, edge, "", price))
     return rows
 
 

@@ -42,10 +42,18 @@ class Charge:
         The monthly usage it counts towards (a key of :data:`sim.pricing.freetier.USAGE`): the free
         allowance and the rest of the account's usage apply to it.
     hourly : bool
-        A charge for every hour the resource exists (ALB hours, addresses, caches), whatever the
-        traffic: projected by hours, not by usage.
+        A charge for every hour the resource exists (ALB hours, addresses, caches, monthly fees
+        prorated hourly), whatever the traffic: projected by hours, not by usage.
+    daily : bool
+        A monthly fee prorated by the day (CloudFront's flat-rate plans): projected by days.
     free : float
-        Free units of ``usage`` per month under the scenario's free-tier choice.
+        Free units of ``usage`` per month under the scenario's free-tier choice (already scaled by
+        ``share``).
+    share : float
+        The share of ``usage`` this charge carries when several charges split one usage in fixed
+        proportions (CloudFront's edge regions and protocols): the free allowance and the rest of
+        the account's usage apply in that proportion, so the month's first units are free
+        whichever charge they fall in.
     """
 
     option: str
@@ -57,8 +65,23 @@ class Charge:
     usage: str | None = None
     hourly: bool = False
     free: float = 0.0
+    daily: bool = False
+    share: float = 1.0
+    free_after: bool = False  # the published tiers start after the free units
+
+    def published(self) -> TieredPrice:
+        return self.price if isinstance(self.price, TieredPrice) else TieredPrice.flat(self.price)
 
     def tiers(self) -> TieredPrice:
         """The price as tiers, with the free allowance as a leading $0 tier."""
-        price = self.price if isinstance(self.price, TieredPrice) else TieredPrice.flat(self.price)
-        return price.with_free(self.free) if self.free else price
+        price = self.published()
+        return price.with_free(self.free, self.free_after) if self.free else price
+
+    def tier_labels(self) -> list[int]:
+        """For each tier of :meth:`tiers`, the published tier it is (the free units: tier 0)."""
+        published = self.published().tiers
+        if not self.free:
+            return list(range(len(published)))
+        kept = len(self.tiers().tiers) - 1
+        dropped = len(published) - kept
+        return [0, *range(dropped, dropped + kept)]

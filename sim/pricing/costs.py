@@ -52,7 +52,10 @@ COST_COLUMNS: dict[str, tuple[str, str]] = {
         "name",
         "what is billed: alb_hours, lcu, public_ipv4, trust_store, requests, ...",
     ),
-    "tier": ("index", "0-based tier of a tiered price (null for flat prices)"),
+    "tier": (
+        "index",
+        "0-based published tier of a tiered price (null for flat prices; free units: tier 0 at $0)",
+    ),
     "quantity": ("see unit", "billed quantity in the hour"),
     "unit": ("text", "unit of quantity"),
     "unit_price_usd": ("USD per unit", "price of one unit"),
@@ -84,11 +87,25 @@ class Period:
     duration_s: int
     n_hours: int
     starts_on_the_hour: bool
+    n_days: int = 0  # UTC days the period touches
+    starts_at_midnight: bool = True
 
     @property
     def hours_in_30_days(self) -> int:
         """Clock hours a 30-day period starting at the same time of day touches."""
         return 720 if self.starts_on_the_hour else 721
+
+    @property
+    def days_in_30_days(self) -> int:
+        """UTC days a 30-day period starting at the same time of day touches."""
+        return 30 if self.starts_at_midnight else 31
+
+
+def _account(charge: Charge, account_usage: Mapping[str, float]) -> float:
+    """The rest of the account's monthly usage that comes before this charge's units."""
+    if not charge.usage:
+        return 0.0
+    return float(account_usage.get(charge.usage, 0.0)) * charge.share
 
 
 def _prior_each_hour(q: NDArray[np.float64], months: NDArray[np.int64]) -> NDArray[np.float64]:
@@ -112,6 +129,7 @@ def _rows(
     if isinstance(charge.price, Price) and not charge.free and not account:
         return idx, np.full(n, -1, np.int64), q, np.full(n, charge.price.value)
     tiers = charge.tiers().tiers
+    labels = charge.tier_labels()
     start = account + _prior_each_hour(q, months)
     end = start + q
     lows = [0.0, *(t.up_to for t in tiers[:-1])]
@@ -129,10 +147,11 @@ def _rows(
         qty_parts.append(np.where(empty[take], 0.0, seg[take]))
         price_parts.append(np.full(int(take.sum()), tier.price))
     hour = np.concatenate(hour_parts)
-    order = np.lexsort((np.concatenate(tier_parts), hour))
+    internal = np.concatenate(tier_parts)
+    order = np.lexsort((internal, hour))
     return (
         hour[order],
-        np.concatenate(tier_parts)[order],
+        np.asarray(labels, dtype=np.int64)[internal[order]],
         np.concatenate(qty_parts)[order],
         np.concatenate(price_parts)[order],
     )
@@ -154,7 +173,7 @@ def cost_timeline(
     parts: dict[str, list[Any]] = {k: [] for k in COST_COLUMNS}
     hour_values = np.asarray(hours.to_numpy())
     for charge in charges:
-        account = float(account_usage.get(charge.usage, 0.0)) if charge.usage else 0.0
+        account = _account(charge, account_usage)
         h, tier, qty, price = _rows(charge, months, account)
         parts["hour"].append(hour_values[h])
         parts["tier"].append(tier)
@@ -194,10 +213,12 @@ def projected_costs(
     out: dict[str, dict[str, Any]] = {}
     scale_usage = 30 * 86_400 / period.duration_s
     scale_hours = period.hours_in_30_days / max(1, period.n_hours)
+    scale_days = period.days_in_30_days / max(1, period.n_days)
     for charge in charges:
         total = float(np.sum(charge.quantity))
-        projected = total * (scale_hours if charge.hourly else scale_usage)
-        account = float(account_usage.get(charge.usage, 0.0)) if charge.usage else 0.0
+        scale = scale_days if charge.daily else scale_hours if charge.hourly else scale_usage
+        projected = total * scale
+        account = _account(charge, account_usage)
         if isinstance(charge.price, Price) and not charge.free and not account:
             usd = projected * charge.price.value
         else:

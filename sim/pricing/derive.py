@@ -39,6 +39,19 @@ DERIVED_COLUMNS: dict[str, tuple[str, str]] = {
         "WebSocket 32 KB units: client messages + server_messages_per_request × server units",
     ),
 }
+#: Derived when an ALB is compared behind CloudFront: its LCUs on what reaches it.
+EDGE_DERIVED: dict[str, tuple[str, str]] = {
+    "edge_processed_bytes": (
+        "bytes",
+        "bytes an ALB behind CloudFront processes: forwarded requests + the function's responses",
+    ),
+    **{
+        f"edge_lcu_{d}": ("LCU", f"{d.replace('_', ' ')} LCUs of an ALB behind CloudFront")
+        for d in alb.LCU_DIMENSIONS
+    },
+    "edge_lcu": ("LCU", "LCU-hours billed to an ALB behind CloudFront (max of its four)"),
+}
+
 #: Derived per path: ``<path>_gb_seconds``.
 PATH_DERIVED: dict[str, tuple[str, str]] = {
     "gb_seconds": ("GB-s", "billed ms / 1000 × backend.memory_mb / 1024"),
@@ -57,7 +70,8 @@ def derived_names(facts: pa.Table) -> list[str]:
     the run metered a WebSocket API)."""
     websocket = "gateway_ws_client_units" in facts.column_names
     static = [c for c in DERIVED_COLUMNS if websocket or c != "websocket_message_units"]
-    return [*static, *(f"{p}_{n}" for p in path_names(facts) for n in PATH_DERIVED)]
+    edge = list(EDGE_DERIVED) if "edge_new_connections" in facts.column_names else []
+    return [*static, *edge, *(f"{p}_{n}" for p in path_names(facts) for n in PATH_DERIVED)]
 
 
 def facts_only(meters: pa.Table) -> pa.Table:
@@ -70,6 +84,28 @@ def _col(table: pa.Table, name: str) -> Any:
     return np.asarray(table.column(name).to_numpy(), dtype=np.float64)
 
 
+def _lcu(
+    scenario: Scenario,
+    new_connections: Any,
+    active_connections: Any,
+    processed_bytes: Any,
+    requests: Any,
+) -> Any:
+    """The four LCU dimensions per hour, stacked in :data:`LCU_DIMENSIONS` order."""
+    settings = scenario.alb
+    dims = {
+        "new_connections": alb.lcu_new_connections(new_connections),
+        "active_connections": alb.lcu_active_connections(
+            active_connections, mutual_tls=settings.mutual_tls
+        ),
+        "processed_bytes": alb.lcu_processed_bytes(
+            processed_bytes, lambda_target=settings.target_type == "lambda"
+        ),
+        "rule_evaluations": alb.lcu_rule_evaluations(requests, settings.rules_processed),
+    }
+    return np.vstack([np.asarray(dims[d], dtype=float) for d in LCU_DIMENSIONS])
+
+
 def derive_columns(meters: pa.Table, scenario: Scenario) -> pa.Table:
     """The facts of ``meters`` with every derived column (re)computed under ``scenario``'s pricing
     settings, appended after the facts."""
@@ -77,17 +113,10 @@ def derive_columns(meters: pa.Table, scenario: Scenario) -> pa.Table:
     settings = scenario.alb
     requests = _col(facts, "requests")
     processed = _col(facts, "request_bytes") + _col(facts, "direct_response_bytes")
-    dims = {
-        "new_connections": alb.lcu_new_connections(_col(facts, "new_connections")),
-        "active_connections": alb.lcu_active_connections(
-            _col(facts, "active_connections"), mutual_tls=settings.mutual_tls
-        ),
-        "processed_bytes": alb.lcu_processed_bytes(
-            processed, lambda_target=settings.target_type == "lambda"
-        ),
-        "rule_evaluations": alb.lcu_rule_evaluations(requests, settings.rules_processed),
-    }
-    stacked = np.vstack([np.asarray(dims[d], dtype=float) for d in LCU_DIMENSIONS])
+    stacked = _lcu(
+        scenario, _col(facts, "new_connections"), _col(facts, "active_connections"), processed,
+        requests,
+    )  # fmt: skip
     extra_rules = max(0, settings.rules_processed - alb.FREE_RULES)
     server = scenario.apigateway.websocket.server_messages_per_request
     columns: dict[str, Any] = {
@@ -103,6 +132,21 @@ def derive_columns(meters: pa.Table, scenario: Scenario) -> pa.Table:
         columns["websocket_message_units"] = _col(facts, "gateway_ws_client_units") + server * _col(
             facts, "gateway_ws_server_units"
         )
+    if "edge_new_connections" in facts.column_names:
+        # the function's responses on the ALB's path behind CloudFront (its hits never reach it)
+        path = "edge_direct" if "edge_direct_invocations" in facts.column_names else "direct"
+        origin_responses = _col(facts, f"{path}_response_bytes")
+        if path == "edge_direct":
+            origin_responses = origin_responses - _col(facts, "edge_hit_bytes")
+        edge_processed = _col(facts, "edge_request_bytes") + origin_responses
+        edge = _lcu(
+            scenario, _col(facts, "edge_new_connections"), _col(facts, "edge_active_connections"),
+            edge_processed, _col(facts, "edge_requests"),
+        )  # fmt: skip
+        columns["edge_processed_bytes"] = edge_processed.astype(np.int64)
+        for i, d in enumerate(LCU_DIMENSIONS):
+            columns[f"edge_lcu_{d}"] = edge[i]
+        columns["edge_lcu"] = edge.max(axis=0)
     for p in path_names(facts):
         columns[f"{p}_gb_seconds"] = gb_seconds(
             scenario.backend.memory_mb, _col(facts, f"{p}_billed_ms")

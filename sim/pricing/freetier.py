@@ -9,7 +9,8 @@ CloudFront are Always Free (PRICING.md, "Free tiers since 2025-07-15").
 ``pricing.free_tier`` chooses which offers a bill applies:
 
 * ``"always_free"`` (the default): every account's Always Free allowances (Lambda 1 M requests and
-  400,000 GB-s, 100 GB of data transfer out to the internet);
+  400,000 GB-s, 100 GB of data transfer out to the internet, 100 GiB of streamed responses;
+  CloudFront 1 TB out and 10 M requests);
 * ``"legacy_12_month"``: those plus the 12-month offers of accounts opened before 2025-07-15 in
   their first year (ALB 750 hours and 15 LCU-hours, API Gateway 1 M REST calls, 1 M HTTP calls,
   1 M WebSocket messages and 750,000 connection minutes a month);
@@ -31,6 +32,7 @@ __all__ = [
     "USAGE",
     "FreeAllowance",
     "allowance",
+    "tiers_after",
 ]
 
 #: The values of ``pricing.free_tier``.
@@ -55,6 +57,10 @@ USAGE: dict[str, str] = {
     "lambda_requests": "Lambda requests",
     "lambda_gb_seconds": "Lambda GB-seconds",
     "data_transfer_gb": "GB of data transfer out to the internet",
+    "privatelink_gb": "GB processed by interface VPC endpoints",
+    "lambda_streaming_gb": "GB of Lambda streamed response beyond each response's first 6 MB",
+    "cloudfront_requests": "CloudFront HTTP and HTTPS requests",
+    "cloudfront_data_transfer_gb": "GB out of CloudFront to the internet",
 }
 
 
@@ -79,6 +85,15 @@ class FreeAllowance:
     source: str
     retrieved: str
     note: str | None = None
+    #: The usage's published tiers start after the free units (data transfer out), rather than
+    #: the free units being the first units of the first tier.
+    tiers_after: bool = False
+
+
+def tiers_after(table: Mapping[str, FreeAllowance], usage: str) -> bool:
+    """Whether ``usage``'s published tiers begin after its free allowance."""
+    entry = table.get(usage)
+    return bool(entry is not None and entry.tiers_after)
 
 
 def allowance(table: Mapping[str, FreeAllowance], usage: str, choice: str) -> float:

@@ -94,17 +94,40 @@ PAGES = {
     "lambda": "https://aws.amazon.com/lambda/pricing/",
     "transfer": "https://aws.amazon.com/ec2/pricing/on-demand/",
     "vpc": "https://aws.amazon.com/vpc/pricing/",
+    "lattice": "https://aws.amazon.com/vpc/lattice/pricing/",
+    "privatelink": "https://aws.amazon.com/privatelink/pricing/",
+    "cloudfront": "https://aws.amazon.com/cloudfront/pricing/",
+    "waf": "https://aws.amazon.com/waf/pricing/",
 }
+
+#: Where the book's ``[global]`` entries are read: AWS WAF from the region CloudFront's web ACLs
+#: live in (its prices are the same in every region), CloudFront from its edge-region table.
+GLOBAL = "global"
+WAF_REGION = "US East (N. Virginia)"
+
+
+_STREAMING_NOTE = (
+    "unverified: the pricing-page data names it 'Lambda Processed-Bytes' without the usage type "
+    "(Lambda-Streaming-Response-Processed-Bytes); PRICING.md asks to confirm it before relying on it"
+)
+
+#: CloudFront's edge regions as its price data names them.
+EDGE_REGIONS = (
+    "United States", "Canada", "EU", "Japan", "Asia Pacific", "Australia", "India",
+    "Middle East", "South Africa", "South America",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
 class ItemSpec:
     """An entry of the book: flat, tiered (monthly tiers) or one price per cache size."""
 
-    kind: str  # "flat", "tiered" or "cache"
+    kind: str  # "flat", "tiered", "cache", "edge" (flat per edge region) or "edge_tiered"
     unit: str
     page: str
     tiers: tuple[float, ...] = ()  # the published tier boundaries (cumulative monthly quantity)
+    scope: str = "region"  # or "global": the book's [global] table
+    note: str = ""  # written next to the entry (e.g. "unverified: ...")
 
 
 #: Every per-region entry a book holds (the names of :class:`sim.pricing.book.RegionPrices`).
@@ -141,6 +164,85 @@ BOOK_ITEMS: dict[str, ItemSpec] = {
         PAGES["transfer"],
         (10240, 51200, 153600),
     ),
+    "lambda_streaming_gb_x86": ItemSpec(
+        "flat",
+        "USD per GB of streamed response beyond each response's first 6 MB (x86)",
+        PAGES["lambda"],
+        note=_STREAMING_NOTE,
+    ),
+    "lambda_streaming_gb_arm64": ItemSpec(
+        "flat",
+        "USD per GB of streamed response beyond each response's first 6 MB (Arm)",
+        PAGES["lambda"],
+        note=_STREAMING_NOTE,
+    ),
+    "lattice_service_hour": ItemSpec(
+        "flat", "USD per VPC Lattice service-hour (a partial hour bills whole)", PAGES["lattice"]
+    ),
+    "lattice_gb": ItemSpec(
+        "flat", "USD per GB processed by a VPC Lattice service", PAGES["lattice"]
+    ),
+    "lattice_requests": ItemSpec(
+        "flat",
+        "USD per HTTP/HTTPS request beyond the first 300,000 each hour (VPC Lattice)",
+        PAGES["lattice"],
+    ),
+    "privatelink_endpoint_hour": ItemSpec(
+        "flat", "USD per interface VPC endpoint-hour in one AZ", PAGES["privatelink"]
+    ),
+    "privatelink_gb": ItemSpec(
+        "tiered",
+        "USD per GB processed by interface VPC endpoints (1 PB = 1,048,576 GB)",
+        PAGES["privatelink"],
+        (1_048_576, 5_242_880),
+    ),
+    "waf_web_acl_month": ItemSpec(
+        "flat", "USD per web ACL per month (prorated hourly)", PAGES["waf"], scope=GLOBAL
+    ),
+    "waf_rule_month": ItemSpec(
+        "flat",
+        "USD per rule or rule group per web ACL per month (prorated hourly)",
+        PAGES["waf"],
+        scope=GLOBAL,
+    ),
+    "waf_requests": ItemSpec(
+        "flat",
+        "USD per request inspected (web ACLs up to 1,500 WCUs, default body inspection)",
+        PAGES["waf"],
+        scope=GLOBAL,
+    ),
+    "waf_bot_control_month": ItemSpec(
+        "flat",
+        "USD per month for Bot Control (common), prorated hourly",
+        PAGES["waf"],
+        scope=GLOBAL,
+    ),
+    "waf_bot_control_requests": ItemSpec(
+        "tiered",
+        "USD per request Bot Control (common) inspects, monthly tiers",
+        PAGES["waf"],
+        (10_000_000,),
+        scope=GLOBAL,
+    ),
+    "cloudfront_requests_https": ItemSpec(
+        "edge", "USD per HTTPS request, by edge region", PAGES["cloudfront"], scope=GLOBAL
+    ),
+    "cloudfront_requests_http": ItemSpec(
+        "edge", "USD per HTTP request, by edge region", PAGES["cloudfront"], scope=GLOBAL
+    ),
+    "cloudfront_origin_transfer": ItemSpec(
+        "edge",
+        "USD per GB sent from the edge to the origin (request bodies), by edge region",
+        PAGES["cloudfront"],
+        scope=GLOBAL,
+    ),
+    "cloudfront_data_transfer_out": ItemSpec(
+        "edge_tiered",
+        "USD per GB out to the internet by edge region, monthly tiers (1 TB = 1,024 GB)",
+        PAGES["cloudfront"],
+        (10_240, 51_200, 153_600, 512_000, 1_048_576, 5_242_880),
+        scope=GLOBAL,
+    ),
 }
 
 
@@ -153,6 +255,7 @@ class Quote:
     price: float
     tier: int = 0  # index among the item's published tiers
     size_gb: float | None = None  # cache size
+    edge: str | None = None  # CloudFront edge region
     file: str = ""
     version: str = ""
     published: str = ""  # ISO date, or "" when the file does not say
@@ -275,7 +378,11 @@ def _bulk_dimension(
     item, gb = found
     tier = _tier_of(item, float(begin)) if BOOK_ITEMS[item].kind == "tiered" else 0
     cited, version, published = meta
-    quotes.append(Quote(region, item, float(price), tier, gb, cited, version, published))
+    quotes.append(
+        Quote(
+            region, item, float(price), tier, gb, file=cited, version=version, published=published
+        )
+    )
 
 
 def _bulk_json(data: Mapping[str, Any], cited: str) -> list[Quote]:
@@ -379,9 +486,69 @@ MATCHERS: dict[str, dict[str, tuple[str, float]]] = {
         "Lambda Duration-ARM": ("lambda_gb_second_arm64", 0),
         "Lambda Duration-ARM Tier2": ("lambda_gb_second_arm64", 1),
         "Lambda Duration-ARM Tier3": ("lambda_gb_second_arm64", 2),
+        "Lambda Processed-Bytes": ("lambda_streaming_gb_x86", 0),
+        "Lambda Processed-Bytes-ARM": ("lambda_streaming_gb_arm64", 0),
     },
-    "vpc": {"Hourly charge for In use Public IPv4 Addresses per Hrs": ("public_ipv4_hour", 0)},
+    "vpc": {
+        "Hourly charge for In use Public IPv4 Addresses per Hrs": ("public_ipv4_hour", 0),
+        "Charge per Hour per VPC Lattice Service per Hrs": ("lattice_service_hour", 0),
+        "Charge per GB Data Processed by VPC Lattice Service per GB": ("lattice_gb", 0),
+        "Charge per Request per hour processed by VPC Lattice Service per Requests": (
+            "lattice_requests",
+            0,
+        ),
+        "Hourly charge for VPC Endpoints per Hrs": ("privatelink_endpoint_hour", 0),
+        "Charge for per GB data processed by VPC Endpoints per GB from 0 to 1048576": (
+            "privatelink_gb",
+            0,
+        ),
+        "Charge for per GB data processed by VPC Endpoints per GB from 1048576 to 5242880": (
+            "privatelink_gb",
+            1,
+        ),
+        "Charge for per GB data processed by VPC Endpoints per GB from 5242880 to Inf": (
+            "privatelink_gb",
+            2,
+        ),
+    },
+    "waf": {
+        "WebACL per month": ("waf_web_acl_month", 0),
+        "Rules added per WebACL per month": ("waf_rule_month", 0),
+        "Request Processed Tier1 per Request": ("waf_requests", 0),
+        "AMR Bot Control Activated per Month": ("waf_bot_control_month", 0),
+        "AMR Bot Control Request Processed per Request from 0 to 10000000": (
+            "waf_bot_control_requests",
+            0,
+        ),
+        "AMR Bot Control Request Processed per Request from 10000000 to Inf": (
+            "waf_bot_control_requests",
+            1,
+        ),
+    },
 }
+
+#: CloudFront's edge-region entries (the pricing page's region-less table).
+_CF_REQUESTS = re.compile(r"^Request (?P<proto>HTTPS|HTTP) Methods from (?P<edge>.+)$")
+_CF_OUT = re.compile(r"^Regional DT from (?P<edge>.+) to Internet (?P<tier>.+)$")
+_CF_ORIGIN = re.compile(r"^Regional DT to Origin from (?P<edge>.+)$")
+_CF_TIERS = {
+    "first 10 tb": 0, "next 40 tb": 1, "next 100 tb": 2, "next 350 tb": 3, "next 524 tb": 4,
+    "next 4 pb": 5, "over 5 pb": 6,
+}  # fmt: skip
+
+
+def _cloudfront_entry(name: str) -> tuple[str, int, str] | None:
+    """``(item, tier, edge region)`` of a CloudFront entry name, or None."""
+    m = _CF_REQUESTS.match(name)
+    if m and m["edge"] in EDGE_REGIONS:
+        return f"cloudfront_requests_{m['proto'].lower()}", 0, m["edge"]
+    m = _CF_OUT.match(name)
+    if m and m["edge"] in EDGE_REGIONS and m["tier"].lower() in _CF_TIERS:
+        return "cloudfront_data_transfer_out", _CF_TIERS[m["tier"].lower()], m["edge"]
+    m = _CF_ORIGIN.match(name)
+    if m and m["edge"] in EDGE_REGIONS:
+        return "cloudfront_origin_transfer", 0, m["edge"]
+    return None
 
 
 def _page(data: Mapping[str, Any], cited: str) -> list[Quote]:
@@ -391,8 +558,20 @@ def _page(data: Mapping[str, Any], cited: str) -> list[Quote]:
     meta_date = _date(str(manifest.get("hawkFilePublicationDate", "")))
     version = str(manifest.get("esIndex", ""))
     quotes: list[Quote] = []
-    for region_name, entries in data.get("regions", {}).items():
+    meta: dict[str, Any] = {"file": cited, "version": version, "published": meta_date}
+    regions = data.get("regions", {})
+    if service == "cloudfront":
+        entries = regions.get("", {})
+        for entry_name, entry in entries.items() if isinstance(entries, dict) else ():
+            found = _cloudfront_entry(entry_name)
+            if found is not None and isinstance(entry, dict):
+                item, tier, edge = found
+                quotes.append(Quote(GLOBAL, item, float(entry["price"]), tier, edge=edge, **meta))
+        return quotes
+    for region_name, entries in regions.items():
         region = REGION_CODES.get(region_name)
+        if service == "waf":  # global prices, read where CloudFront's web ACLs live
+            region = GLOBAL if region_name == WAF_REGION else None
         if region is None or not isinstance(entries, dict):
             continue
         for entry_name, entry in entries.items():
@@ -408,9 +587,7 @@ def _page(data: Mapping[str, Any], cited: str) -> list[Quote]:
                     float(entry["price"]),
                     0 if cache else int(key),
                     float(key) if cache else None,
-                    cited,
-                    version,
-                    meta_date,
+                    **meta,
                 )
             )
     return quotes
@@ -433,15 +610,15 @@ def _processed(data: Mapping[str, Any], cited: str) -> list[Quote]:
                     continue
                 tier = _tier_of("data_transfer_out", float(m["lo"]))
                 quotes.append(
-                    Quote(REGION_CODES[m["region"]], "data_transfer_out", float(price), tier, None,
-                          cited, "", "")
+                    Quote(REGION_CODES[m["region"]], "data_transfer_out", float(price), tier,
+                          file=cited)
                 )  # fmt: skip
         elif metric == "Hourly charge for In use Public IPv4 Addresses per Hrs":
             for region_name, price in per_region.items():
                 if region_name in REGION_CODES:
                     quotes.append(
                         Quote(REGION_CODES[region_name], "public_ipv4_hour", float(price), 0,
-                              None, cited, "", "")
+                              file=cited)
                     )  # fmt: skip
     return quotes
 
@@ -454,6 +631,7 @@ class BookDraft:
     id: str
     retrieved: str
     regions: dict[str, dict[str, list[Quote]]] = field(default_factory=dict)
+    global_items: dict[str, list[Quote]] = field(default_factory=dict)
     missing: dict[str, list[str]] = field(default_factory=dict)
     sources: list[tuple[str, str, str]] = field(default_factory=list)
 
@@ -462,6 +640,9 @@ def _complete(item: str, quotes: Sequence[Quote]) -> bool:
     spec = BOOK_ITEMS[item]
     if spec.kind == "cache":
         return bool(quotes)
+    if spec.kind in ("edge", "edge_tiered"):
+        want = set(range(len(spec.tiers) + 1)) if spec.kind == "edge_tiered" else {0}
+        return all({q.tier for q in quotes if q.edge == e} == want for e in EDGE_REGIONS)
     tiers = {q.tier for q in quotes}
     return tiers == set(range(len(spec.tiers) + 1))
 
@@ -487,25 +668,37 @@ def build_book(
         newest,
         sources=sorted(sources.values()),
     )
+    wanted = [r for r in wanted if r != GLOBAL]
+
+    def choose(region: str, item: str) -> list[Quote] | None:
+        candidates = [qs for (r, i, _), qs in by_file.items() if r == region and i == item]
+        candidates = [qs for qs in candidates if _complete(item, qs)]
+        if not candidates:
+            draft.missing.setdefault(region, []).append(item)
+            return None
+        best = max(candidates, key=lambda qs: (qs[0].published or "0000", qs[0].file))
+        return _dedupe(best)
+
     for region in wanted:
         chosen: dict[str, list[Quote]] = {}
-        for item in BOOK_ITEMS:
-            candidates = [qs for (r, i, _), qs in by_file.items() if r == region and i == item]
-            candidates = [qs for qs in candidates if _complete(item, qs)]
-            if not candidates:
-                draft.missing.setdefault(region, []).append(item)
-                continue
-            best = max(candidates, key=lambda qs: (qs[0].published or "0000", qs[0].file))
-            chosen[item] = _dedupe(best)
+        for item, spec in BOOK_ITEMS.items():
+            if spec.scope == "region" and (qs := choose(region, item)) is not None:
+                chosen[item] = qs
         draft.regions[region] = chosen
+    for item, spec in BOOK_ITEMS.items():
+        if spec.scope == GLOBAL and (qs := choose(GLOBAL, item)) is not None:
+            draft.global_items[item] = qs
     return draft
 
 
 def _dedupe(quotes: Sequence[Quote]) -> list[Quote]:
-    out: dict[tuple[int, float | None], Quote] = {}
+    out: dict[tuple[int, float | None, str | None], Quote] = {}
     for q in quotes:
-        out.setdefault((q.tier, q.size_gb), q)
-    return sorted(out.values(), key=lambda q: (q.tier, q.size_gb or 0.0))
+        out.setdefault((q.tier, q.size_gb, q.edge), q)
+    order = {e: k for k, e in enumerate(EDGE_REGIONS)}
+    return sorted(
+        out.values(), key=lambda q: (order.get(q.edge or "", -1), q.tier, q.size_gb or 0.0)
+    )
 
 
 def _source_text(q: Quote) -> dict[str, str]:
@@ -527,7 +720,7 @@ def _fmt(value: float) -> str:
     return text
 
 
-def book_toml(draft: BookDraft, free_tier: str, header: str) -> str:
+def book_toml(draft: BookDraft, free_tier: str, header: str, plans: str = "") -> str:
     """The draft as a price-book TOML file (``header``: the comment lines that open it)."""
     lines = [header.rstrip("\n"), "", f'id = "{draft.id}"', f'retrieved = "{draft.retrieved}"',
              'currency = "USD"', ""]  # fmt: skip
@@ -535,35 +728,64 @@ def book_toml(draft: BookDraft, free_tier: str, header: str) -> str:
     for f, v, p in draft.sources:
         lines.append(f"#   {f}  {v or '-'}  {p or 'undated'}")
     lines += ["", free_tier.strip(), ""]
+    if plans:
+        lines += [plans.strip(), ""]
+    if draft.global_items:
+        lines.append(f"# {'=' * 97}")
+        lines.append("# global: the same in every region (CloudFront by edge region, AWS WAF)")
+        lines.append(f"# {'=' * 97}")
+        for item, quotes in draft.global_items.items():
+            lines += _entry_lines(f"[global.{item}]", item, quotes)
     for region, items in draft.regions.items():
         lines.append(f"# {'=' * 97}")
         lines.append(f"# {region}")
         lines.append(f"# {'=' * 97}")
         for item, quotes in items.items():
-            spec = BOOK_ITEMS[item]
-            q0 = quotes[0]
-            meta = _source_text(q0)
-            lines.append(f'[regions."{region}".{item}]')
-            lines.append(f'unit = "{spec.unit}"')
-            lines.append(f'source = "{spec.page}"')
-            for k, v in meta.items():
-                lines.append(f'{k} = "{v}"')
-            if spec.kind == "flat":
-                lines.append(f"value = {_fmt(q0.price)}")
-            elif spec.kind == "tiered":
-                lines.append("tiers = [")
-                for q in quotes:
-                    bound = spec.tiers[q.tier] if q.tier < len(spec.tiers) else None
-                    up = f"up_to = {_fmt(bound)}, " if bound is not None else ""
-                    lines.append(f"  {{ {up}value = {_fmt(q.price)} }},")
-                lines.append("]")
-            else:
-                lines.append("sizes = [")
-                for q in quotes:
-                    lines.append(f"  {{ size_gb = {q.size_gb:g}, value = {_fmt(q.price)} }},")
-                lines.append("]")
-            lines.append("")
+            lines += _entry_lines(f'[regions."{region}".{item}]', item, quotes)
     return "\n".join(lines) + "\n"
+
+
+def _tier_lines(spec: ItemSpec, quotes: Sequence[Quote]) -> list[str]:
+    out = []
+    for q in quotes:
+        bound = spec.tiers[q.tier] if q.tier < len(spec.tiers) else None
+        up = f"up_to = {_fmt(bound)}, " if bound is not None else ""
+        out.append(f"{{ {up}value = {_fmt(q.price)} }}")
+    return out
+
+
+def _entry_lines(header: str, item: str, quotes: Sequence[Quote]) -> list[str]:
+    spec = BOOK_ITEMS[item]
+    q0 = quotes[0]
+    lines = [header, f'unit = "{spec.unit}"', f'source = "{spec.page}"']
+    lines += [f'{k} = "{v}"' for k, v in _source_text(q0).items() if k != "note"]
+    notes = [n for n in (spec.note, _source_text(q0).get("note", "")) if n]
+    if notes:
+        lines.append(f'note = "{"; ".join(notes)}"')
+    if spec.kind == "flat":
+        lines.append(f"value = {_fmt(q0.price)}")
+    elif spec.kind == "tiered":
+        lines.append("tiers = [")
+        lines += [f"  {t}," for t in _tier_lines(spec, quotes)]
+        lines.append("]")
+    elif spec.kind == "cache":
+        lines.append("sizes = [")
+        for q in quotes:
+            lines.append(f"  {{ size_gb = {q.size_gb:g}, value = {_fmt(q.price)} }},")
+        lines.append("]")
+    else:
+        lines.append("edges = [")
+        for edge in EDGE_REGIONS:
+            mine = [q for q in quotes if q.edge == edge]
+            if spec.kind == "edge":
+                lines.append(f'  {{ edge = "{edge}", value = {_fmt(mine[0].price)} }},')
+            else:
+                lines.append(f'  {{ edge = "{edge}", tiers = [')
+                lines += [f"    {t}," for t in _tier_lines(spec, mine)]
+                lines.append("  ] },")
+        lines.append("]")
+    lines.append("")
+    return lines
 
 
 def describe_missing(draft: BookDraft) -> list[str]:
@@ -598,7 +820,7 @@ def make_book(
 ) -> tuple[str, BookDraft]:
     """The price-book TOML built from ``paths`` (see the module docstring), and its draft."""
     from sim.output import PROVENANCE_MARK
-    from sim.pricing.book import free_tier_template
+    from sim.pricing.book import cloudfront_plans_template, free_tier_template
 
     draft = build_book(read_files(paths, root), regions, book_id)
     header = "\n".join(
@@ -609,4 +831,5 @@ def make_book(
             "# AWS page it is published on. For each entry and region the newest file that has it wins.",
         ]
     )
-    return book_toml(draft, free_tier_template(), header), draft
+    plans = cloudfront_plans_template() if draft.global_items else ""
+    return book_toml(draft, free_tier_template(), header, plans), draft

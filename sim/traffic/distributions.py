@@ -61,6 +61,10 @@ class Sampler(Protocol):
         """``P(X > x)``, exact (e.g. the share of payloads over a size limit)."""
         ...
 
+    def expected_excess(self, x: float) -> float:
+        """``E[(X − x)⁺]``, exact (e.g. the streamed bytes beyond a free first part)."""
+        ...
+
     def __call__(self, rng: np.random.Generator, n: int) -> FloatArray:
         """``n`` draws."""
         ...
@@ -90,6 +94,9 @@ class Fixed:
 
     def survival(self, x: float) -> float:
         return float(self.value > x)
+
+    def expected_excess(self, x: float) -> float:
+        return max(0.0, self.value - x)
 
     def __call__(self, rng: np.random.Generator, n: int) -> FloatArray:
         return np.full(n, self.value, dtype=np.float64)
@@ -132,6 +139,13 @@ class Lognormal:
             return 1.0
         return float(ndtr((self.mu - math.log(x)) / self.sigma))
 
+    def expected_excess(self, x: float) -> float:
+        """``mean·Φ(z + σ) − x·Φ(z)``, ``z = (μ − ln x)/σ``."""
+        if x <= 0:
+            return self.mean_value - x
+        z = (self.mu - math.log(x)) / self.sigma
+        return max(0.0, self.mean_value * float(ndtr(z + self.sigma)) - x * float(ndtr(z)))
+
     def __call__(self, rng: np.random.Generator, n: int) -> FloatArray:
         return rng.lognormal(self.mu, self.sigma, n)
 
@@ -161,6 +175,10 @@ class Exponential:
 
     def survival(self, x: float) -> float:
         return 1.0 if x <= 0 else math.exp(-x / self.mean_value)
+
+    def expected_excess(self, x: float) -> float:
+        """Memoryless: ``mean·exp(−x/mean)``."""
+        return self.mean_value - x if x <= 0 else self.mean_value * math.exp(-x / self.mean_value)
 
     def __call__(self, rng: np.random.Generator, n: int) -> FloatArray:
         return rng.exponential(self.mean_value, n)
@@ -277,6 +295,18 @@ class Empirical:
         )
         return float((self._p * above).sum())
 
+    def expected_excess(self, x: float) -> float:
+        """Per bin: a point's ``(v − x)⁺``; a uniform's ``(mid − x)`` below it, ``(hi − x)²/2w``
+        inside it, 0 above it."""
+        lo, hi = self._lo, self._hi
+        width = hi - lo
+        safe = np.where(width == 0, 1.0, width)
+        inside = np.where(
+            x >= hi, 0.0, np.where(x <= lo, (lo + hi) / 2 - x, (hi - x) ** 2 / (2 * safe))
+        )
+        per_bin = np.where(width == 0, np.maximum(0.0, lo - x), inside)
+        return float((self._p * per_bin).sum())
+
     def __call__(self, rng: np.random.Generator, n: int) -> FloatArray:
         u = rng.random(n)
         i = np.minimum(np.searchsorted(self._cdf, u, side="right"), self._p.size - 1)
@@ -337,6 +367,12 @@ class Mixture:
         p = self.probabilities
         return float(sum(pi * c.survival(x) for pi, c in zip(p, self.components, strict=True)))
 
+    def expected_excess(self, x: float) -> float:
+        p = self.probabilities
+        return float(
+            sum(pi * c.expected_excess(x) for pi, c in zip(p, self.components, strict=True))
+        )
+
     def __call__(self, rng: np.random.Generator, n: int) -> FloatArray:
         route = choose(rng, self.probabilities, n)
         out = np.empty(n, dtype=np.float64)
@@ -344,6 +380,21 @@ class Mixture:
             idx = np.flatnonzero(route == i)
             out[idx] = c(rng, idx.size)
         return out
+
+
+def expected_units_up_to(sampler: Sampler, increment: float, limit: float) -> float:
+    """``E[ceil(X / inc) · 1{X ≤ limit}]`` for sizes ``X > 0``, exactly, from the survival function:
+    ``ceil(X / inc) = Σ_{k≥0} 1{X > k·inc}``, so the expectation is
+    ``Σ_{k·inc < limit} (S(k·inc) − S(limit))``."""
+    _check_increment(increment)
+    cut = sampler.survival(limit)
+    k_max = math.ceil(limit / increment)
+    return float(sum(max(0.0, sampler.survival(k * increment) - cut) for k in range(k_max)))
+
+
+def expected_value_up_to(sampler: Sampler, limit: float) -> float:
+    """``E[X · 1{X ≤ limit}] = E[X] − E[(X − limit)⁺] − limit · P(X > limit)``."""
+    return max(0.0, sampler.mean - sampler.expected_excess(limit) - limit * sampler.survival(limit))
 
 
 def choose(rng: np.random.Generator, probabilities: FloatArray, n: int) -> NDArray[np.intp]:

@@ -18,6 +18,8 @@ CASES: dict[str, list[str]] = {
     "seed": [],
     "low-traffic": [],
     "high-throughput": ["scenario.duration_days=1"],
+    "seed-with-waf": ["scenario.duration_days=2"],
+    "internal-api": [],
 }
 
 
@@ -36,6 +38,8 @@ def golden_numbers(name: str) -> dict[str, object]:
         "dominant_lcu_dimension": summary["alb"]["dominant_lcu_dimension"],
         "totals_usd": {o: t["total_usd"] for o, t in summary["options"].items()},
         "front_door_usd": {o: t["front_door_usd"] for o, t in summary["options"].items()},
+        "ranking": [r["option"] for r in summary["ranking"]],
+        "excluded": {e["option"]: e["because"] for e in summary["excluded"]},
     }
 
 

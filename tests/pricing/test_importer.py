@@ -39,9 +39,13 @@ BOOK_FILES = [
     "pricing-page/2025-06/vpc.processed.json.gz",
     "pricing-page/2025-06/apigateway.json.gz",
     "pricing-page/2025-06/lambda.json.gz",
+    "pricing-page/2025-06/cloudfront.json.gz",
+    "pricing-page/2025-06/waf.json.gz",
     "pricing-page/2025-10/apigateway.json.gz",
     "pricing-page/2025-10/lambda.json.gz",
     "pricing-page/2025-10/vpc.json.gz",
+    "pricing-page/2025-10/cloudfront.json.gz",
+    "pricing-page/2025-10/waf.json.gz",
 ]
 REGIONS = [
     "us-east-1", "us-east-2", "us-west-2", "eu-west-1", "eu-central-1", "eu-west-2",

@@ -1,4 +1,4 @@
-"""The twelve published pricing examples of PRICING.md, through the engine's own pricing functions.
+"""The published pricing examples of PRICING.md (1-18), through the engine's own pricing functions.
 
 Prices come from the packaged price book (us-east-1), never from the test, except example 12, which
 AWS published when x86 Lambda cost $0.00001667 per GB-s (the book holds today's $0.0000166667).
@@ -38,6 +38,9 @@ from sim.pricing import (
     websocket_message_units,
     websocket_messages_cost_usd,
 )
+from sim.pricing.cloudfront import cloudfront_month_usd, plan_fee_usd, plan_upgrade_usd
+from sim.pricing.lattice import lattice_billed_requests, lattice_month_usd
+from sim.pricing.waf import waf_month_usd
 
 MINUTES_PER_30_DAYS = 60 * 24 * 30
 
@@ -228,3 +231,80 @@ def test_12_lambda_with_free_tier(us_east: RegionPrices) -> None:
     assert cents(
         lambda_compute_cost_usd(total_gb_s, us_east.lambda_gb_second_x86, 0, free_gb_s)
     ) == (18.33)
+
+
+# --------------------------------------------------------------------------- examples 13-17
+def test_13_waf(us_east: RegionPrices) -> None:
+    # 1 web ACL, 7 rules (5 custom + 2 managed rule groups), 10 M requests in a month
+    assert us_east.need("waf_web_acl_month").value == 5.0
+    assert us_east.need("waf_rule_month").value == 1.0
+    assert us_east.need("waf_requests").value == 0.60 / 1e6
+    usd = waf_month_usd(us_east, web_acls=1, rules=7, requests=10e6)
+    assert cents(usd) == 18.00
+
+
+@pytest.mark.parametrize(
+    ("requests", "bot_share", "expected"),
+    [(10e6, 0.10, 29.00), (10e6, 1.0, 29.00), (30e6, 1.0, 61.00)],
+)
+def test_14_waf_with_bot_control(
+    us_east: RegionPrices, requests: float, bot_share: float, expected: float
+) -> None:
+    # 8 rules (Bot Control's rule group among them), + $10 a month; Bot Control's requests are free
+    # up to 10 M a month and $1.00 per million after (the price data, not the guide's $30 / $39)
+    tiers = us_east.need("waf_bot_control_requests").tiers
+    assert [(t.up_to, t.price) for t in tiers] == [(10e6, 0.0), (None, 1.0 / 1e6)]
+    usd = waf_month_usd(
+        us_east,
+        web_acls=1,
+        rules=8,
+        requests=requests,
+        bot_control=True,
+        bot_control_requests=bot_share * requests,
+    )
+    assert cents(usd) == expected
+
+
+def test_15_cloudfront_flat_rate_proration(us_east: RegionPrices) -> None:
+    pro, business = us_east.plan("pro"), us_east.plan("business")
+    assert (pro.fee.value, business.fee.value) == (15.0, 200.0)
+    # Pro activated on day 16 of a 30-day month: days 16..30
+    assert cents(plan_fee_usd(pro.fee.value, days_in_month=30, days_active=15)) == 7.50
+    upgrade = plan_upgrade_usd(
+        pro.fee.value, business.fee.value, days_in_month=30, days_remaining=15
+    )
+    assert cents(upgrade) == 92.50
+    assert cents(pro.fee.value + upgrade) == 107.50
+
+
+def test_16_vpc_lattice(us_east: RegionPrices) -> None:
+    # 100 services, 100 GB each a month, 200,000 requests an hour, 730 hours
+    hours = 730
+    services = 100
+    assert cents(services * hours * us_east.need("lattice_service_hour").value) == 1825.00
+    assert cents(10_000 * us_east.need("lattice_gb").value) == 250.00
+    assert lattice_billed_requests(200_000) == 0  # under the 300,000 deducted each hour
+    usd = lattice_month_usd(
+        us_east, services=services, hours=hours, gb_processed=10_000, requests_per_hour=200_000
+    )
+    assert cents(usd) == 2075.00
+    # an hour of 500,000 requests bills 200,000 of them
+    assert lattice_billed_requests(500_000) == 200_000
+
+
+def test_17_cloudfront_pay_as_you_go(us_east: RegionPrices) -> None:
+    # 150 M HTTPS requests and 143 GB out in a US month
+    no_free = cloudfront_month_usd(us_east, "United States", https_requests=150e6, gb_out=143)
+    assert cents(150e6 * us_east.edge("cloudfront_requests_https", "United States").value) == 150.0
+    assert round(143 * 0.085, 3) == 12.155
+    assert round(no_free, 3) == 162.155
+    free = us_east.free_tier
+    with_free = cloudfront_month_usd(
+        us_east,
+        "United States",
+        https_requests=150e6,
+        gb_out=143,
+        free_requests=free["cloudfront_requests"].quantity,
+        free_gb_out=free["cloudfront_data_transfer_gb"].quantity,
+    )
+    assert cents(with_free) == 140.00

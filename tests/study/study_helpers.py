@@ -16,6 +16,8 @@ SMALL_BASE = (
     "scenario.duration_days=1",
     "traffic.requests_per_day=2e5",
     "traffic.peak_requests_per_s=5",
+    "lambda_url.enabled=false",
+    "cloudfront.origins=[]",
 )
 
 INPUTS = """

@@ -1,0 +1,270 @@
+"""CloudFront's pooled connections to the origin (a documented model), exactly in ``request`` and
+``reference`` fidelity and in expectation in ``aggregate`` fidelity.
+
+CloudFront keeps its own kept-alive connections to the origin (origin keep-alive 5 s by default, up
+to 60 s; PRICING.md, "Amazon CloudFront"), so an ALB behind it sees CloudFront's connections, not the
+clients'. The model: requests reach the origin from ``cloudfront.edge_locations`` edge locations,
+equally (each request at one drawn uniformly); each holds a connection for its origin response time
+(the function's duration; at least 1 µs); and **each edge location's pool holds, at every moment, as
+many connections as the most requests it had in flight at once during the last keep-alive interval**
+``K``. Its k-th connection ("level k") therefore opens when the edge's in-flight count reaches ``k``
+while no level-k connection is open, and closes ``K`` seconds after the count last fell below ``k``
+unless it reaches ``k`` again before: a pool that reuses its idle connections and closes those idle
+for ``K``.
+
+* :class:`EdgePool` evaluates the model on sorted events, vectorised, batch by batch (state that
+  spans batches: the requests still in flight and each level's open connection);
+* :class:`EventPool` evaluates it one event at a time (for ``reference`` fidelity: each request a
+  SimPy process);
+* :func:`expected_pool` gives the expected connections per second for Poisson arrivals (``aggregate``
+  fidelity): with ``m = λ·d`` the mean in flight (M/G/∞: Poisson(m), any duration distribution),
+  level k is open with probability ``1 − P(N < k)·exp(−K·λ·P(N = k−1)/P(N < k))`` and opens at rate
+  ``λ·P(N = k−1)·exp(−K·λ·P(N = k−1)/P(N < k))``. For ``k = 1`` both are exact (the edge was empty
+  for the last ``K`` seconds with probability ``e^{−λK}·e^{−m}``; an arrival finds it so with the
+  same probability, by PASTA); for ``k > 1`` they treat the up-crossings of ``k`` as a Poisson stream
+  (an approximation, good while ``K`` is long against a busy period).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from sim.engine.intervals import add_interval_seconds
+from sim.units import SECONDS_PER_HOUR
+
+#: The shortest time a request holds a connection (a response the origin returns at once).
+MIN_HOLD_S = 1e-6
+
+
+@dataclass
+class EdgePool:
+    """The model, vectorised: feed :meth:`add` the forwarded requests batch by batch in time order,
+    then :meth:`finish`; ``new`` and ``connection_s`` hold the connections opened and the
+    connection-seconds per hour of the run."""
+
+    edges: int
+    keepalive_s: float
+    n_hours: int
+    end_s: float
+    new: NDArray[np.float64] = field(init=False)
+    connection_s: NDArray[np.float64] = field(init=False)
+    _carry_e: NDArray[np.int64] = field(init=False)
+    _carry_f: NDArray[np.float64] = field(init=False)
+    _open_since: NDArray[np.float64] = field(init=False)  # [edge, level]; nan: closed
+    _close_at: NDArray[np.float64] = field(init=False)  # inf: still in demand
+
+    def __post_init__(self) -> None:
+        self.new = np.zeros(self.n_hours)
+        self.connection_s = np.zeros(self.n_hours)
+        self._carry_e = np.zeros(0, np.int64)
+        self._carry_f = np.zeros(0)
+        self._open_since = np.full((self.edges, 0), np.nan)
+        self._close_at = np.full((self.edges, 0), -np.inf)
+
+    @staticmethod
+    def _key_type(span: int) -> type[np.signedinteger]:
+        """The narrowest integer type for sort keys below ``span`` (numpy radix-sorts 16-bit keys
+        in a stable sort)."""
+        return np.int16 if span < 2**15 else np.int32 if span < 2**31 else np.int64
+
+    def _levels(self, n: int) -> None:
+        have = self._open_since.shape[1]
+        if n > have:
+            grow = max(n, 2 * have) - have
+            self._open_since = np.hstack((self._open_since, np.full((self.edges, grow), np.nan)))
+            self._close_at = np.hstack((self._close_at, np.full((self.edges, grow), -np.inf)))
+
+    def _emit(self, start: NDArray[np.float64], end: NDArray[np.float64]) -> None:
+        add_interval_seconds(
+            self.connection_s, SECONDS_PER_HOUR, start, np.minimum(end, self.end_s)
+        )
+
+    def add(
+        self,
+        edge: NDArray[np.int64],
+        arrival_s: NDArray[np.float64],
+        hold_s: NDArray[np.float64],
+        batch_end_s: float,
+    ) -> None:
+        """Requests forwarded in a batch that ends at ``batch_end_s`` (any order)."""
+        k = self.keepalive_s
+        c0 = np.bincount(self._carry_e, minlength=self.edges)
+        # releases listed first, so that at a tie a release comes before an arrival
+        ev_e = np.concatenate((self._carry_e, edge, edge))
+        ev_t = np.concatenate(
+            (self._carry_f, arrival_s + np.maximum(hold_s, MIN_HOLD_S), arrival_s)
+        )
+        ev_d = np.concatenate(
+            (-np.ones(self._carry_e.size + edge.size, np.int64), np.ones(edge.size, np.int64))
+        )
+        later = (ev_d < 0) & (ev_t >= batch_end_s)
+        self._carry_e, self._carry_f = ev_e[later], ev_t[later]
+        now = ~later
+        e, t, d = ev_e[now], ev_t[now], ev_d[now]
+        if e.size:
+            # by time (stable: a few nearly sorted runs), then by edge (a stable radix sort)
+            order = np.argsort(t, kind="stable")
+            order = order[np.argsort(e[order].astype(self._key_type(self.edges)), kind="stable")]
+            e, t, d = e[order], t[order], d[order]
+            cs = np.cumsum(d)
+            first = np.flatnonzero(np.diff(e, prepend=-1))
+            runs = np.diff(np.append(first, e.size))
+            count = c0[e] + cs - np.repeat(cs[first] - d[first], runs)
+            level = np.where(d > 0, count, count + 1)  # the level an event starts or ends
+            top = int(level.max())
+            self._levels(top)
+            # stable: time order within each (edge, level)
+            key = (e * (top + 1) + level).astype(self._key_type(self.edges * (top + 1)))
+            grouped = np.argsort(key, kind="stable")
+            e, t, d, level = e[grouped], t[grouped], d[grouped], level[grouped] - 1
+            self._groups(e, t, d, level, k)
+        self._close_idle(batch_end_s)
+
+    def _groups(
+        self,
+        e: NDArray[np.int64],
+        t: NDArray[np.float64],
+        d: NDArray[np.int64],
+        lv: NDArray[np.int64],
+        k: float,
+    ) -> None:
+        n = e.size
+        idx = np.arange(n)
+        gstart_mask = np.ones(n, np.bool_)
+        gstart_mask[1:] = (e[1:] != e[:-1]) | (lv[1:] != lv[:-1])
+        gfirst = np.flatnonzero(gstart_mask)
+        gsize = np.diff(np.append(gfirst, n))
+        gof = np.repeat(np.arange(gfirst.size), gsize)
+        first_pos = gfirst[gof]
+        ge, gl = e[gfirst], lv[gfirst]
+        carried_since = self._open_since[ge, gl]
+        carried_close = self._close_at[ge, gl]
+        up = d > 0
+        # the close time an arrival is compared with: K after the previous release of its group,
+        # or the carried close time for the group's first event
+        prev_close = np.empty(n)
+        prev_close[1:] = t[:-1] + k
+        is_first = idx == first_pos
+        prev_close[is_first] = carried_close[gof[is_first]]
+        new = up & (t > prev_close)
+        self.new += np.bincount(
+            (t[new] // SECONDS_PER_HOUR).astype(np.int64), minlength=self.n_hours
+        )[: self.n_hours]
+        # the start of the connection each event belongs to: the group's last new arrival so far,
+        # or the carried connection's start
+        last_new = np.maximum.accumulate(np.where(new, idx, -1))
+        own = last_new >= first_pos
+        start_at = np.where(own, t[np.maximum(last_new, 0)], carried_since[gof])
+        # each new arrival ends the group's previous connection (if any) at its close time
+        before = np.where(idx > first_pos, start_at[np.maximum(idx - 1, 0)], carried_since[gof])
+        ends_prev = new & ~np.isnan(before)
+        self._emit(before[ends_prev], prev_close[ends_prev])
+        # each group's state after its last event
+        last = gfirst + gsize - 1
+        since = start_at[last]
+        close = np.where(d[last] < 0, t[last] + k, np.inf)
+        self._open_since[ge, gl] = since
+        self._close_at[ge, gl] = close
+
+    def _close_idle(self, now_s: float) -> None:
+        """Close the connections whose keep-alive ran out before ``now_s``."""
+        done = ~np.isnan(self._open_since) & (self._close_at <= now_s)
+        if done.any():
+            self._emit(self._open_since[done], self._close_at[done])
+            self._open_since[done] = np.nan
+
+    def finish(self) -> None:
+        """Count the connections still open up to the period's end."""
+        still = ~np.isnan(self._open_since)
+        if still.any():
+            self._emit(self._open_since[still], np.minimum(self._close_at[still], self.end_s))
+            self._open_since[still] = np.nan
+
+
+@dataclass
+class EventPool:
+    """The same model one event at a time (``acquire`` at an arrival, ``release`` when its response
+    is sent), for ``reference`` fidelity and tests."""
+
+    edges: int
+    keepalive_s: float
+    n_hours: int
+    end_s: float
+    new: NDArray[np.float64] = field(init=False)
+    connection_s: NDArray[np.float64] = field(init=False)
+    _count: list[int] = field(init=False)
+    _levels: list[dict[int, list[float]]] = field(init=False)  # level -> [open since, close at]
+
+    def __post_init__(self) -> None:
+        self.new = np.zeros(self.n_hours)
+        self.connection_s = np.zeros(self.n_hours)
+        self._count = [0] * self.edges
+        self._levels = [{} for _ in range(self.edges)]
+
+    def _emit(self, start: float, end: float) -> None:
+        add_interval_seconds(
+            self.connection_s,
+            SECONDS_PER_HOUR,
+            np.array([start]),
+            np.array([min(end, self.end_s)]),
+        )
+
+    def acquire(self, edge: int, t: float) -> None:
+        self._count[edge] += 1
+        level = self._count[edge]
+        state = self._levels[edge].get(level)
+        if state is not None and t <= state[1]:
+            state[1] = math.inf  # an idle connection reused
+            return
+        if state is not None:
+            self._emit(state[0], state[1])
+        self._levels[edge][level] = [t, math.inf]
+        self.new[int(t // SECONDS_PER_HOUR)] += 1
+
+    def release(self, edge: int, t: float) -> None:
+        level = self._count[edge]
+        self._count[edge] -= 1
+        self._levels[edge][level][1] = t + self.keepalive_s
+
+    def finish(self) -> None:
+        for levels in self._levels:
+            for since, close in levels.values():
+                self._emit(since, close)
+            levels.clear()
+
+
+def expected_pool(
+    rate_per_s: NDArray[np.float64], mean_hold_s: float, keepalive_s: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per second, for Poisson arrivals at one edge at ``rate_per_s``: the expected connections
+    opened and the expected connections open (see the module docstring)."""
+    from scipy.stats import poisson
+
+    lam = np.asarray(rate_per_s, dtype=np.float64)
+    m = lam * max(mean_hold_s, MIN_HOLD_S)
+    opened = np.zeros(lam.size)
+    open_ = np.zeros(lam.size)
+    busy = lam > 0
+    if not busy.any():
+        return opened, open_
+    lam_b, m_b = lam[busy], m[busy]
+    top = int(np.ceil(float(m_b.max()) + 12 * math.sqrt(float(m_b.max())) + 12))
+    o = np.zeros(lam_b.size)
+    a = np.zeros(lam_b.size)
+    for level in range(1, top + 1):
+        at = poisson.pmf(level - 1, m_b)  # P(N = k − 1)
+        below = poisson.cdf(level - 1, m_b)  # P(N < k)
+        if float(np.max(1 - below + at)) < 1e-15:
+            break
+        rate_up = lam_b * at
+        quiet = np.exp(
+            -keepalive_s * np.divide(rate_up, below, out=np.zeros_like(at), where=below > 0)
+        )
+        o += rate_up * quiet
+        a += 1 - below * quiet
+    opened[busy], open_[busy] = o, a
+    return opened, open_
