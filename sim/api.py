@@ -88,10 +88,12 @@ RUN_FILES = ("meters.parquet", "costs.parquet", "summary.json")
 
 
 def run_file_names(plots: bool) -> list[str]:
-    """The files ``sim run`` writes into its result directory."""
+    """The files ``sim run`` writes into its result directory (``report.html`` always: without
+    ``plots`` it has no figures)."""
     from sim.plots import PLOTS
+    from sim.report import REPORT_FILE
 
-    return [*RUN_FILES, *(PLOTS if plots else ())]
+    return [*RUN_FILES, *(PLOTS if plots else ()), REPORT_FILE]
 
 
 def run(
@@ -103,7 +105,7 @@ def run(
     progress: ProgressCallback | None = None,
 ) -> RunResult:
     """Simulate, price and (if ``out_dir``) write ``meters.parquet``, ``costs.parquet``,
-    ``summary.json`` and the plots into the result directory ``out_dir``.
+    ``summary.json``, the plots and ``report.html`` into the result directory ``out_dir``.
 
     The directory is checked before anything is simulated (see :mod:`sim.output`: only files this
     package wrote are replaced), and the files appear together once all are written.
@@ -141,10 +143,19 @@ def write_run(
         parquet_writer(meters, prov)(stage / "meters.parquet")
         parquet_writer(costs, prov)(stage / "costs.parquet")
         json_writer(summary)(stage / "summary.json")
+        drawn = []
         if plots:
-            from sim.plots import write_plots
+            from sim.output import figure_writer
+            from sim.plots import run_figures
+            from sim.report.svg import figure_svg
 
-            write_plots(
-                meters, costs, stage, scenario.scenario.name, provenance=prov, summary=summary
-            )
+            # each figure drawn once: its PNG file, then its SVG for the report
+            for name, title, fig in run_figures(meters, costs, scenario.scenario.name, summary):
+                figure_writer(fig, prov)(stage / name)
+                drawn.append({"name": name, "title": title, "svg": figure_svg(fig, title)})
+        from sim.output import text_writer
+        from sim.report import REPORT_FILE, render_report
+
+        page = render_report(stage, figures=plots, name=str(out), drawn=drawn).html
+        text_writer(page)(stage / REPORT_FILE)
     return RunResult(meters, costs, summary, out)

@@ -6,8 +6,9 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
@@ -81,6 +82,32 @@ class _LazyProgress:
             self.progress.stop()
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+FORMATS = ("table", "markdown", "json")
+FORMAT_HELP = (
+    "How the summary is printed: table (the terminal table), markdown (for a pull-request "
+    "comment) or json (the file it summarises, as written)."
+)
+
+
+def format_option(what: str) -> Callable[[F], F]:
+    """``--format table|markdown|json``; ``what``: the file the JSON equals."""
+    return click.option(
+        "--format",
+        "out_format",
+        type=click.Choice(FORMATS),
+        default="table",
+        show_default=True,
+        help=FORMAT_HELP.replace("the file it summarises", what),
+    )
+
+
+def _wrote(message: str, out_format: str) -> None:
+    """The closing "wrote ..." line: on standard error when the summary on standard output is
+    Markdown or JSON (so that output can be piped as it is)."""
+    (console if out_format == "table" else err_console).print(message, highlight=False)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="sim")
 def cli() -> None:
@@ -104,10 +131,11 @@ def cli() -> None:
     default=None,
     help="Override engine.fidelity.",
 )
-@click.option("--no-plots", is_flag=True, help="Skip the PNG figures.")
+@click.option("--no-plots", is_flag=True, help="Skip the figures (PNG files and the report's).")
 @click.option("--dry-run", is_flag=True, help=DRY_RUN_HELP)
 @click.option("--no-resource-check", is_flag=True, help=NO_CHECK_HELP)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
+@format_option("summary.json")
 def run(
     config: Path,
     out_dir: Path | None,
@@ -118,8 +146,9 @@ def run(
     dry_run: bool,
     no_resource_check: bool,
     quiet: bool,
+    out_format: str,
 ) -> None:
-    """Simulate CONFIG and write meters, costs, summary and plots."""
+    """Simulate CONFIG and write meters, costs, summary, plots and report.html."""
     from sim.api import run as run_scenario
     from sim.api import run_file_names
     from sim.config import load_scenario
@@ -145,9 +174,23 @@ def run(
         progress.close()
     elapsed = time.perf_counter() - t0
     if not quiet:
-        print_summary(result.summary)
+        print_run(result.summary, out_format)
     print_warnings(result.summary)
-    console.print(f"wrote {out}/ in {elapsed:.1f} s", highlight=False)
+    _wrote(f"wrote {out}/ in {elapsed:.1f} s (open {out}/report.html)", out_format)
+
+
+def print_run(summary: dict[str, Any], out_format: str) -> None:
+    """The run's summary in ``out_format`` (see :data:`FORMATS`)."""
+    if out_format == "json":
+        from sim.output import json_text
+
+        click.echo(json_text(summary), nl=False)
+    elif out_format == "markdown":
+        from sim.report.markdown import run_markdown
+
+        click.echo(run_markdown(summary), nl=False)
+    else:
+        print_summary(summary)
 
 
 def _print_dry_run(*sections: list[str]) -> None:
@@ -297,6 +340,69 @@ def reprice(
         print_summary(result.summary)
     print_warnings(result.summary)
     console.print(f"wrote {out_dir}/ in {time.perf_counter() - t0:.1f} s", highlight=False)
+
+
+@cli.command()
+@click.argument("result_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--baseline",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Another run's directory: show what changed from it, per option and component "
+    "(USD per 30 days and %), in the report and printed.",
+)
+@format_option(
+    "the directory's summary.json, breakeven.json or analysis.json (with --baseline: the change)"
+)
+@click.option("--dry-run", is_flag=True, help=DRY_RUN_HELP)
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but the closing line.")
+def report(
+    result_dir: Path, baseline: Path | None, out_format: str, dry_run: bool, quiet: bool
+) -> None:
+    """(Re)build RESULT_DIR/report.html from the stored results of a run, sweep or study alone,
+    and print its summary."""
+    from sim.output import plan_directory, text_writer, write_result
+    from sim.report import REPORT_FILE, kind_of, render_report
+
+    kind = kind_of(result_dir)
+    if baseline is not None:
+        kind_of(baseline)
+    plan = plan_directory(result_dir, "report", [REPORT_FILE], remove_stale=False)
+    if dry_run:
+        _print_dry_run(plan.describe())
+        return
+    page = render_report(result_dir, baseline=baseline, name=str(result_dir))
+    write_result(result_dir, "report", {REPORT_FILE: text_writer(page.html)}, remove_stale=False)
+    if not quiet:
+        _print_report(result_dir, kind, page.change, out_format)
+    _wrote(f"wrote {result_dir / REPORT_FILE}", out_format)
+
+
+def _print_report(
+    result_dir: Path, kind: str, change: dict[str, Any] | None, out_format: str
+) -> None:
+    """What ``sim report`` prints: the change against the baseline, or the directory's summary."""
+    from sim.output import json_text
+    from sim.report import markdown as md
+
+    if change is not None:
+        if out_format == "json":
+            click.echo(json_text(change), nl=False)
+        else:
+            click.echo(md.diff_markdown(change), nl=False)
+        return
+    name = {"run": "summary.json", "sweep": "breakeven.json", "study": "analysis/analysis.json"}
+    doc = json.loads((result_dir / name[kind]).read_text(encoding="utf-8"))
+    if kind == "run":
+        print_run(doc, out_format)
+    elif out_format == "json":
+        click.echo(json_text(doc), nl=False)
+    elif kind == "study" and out_format == "table":
+        from sim.study.command import print_findings
+
+        print_findings(doc, console)
+    else:
+        click.echo((md.sweep_markdown if kind == "sweep" else md.study_markdown)(doc), nl=False)
 
 
 @cli.command()
@@ -502,10 +608,11 @@ def prices_diff(book_a: str, book_b: str, region: str | None) -> None:
     default=True,
     help="When sweeping the volume, scale traffic.peak_requests_per_s in proportion [default: on].",
 )
-@click.option("--no-plots", is_flag=True, help="Skip sweep.png.")
+@click.option("--no-plots", is_flag=True, help="Skip the figures (sweep.png and the report's).")
 @click.option("--dry-run", is_flag=True, help=DRY_RUN_HELP)
 @click.option("--no-resource-check", is_flag=True, help=NO_CHECK_HELP)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
+@format_option("breakeven.json")
 def sweep(
     config: Path,
     vary: str,
@@ -518,6 +625,7 @@ def sweep(
     dry_run: bool,
     no_resource_check: bool,
     quiet: bool,
+    out_format: str,
 ) -> None:
     """Run CONFIG across a range of one input; write each option's cost and the break-even points."""
     from sim.sweep import sweep_command
@@ -536,6 +644,7 @@ def sweep(
         resource_check=not no_resource_check,
         console=console,
         err_console=err_console,
+        out_format=out_format,
     )
 
 
@@ -569,6 +678,7 @@ def sweep(
 @click.option("--dry-run", is_flag=True, help=DRY_RUN_HELP)
 @click.option("--no-resource-check", is_flag=True, help=NO_CHECK_HELP)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no findings.")
+@format_option("analysis/analysis.json")
 def study(
     file: Path,
     out_dir: Path | None,
@@ -579,6 +689,7 @@ def study(
     dry_run: bool,
     no_resource_check: bool,
     quiet: bool,
+    out_format: str,
 ) -> None:
     """Run the Monte Carlo sensitivity study in FILE: which option wins, and which input matters."""
     from sim.study.command import study_command
@@ -595,6 +706,7 @@ def study(
         err_console,
         dry_run=dry_run,
         resource_check=not no_resource_check,
+        out_format=out_format,
     )
 
 

@@ -30,3 +30,13 @@ class ConfigError(SimError):
 
 class TraceError(SimError):
     """A traffic trace file is missing, empty or malformed."""
+
+
+class ResultError(SimError):
+    """A result directory (of a run, sweep or study) is missing, incomplete or not sim's.
+
+    ``path``: the directory or file at fault; ``message``: what is wrong and what to do."""
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        super().__init__(f"{path}: {message}")

@@ -9,7 +9,9 @@ numeric field (every point on the same seed: common random numbers), prices ever
   their cost difference changes sign, by linear interpolation of the difference between grid points
   (in ``log(value)`` on a log sweep), with the option cheaper below and above it; and the cheapest
   option along the range;
-* ``sweep.png``: cost per 30 days against the value for each option, crossings marked.
+* ``sweep.png``: cost per 30 days against the value for each option, crossings marked;
+* ``report.html``: the break-even points, the cheapest option along the range and the curves, on
+  one self-contained page (:mod:`sim.report`).
 
 Everything is validated before anything runs or is written: the range itself, the field it names,
 and the scenario at every value of the grid (a bad value is a :class:`~sim.errors.ConfigError`
@@ -32,7 +34,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations, pairwise
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -42,6 +44,9 @@ from pydantic import BaseModel
 from sim.config import Scenario, apply_overrides, price_book_for, read_toml, scenario_from_dict
 from sim.errors import ConfigError
 from sim.resources import LONG_WORK_S
+
+if TYPE_CHECKING:  # matplotlib is imported when the figure is drawn
+    from matplotlib.figure import Figure
 
 __all__ = [
     "BASES",
@@ -604,12 +609,13 @@ def _curve(table: pa.Table, option: str, column: str) -> NDArray[np.float64]:
 
 
 #: The files ``sim sweep`` writes into its result directory.
-SWEEP_FILES = ("sweep.parquet", "breakeven.json", "sweep.png")
+SWEEP_FILES = ("sweep.parquet", "breakeven.json", "sweep.png", "report.html")
 
 
 def sweep_file_names(plots: bool) -> list[str]:
-    """The files a sweep writes (the figure only with ``plots``)."""
-    return list(SWEEP_FILES if plots else SWEEP_FILES[:2])
+    """The files a sweep writes (the figure only with ``plots``; the report always, without
+    figures when there are no plots)."""
+    return list(SWEEP_FILES if plots else (*SWEEP_FILES[:2], SWEEP_FILES[3]))
 
 
 def _validating_progress(err_console: Any, steps: int, quiet: bool) -> Callable[[int], None]:
@@ -630,43 +636,76 @@ def _validating_progress(err_console: Any, steps: int, quiet: bool) -> Callable[
 
 
 def write_sweep(result: SweepResult, out_dir: str | Path, *, plots: bool = True) -> Path:
-    """Write ``sweep.parquet``, ``breakeven.json`` and ``sweep.png`` into the result directory
-    ``out_dir`` (see :mod:`sim.output`: only files this package wrote there are replaced)."""
+    """Write ``sweep.parquet``, ``breakeven.json``, ``sweep.png`` and ``report.html`` into the
+    result directory ``out_dir`` (see :mod:`sim.output`: only files this package wrote there are replaced)."""
     from sim.output import json_writer, parquet_writer, result_directory
 
     out = Path(out_dir)
     with result_directory(out, "sweep", sweep_file_names(plots)) as stage:
         parquet_writer(result.table, result.provenance)(stage / "sweep.parquet")
         json_writer(result.breakeven)(stage / "breakeven.json")
-        if plots:
-            plot_sweep(result, stage / "sweep.png")
+        drawn = []
+        if plots:  # drawn once: sweep.png, then the report's SVG
+            from sim.output import figure_writer
+            from sim.report.svg import figure_svg
+
+            fig = sweep_figure(result.table, result.breakeven)
+            figure_writer(fig, result.provenance)(stage / "sweep.png")
+            title = f"{result.breakeven['scenario']}: USD per 30 days against {plan_path(result)}"
+            drawn.append({"name": "sweep", "title": title, "svg": figure_svg(fig, title)})
+        from sim.output import text_writer
+        from sim.report import REPORT_FILE, render_report
+
+        page = render_report(stage, figures=plots, name=str(out), drawn=drawn).html
+        text_writer(page)(stage / REPORT_FILE)
     return out
 
 
 # =========================================================================== the figure
+def plan_path(result: SweepResult) -> str:
+    """The swept field's path."""
+    return str(result.breakeven["path"])
+
+
 def plot_sweep(result: SweepResult, path: str | Path) -> Path:
-    """Cost per 30 days against the swept value for each option (front door | total)."""
+    """Write ``sweep.png``: cost per 30 days against the swept value for each option."""
+    out = Path(path)
+    from sim.output import figure_writer
+
+    figure_writer(sweep_figure(result.table, result.breakeven), result.provenance)(out)
+    return out
+
+
+def sweep_figure(table: pa.Table, doc: dict[str, Any]) -> Figure:
+    """Cost per 30 days against the swept value for each option (front door | total), crossings
+    marked, from ``sweep.parquet`` and ``breakeven.json`` alone (the report draws it again)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
-    plan = result.plan
-    x = np.asarray(plan.values)
-    options = list(dict.fromkeys(result.table.column("option").to_pylist()))
-    fig, axes = plt.subplots(1, len(BASES), figsize=(12, 4.8), sharex=True)
+    x = np.asarray(doc["values"], dtype=float)
+    log = doc.get("scale") == "log"
+    options = list(dict.fromkeys(table.column("option").to_pylist()))
+    fig, axes = plt.subplots(1, len(BASES), figsize=(12, 5.2), sharex=True)
     colors = {o: f"C{i}" for i, o in enumerate(options)}
+    money = FuncFormatter(lambda v, _pos: f"${v:,.0f}" if abs(v) >= 10 else f"${v:,.2f}")
     for ax, basis in zip(axes, BASES, strict=True):
         column = f"{basis}_per_30_days_usd"
-        curves = {o: _curve(result.table, o, column) for o in options}
+        curves = {o: _curve(table, o, column) for o in options}
         for option, y in curves.items():
             ax.plot(
                 x, y, marker="o", markersize=3, linewidth=1.4, label=option, color=colors[option]
             )
-        for pair in result.breakeven["pairs"]:
+        for pair in doc["pairs"]:
             if pair["basis"] != basis:
                 continue
             for c in pair["crossings"]:
+                if not _switches(doc, basis, c["value"]):
+                    # a crossing where the cheapest option does not change: marked, not labelled
+                    ax.plot(c["value"], c["cost_per_30_days_usd"], "x", color="0.5", ms=5)
+                    continue
                 ax.plot(c["value"], c["cost_per_30_days_usd"], "kx", markersize=8, mew=1.6)
                 ax.annotate(
                     f"{_short(c['value'])}\n{pair['options'][0]} = {pair['options'][1]}",
@@ -675,28 +714,38 @@ def plot_sweep(result: SweepResult, path: str | Path) -> Path:
                     xytext=(6, -22),
                     fontsize=7,
                 )
-        for segment in result.breakeven["cheapest"].get(basis, [])[1:]:
+        for segment in doc["cheapest"].get(basis, [])[1:]:
             ax.axvline(segment["from"], color="grey", linestyle=":", linewidth=1)
         positive = all(np.all(y > 0) for y in curves.values())
-        if plan.range.log:
+        if log:
             ax.set_xscale("log")
             if positive:
                 ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(money)
+        if not log:
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _short(v)))
         ax.set_title(f"{'front door' if basis == 'front_door' else 'total'}, USD per 30 days")
-        ax.set_xlabel(plan.range.path + (" (log scale)" if plan.range.log else ""))
+        ax.set_xlabel(doc["path"] + (" (log scale)" if log else ""))
         ax.grid(alpha=0.3, which="both")
-        ax.legend(loc="best", fontsize=8)
     axes[0].set_ylabel("USD per 30 days")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(
+        handles, labels, loc="lower center", ncol=min(len(options), 4), fontsize=8,
+        frameon=False,
+    )  # fmt: skip
     note = ""
-    if plan.coupled:
-        note = f" ({', '.join(plan.coupled)} scaled in proportion)"
-    fig.suptitle(f"{plan.base.scenario.name}: cost against {plan.range.path}{note}", fontsize=11)
-    fig.tight_layout()
-    out = Path(path)
-    from sim.output import figure_writer
+    if doc.get("coupled"):
+        note = f" ({', '.join(doc['coupled'])} scaled in proportion)"
+    fig.suptitle(f"{doc['scenario']}: cost against {doc['path']}{note}", fontsize=11)
+    rows = -(-len(options) // 4)
+    fig.tight_layout(rect=(0.0, 0.04 + 0.035 * rows, 1.0, 1.0))
+    return fig
 
-    figure_writer(fig, result.provenance)(out)
-    return out
+
+def _switches(doc: dict[str, Any], basis: str, value: float) -> bool:
+    """Whether the cheapest option changes at ``value`` (a boundary of the cheapest segments)."""
+    bounds = [seg["from"] for seg in doc["cheapest"].get(basis, [])[1:]]
+    return any(math.isclose(value, b, rel_tol=1e-9) for b in bounds)
 
 
 def _short(value: float) -> str:
@@ -733,6 +782,7 @@ def sweep_command(
     resource_check: bool = True,
     console: Any = None,
     err_console: Any = None,
+    out_format: str = "table",
 ) -> SweepResult | None:
     """``sim sweep``: check the target and the resources, plan (validating every point), run with a
     progress bar, write, print. With ``dry_run``, say what would be written and stop."""
@@ -795,9 +845,19 @@ def sweep_command(
         result = run_sweep(plan, progress=progress)
     write_sweep(result, out, plots=plots)
     elapsed = time.perf_counter() - t0
-    if not quiet:
+    if not quiet and out_format == "table":
         print_sweep(result, console)
-    console.print(f"wrote {out}/ ({n} points) in {elapsed:.1f} s")
+    elif not quiet:
+        import click
+
+        from sim.output import json_text
+        from sim.report.markdown import sweep_markdown
+
+        text = json_text(result.breakeven) if out_format == "json" else sweep_markdown(
+            result.breakeven)  # fmt: skip
+        click.echo(text, nl=False)
+    closing = console if out_format == "table" else err_console
+    closing.print(f"wrote {out}/ ({n} points) in {elapsed:.1f} s (open {out}/report.html)")
     return result
 
 

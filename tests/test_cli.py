@@ -37,6 +37,7 @@ def test_run_writes_the_output_contract(one_day: Path) -> None:
             "meters.parquet",
             "costs.parquet",
             "summary.json",
+            "report.html",
             "manifest.json",
             "cost_per_hour.png",
             "cumulative_cost.png",
@@ -108,6 +109,7 @@ def test_a_second_run_replaces_its_own_files_and_keeps_the_rest(
         "manifest.json",
         "meters.parquet",
         "notes.txt",
+        "report.html",
         "summary.json",
     ]
     assert (out / "notes.txt").read_text() == "mine"

@@ -140,7 +140,9 @@ def test_a_new_target_is_created_with_its_parents(work: Path) -> None:
     r = sim_cli("run", str(SEED), *SHORT, "--no-plots", "--out", "a/b/c", cwd=work)
     assert r.returncode == 0, r.stderr
     files = sorted(p.name for p in (work / "a" / "b" / "c").iterdir())
-    assert files == ["costs.parquet", "manifest.json", "meters.parquet", "summary.json"]
+    assert files == [
+        "costs.parquet", "manifest.json", "meters.parquet", "report.html", "summary.json"
+    ]  # fmt: skip
     manifest = read_manifest(work / "a" / "b" / "c")
     assert manifest is not None
     for name, entry in manifest["files"].items():
@@ -223,6 +225,7 @@ def test_a_directory_a_killed_run_was_creating_is_reused(work: Path) -> None:
         "costs.parquet",
         "manifest.json",
         "meters.parquet",
+        "report.html",
         "summary.json",
     ]
 

@@ -274,6 +274,7 @@ def test_sweep_command_writes_table_breakeven_and_plot(tmp_path: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == [
         "breakeven.json",
         "manifest.json",
+        "report.html",
         "sweep.parquet",
         "sweep.png",
     ]

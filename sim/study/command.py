@@ -34,6 +34,7 @@ def study_command(
     *,
     dry_run: bool = False,
     resource_check: bool = True,
+    out_format: str = "table",
 ) -> StudyResult | None:
     """Run the study in ``file`` as the command line asked; print progress and findings.
 
@@ -123,10 +124,20 @@ def study_command(
         )
     elapsed = time.perf_counter() - t0
     if not quiet and result.analysis is not None:
-        print_findings(result.analysis, console)
-    console.print(
+        if out_format == "table":
+            print_findings(result.analysis, console)
+        else:
+            import click
+
+            from sim.output import json_text
+            from sim.report.markdown import study_markdown
+
+            doc = result.analysis
+            click.echo(json_text(doc) if out_format == "json" else study_markdown(doc), nl=False)
+    report = f"; open {out}/report.html" if result.analysis is not None else ""
+    (console if out_format == "table" else err_console).print(
         f"wrote {out}/ in {elapsed:.1f} s ({result.chunks_run} chunks run, "
-        f"{result.chunks_skipped} skipped)",
+        f"{result.chunks_skipped} skipped{report})",
         highlight=False,
     )
     return result

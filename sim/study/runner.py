@@ -8,7 +8,8 @@
 * ``runs/chunk-NNNNN.parquet``: the outcome rows of one finished chunk, written atomically;
   ``--resume`` skips chunks whose file exists and validates;
 * ``results.parquet``: all runs' outcomes, one row per run, sorted by run;
-* ``analysis/``: see :mod:`sim.study.analysis`.
+* ``analysis/``: see :mod:`sim.study.analysis`;
+* ``report.html``: the study on one self-contained page (:mod:`sim.report`), once analysed.
 
 Nothing is written before the study, every sampled scenario and the executor are known to be good;
 an existing study directory is only ever resumed (same study, by hash), never overwritten.
@@ -38,6 +39,7 @@ from sim.output import (
     json_writer,
     parquet_writer,
     read_provenance,
+    text_writer,
     versions,
     write_parquet,
     write_result,
@@ -504,6 +506,11 @@ def run_study(
         remove_stale=False,
         directories=[RUNS_DIR, *(["analysis"] if analyze else [])],
     )
+    if analyze:
+        from sim.report import REPORT_FILE, render_report
+
+        page = render_report(out, figures=plots).html
+        write_result(out, PRODUCER, {REPORT_FILE: text_writer(page)}, remove_stale=False)
     return StudyResult(
         out_dir=out,
         study=study,
