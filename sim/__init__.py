@@ -7,7 +7,19 @@
 
 from __future__ import annotations
 
-from sim.api import RunResult, load_scenario, price, run, simulate
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sim.api import RunResult, load_scenario, price, run, simulate
 
 __version__ = "0.1.0"
 __all__ = ["RunResult", "__version__", "load_scenario", "price", "run", "simulate"]
+
+
+def __getattr__(name: str) -> Any:
+    """The public API, imported on first use (``sim --help`` need not load the engine)."""
+    if name in __all__ and name != "__version__":
+        import sim.api
+
+        return getattr(sim.api, name)
+    raise AttributeError(f"module 'sim' has no attribute {name!r}")

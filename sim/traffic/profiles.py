@@ -26,7 +26,6 @@ from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import brentq
 from scipy.special import i0e
 
 from sim.traffic.models import (
@@ -97,6 +96,7 @@ def von_mises_concentration(peak_to_mean: float) -> float:
         raise ValueError(f"peak_to_mean must be ≥ 1, got {peak_to_mean}")
     if peak_to_mean == 1:
         return 0.0
+    from scipy.optimize import brentq  # imported here: scipy.optimize takes 0.4 s to import
 
     def excess(kappa: float) -> float:
         return 1.0 / float(i0e(kappa)) - peak_to_mean
