@@ -11,13 +11,15 @@ ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "configs" / "seed.toml"
 SHIPPED = ROOT / "configs" / "studies" / "seed-sensitivity.toml"
 
+#: The seed's options the studies compare (the ALB and the REST and HTTP APIs): its function URL
+#: and CloudFront options are not simulated.
+ONLY_STUDIED = ("lambda_url.enabled=false", "cloudfront.origins=[]")
 #: A one-day, low-volume seed scenario: request fidelity runs it in a few milliseconds.
 SMALL_BASE = (
     "scenario.duration_days=1",
     "traffic.requests_per_day=2e5",
     "traffic.peak_requests_per_s=5",
-    "lambda_url.enabled=false",
-    "cloudfront.origins=[]",
+    *ONLY_STUDIED,
 )
 
 INPUTS = """
