@@ -435,6 +435,18 @@ class HourlyMeter:
                 np.minimum(conns.end_s, self.horizon.end_s),
             )
 
+    def open_at_start(self, remaining_s: NDArray[np.float64]) -> None:
+        """Connections already open when the period starts, each for its remaining lifetime:
+        their connection-seconds count, they are not new connections of the period."""
+        if remaining_s.size:
+            start = np.full(remaining_s.size, float(self.horizon.start_s))
+            add_interval_seconds(
+                self._conn_s_per_min,
+                SECONDS_PER_MINUTE,
+                start,
+                np.minimum(start + remaining_s, self.horizon.end_s),
+            )
+
     def add_second_peaks(self, hour: int, batch: Batch) -> None:
         """The hour's busiest second and each path's highest per-second concurrency."""
         if batch.counts.size:

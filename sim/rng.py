@@ -9,7 +9,16 @@ from __future__ import annotations
 
 import numpy as np
 
-STREAMS = ("arrivals", "payload", "connections", "backend", "extra", "cache", "cloudfront")
+STREAMS = (
+    "arrivals",
+    "payload",
+    "connections",
+    "backend",
+    "extra",
+    "cache",
+    "cloudfront",
+    "start",
+)  # fmt: skip  (append only: a stream's index is its seed)
 
 
 def run_seed_sequence(root_seed: int, run_index: int | None = None) -> np.random.SeedSequence:

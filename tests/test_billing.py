@@ -377,10 +377,16 @@ def test_aggregate_connection_time_ends_with_the_period() -> None:
         for f in ("request", "aggregate")
     }
     assert abs(minutes["aggregate"] - minutes["request"]) < 5 * np.sqrt(2) * 32_000
-    # the expectation: ν T L − ν L² / 2 with ν = 1,000 connections a day, L = 720 min
+    # ν = 1,000 connections a day, L = 720 min. Started in steady state (the default), ν L are
+    # open throughout: ν T L (the ν L²/2 open at the start balance the ν L²/2 cut at the end)
     nu, life, days = 1000 / 1440, 720.0, 2
-    expected = nu * days * 1440 * life - nu * life**2 / 2
-    assert minutes["aggregate"] == pytest.approx(expected, rel=0.05)
+    assert minutes["aggregate"] == pytest.approx(nu * days * 1440 * life, rel=0.05)
+    # started empty: ν T L − ν L² / 2, the end's cut alone
+    empty = load_scenario(
+        CONFIGS / "websocket-chat.toml", ["scenario.duration_days=2", "connections.start='empty'"]
+    )
+    cut = float(pc.sum(metered(empty, fidelity="aggregate").column("connection_minutes")).as_py())
+    assert cut == pytest.approx(nu * days * 1440 * life - nu * life**2 / 2, rel=0.05)
 
 
 def test_aggregate_connection_time_carries_across_windows_off_the_minute() -> None:

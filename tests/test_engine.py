@@ -111,12 +111,14 @@ def test_interval_accumulator_matches_brute_force() -> None:
 
 
 def test_connection_seconds_add_up_exactly() -> None:
-    """Mean active connections × 3600 summed over hours = Σ connection lifetimes (clipped)."""
+    """Mean active connections × 3600 summed over hours = Σ connection lifetimes (clipped); the
+    period starts with no connection open (those open at a steady start: tests/test_warm_start.py)."""
     s = scenario_with(
         *short(
             "connections.lifetime_distribution='fixed'",
             "connections.lifetime_s=5",
             "connections.requests_per_connection=1",
+            "connections.start='empty'",
         )
     )
     m = simulate(s)

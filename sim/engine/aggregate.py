@@ -125,6 +125,25 @@ class _HitRatio:
         return float(np.sum(self.weights * self._h(rate_per_s) ** 2) / 2)
 
 
+def _expected_open_at_start(
+    meter: HourlyMeter, scenario: Scenario, horizon: Horizon, connections: Any
+) -> None:
+    """The connection-seconds of the connections open when the period starts, in expectation
+    (what ``request`` fidelity draws with :func:`sim.engine.core.connections_at_start`)."""
+    from sim.engine.core import rates_before_start
+    from sim.traffic.connections import PerConnection
+
+    rates = rates_before_start(scenario, horizon)
+    if rates is None or not isinstance(connections, PerConnection):
+        return
+    seconds = min(connections.warm_span_s(), horizon.end_s - horizon.start_s)
+    per_second = connections.expected_open_after_start(rates, seconds)
+    minute = (horizon.start_s + np.arange(seconds)) // SECONDS_PER_MINUTE
+    first = int(minute[0]) if seconds else 0
+    per_minute = np.bincount(minute - first, weights=per_second).astype(np.float64)
+    meter.add_connection_seconds(first, per_minute)
+
+
 def run_aggregate(
     scenario: Scenario,
     horizon: Horizon,
@@ -154,6 +173,7 @@ def run_aggregate(
     }
     p_new = min(1.0, connections.expected_new_per_request())
     kernel = ConnectionKernel.of(connections, horizon)
+    _expected_open_at_start(meter, scenario, horizon, connections)
     http_per_request = request_size.expected_units(HTTP_UNIT_BYTES)
     # a client message over 128 KB is refused; a response over 128 KB cannot be sent
     ws_accepted = 1 - request_size.survival(WEBSOCKET_MAX_BYTES)

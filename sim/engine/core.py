@@ -89,6 +89,40 @@ class Batch:
         return int(self.arrival_s.size)
 
 
+def rates_before_start(scenario: Scenario, horizon: Horizon) -> NDArray[np.float64] | None:
+    """Expected requests per second in each second before the period's start (``[0]`` the last
+    one) as far back as a connection open at the start can have been opened; None when the
+    connections start empty (``connections.start = "empty"``, or sessions, which start with the
+    period). A replay's rates before its first second are unknown: those after it stand in."""
+    from sim.traffic.connections import PerConnection
+
+    model = build_connection_model(scenario.connections)
+    if not isinstance(model, PerConnection) or not model.steady_start:
+        return None
+    x = np.arange(model.warm_span_s(), dtype=np.float64)
+    start = float(horizon.origin_epoch_s + horizon.start_s)
+    if scenario.traffic.model == "replay":
+        span = float(horizon.end_s - horizon.start_s)
+        mid = start + np.minimum(x, span - 1.0) + 0.5
+    else:
+        mid = start - x - 0.5
+    return np.asarray(arrivals_for(scenario).expected_per_s(mid), dtype=np.float64)
+
+
+def connections_at_start(
+    scenario: Scenario, horizon: Horizon, rng: np.random.Generator
+) -> NDArray[np.float64]:
+    """Remaining lifetimes of the connections open when the period starts (see
+    :meth:`sim.traffic.connections.PerConnection.open_at_start`); empty when they start empty."""
+    from sim.traffic.connections import PerConnection
+
+    rates = rates_before_start(scenario, horizon)
+    model = build_connection_model(scenario.connections)
+    if rates is None or not isinstance(model, PerConnection):
+        return np.zeros(0)
+    return model.open_at_start(rng, rates)
+
+
 def run_request(
     scenario: Scenario,
     horizon: Horizon,
@@ -99,6 +133,7 @@ def run_request(
     from sim.meters import HourlyMeter
 
     meter = HourlyMeter(scenario, horizon)
+    meter.open_at_start(connections_at_start(scenario, horizon, rngs["start"]))
     env = simpy.Environment(initial_time=horizon.start_s)
     shaped = pipeline(env, scenario, horizon, rngs)
     env.process(_record(env, horizon, meter, shaped, progress))

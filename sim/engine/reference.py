@@ -17,7 +17,7 @@ import pyarrow as pa
 import simpy
 
 from sim.config import Scenario
-from sim.engine.core import Batch, Horizon, ProgressCallback, pipeline
+from sim.engine.core import Batch, Horizon, ProgressCallback, connections_at_start, pipeline
 from sim.engine.edge import MIN_HOLD_S, EventPool
 from sim.meters import HourlyMeter, contributions
 from sim.units import SECONDS_PER_HOUR, SECONDS_PER_MINUTE
@@ -53,6 +53,11 @@ class EventMeter(HourlyMeter):
         self._advance(t_s)
         self._open += 1
         self._c["new_connections"][int(t_s // SECONDS_PER_HOUR)] += 1
+
+    def connection_open_at_start(self) -> None:
+        """A connection already open when the period starts (not a new one of the period)."""
+        self._advance(float(self.horizon.start_s))
+        self._open += 1
 
     def connection_closed(self, t_s: float) -> None:
         self._advance(t_s)
@@ -91,6 +96,8 @@ def run_reference(
     """Simulate with one SimPy process per request and per connection."""
     meter = EventMeter(scenario, horizon)
     env = simpy.Environment(initial_time=horizon.start_s)
+    for remaining in connections_at_start(scenario, horizon, rngs["start"]).tolist():
+        env.process(_open_at_start(env, meter, float(horizon.start_s) + remaining))
     shaped = pipeline(env, scenario, horizon, rngs)
     env.process(_spawn(env, horizon, meter, shaped, progress))
     env.run(until=horizon.end_s)
@@ -150,5 +157,14 @@ def _connection(
 ) -> Generator[Any, Any, None]:
     yield env.timeout(max(0.0, start_s - env.now))
     meter.connection_opened(start_s)
+    yield env.timeout(max(0.0, end_s - env.now))
+    meter.connection_closed(end_s)
+
+
+def _open_at_start(
+    env: simpy.Environment, meter: EventMeter, end_s: float
+) -> Generator[Any, Any, None]:
+    """A connection open when the period starts, until ``end_s``."""
+    meter.connection_open_at_start()
     yield env.timeout(max(0.0, end_s - env.now))
     meter.connection_closed(end_s)

@@ -95,6 +95,7 @@ class PerConnection:
     requests_per_connection: float
     lifetime_s: float
     exponential: bool
+    steady_start: bool = False
 
     @property
     def mean_requests_per_connection(self) -> float:
@@ -133,10 +134,78 @@ class PerConnection:
             return self.lifetime_s * math.exp(-x / self.lifetime_s)
         return max(self.lifetime_s - x, 0.0)
 
+    # ------------------------------------------------------------------ the period's start
+    def warm_span_s(self) -> int:
+        """Seconds before the start that can still have a connection open at the start (an
+        exponential lifetime's tail beyond it holds less than 1e-9 of the connections)."""
+        if not self.steady_start:
+            return 0
+        span = self.lifetime_s * (-math.log(1e-9) if self.exponential else 1.0)
+        return max(1, math.ceil(span))
+
+    def _opened_before(self, rate_before: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Expected connections opened in each second ``x`` before the start (``x = 0`` the last
+        one) that are still open at the start: ``rate(x) / k · S(x + ½)``."""
+        age = np.arange(rate_before.size, dtype=np.float64) + 0.5
+        if self.exponential:
+            alive = np.exp(-age / self.lifetime_s)
+        else:
+            alive = (age < self.lifetime_s).astype(np.float64)
+        return np.asarray(rate_before / self.requests_per_connection * alive, dtype=np.float64)
+
+    def open_at_start(
+        self, rng: np.random.Generator, rate_before: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        """Remaining lifetimes (s) of the connections open when the period starts.
+
+        The connections opened before the start form a thinned Poisson stream of rate
+        ``rate / k``, each open for an independent lifetime, so those still open at the start are
+        Poisson in number (mean ``Σ rate(x) / k · S(x)``, an M/G/∞ count) with independent opening
+        times of density ∝ ``rate(x) S(x)``. An exponential lifetime's remainder is exponential with
+        the same mean whatever the age; a fixed one's is ``T − age``."""
+        if not self.steady_start or rate_before.size == 0:
+            return np.zeros(0)
+        weights = self._opened_before(rate_before)
+        total = float(weights.sum())
+        n = int(rng.poisson(total)) if total > 0 else 0
+        if n == 0:
+            return np.zeros(0)
+        if self.exponential:
+            return np.asarray(rng.exponential(self.lifetime_s, n), dtype=np.float64)
+        ages = rng.choice(weights.size, size=n, p=weights / total) + rng.random(n)
+        remaining = self.lifetime_s - ages
+        return np.asarray(remaining[remaining > 0], dtype=np.float64)
+
+    def expected_open_after_start(
+        self, rate_before: NDArray[np.float64], seconds: int
+    ) -> NDArray[np.float64]:
+        """Expected connection-seconds in each of the first ``seconds`` seconds of the period held
+        by the connections open at the start (what :meth:`open_at_start` draws, in expectation)."""
+        if not self.steady_start or rate_before.size == 0 or seconds <= 0:
+            return np.zeros(max(seconds, 0))
+        weights = self._opened_before(rate_before)
+        total = float(weights.sum())
+        t = np.arange(seconds, dtype=np.float64)
+        if self.exponential:  # ∫ over [t, t + 1) of total · e^(−u/L)
+            life = self.lifetime_s
+            return np.asarray(total * life * (np.exp(-t / life) - np.exp(-(t + 1) / life)))
+        # fixed T: a connection of age a (density ∝ weights) stays open until T − a
+        ages = np.arange(weights.size, dtype=np.float64) + 0.5
+        remaining = np.maximum(self.lifetime_s - ages, 0.0)
+        # open time inside [t, t + 1): clip(remaining − t, 0, 1), summed over ages
+        out = np.zeros(seconds)
+        for lo in range(0, seconds, 256):
+            tt = t[lo : lo + 256, None]
+            out[lo : lo + 256] = (np.clip(remaining[None, :] - tt, 0.0, 1.0) * weights).sum(1)
+        return out
+
     @classmethod
     def from_config(cls, cfg: PerConnectionModel) -> PerConnection:
         return cls(
-            cfg.requests_per_connection, cfg.lifetime_s, cfg.lifetime_distribution == "exponential"
+            cfg.requests_per_connection,
+            cfg.lifetime_s,
+            cfg.lifetime_distribution == "exponential",
+            cfg.start == "steady_state",
         )
 
 

@@ -629,6 +629,12 @@ class PerConnectionModel(_Model):
     )
     lifetime_s: float = Field(default=1.0, gt=0, description="Mean connection lifetime, seconds.")
     lifetime_distribution: Literal["fixed", "exponential"] = "exponential"
+    start: Literal["steady_state", "empty"] = Field(
+        default="steady_state",
+        description="Connections open when the period starts: 'steady_state' (those the traffic "
+        "before the start left open, as AWS's steady-state examples assume; they are not new "
+        "connections of the period) or 'empty' (none).",
+    )
 
 
 class SessionsModel(_Model):
