@@ -393,8 +393,15 @@ def _print_report(
         return
     name = {"run": "summary.json", "sweep": "breakeven.json", "study": "analysis/analysis.json"}
     doc = json.loads((result_dir / name[kind]).read_text(encoding="utf-8"))
-    if kind == "run":
-        print_run(doc, out_format)
+    from sim.report.run import load_summary
+
+    current = all(k in doc for k in ("ranking", "cheapest_per_30_days", "months", "alb"))
+    if kind == "run" and out_format == "table" and current:
+        print_summary(doc)
+    elif kind == "run" and out_format == "table":  # a summary an older sim wrote: what it holds
+        click.echo(md.run_markdown(load_summary(result_dir)), nl=False)
+    elif kind == "run":
+        print_run(doc if out_format == "json" else load_summary(result_dir), out_format)
     elif out_format == "json":
         click.echo(json_text(doc), nl=False)
     elif kind == "study" and out_format == "table":

@@ -88,7 +88,9 @@ def run_figures(
 
     fig, ax = plt.subplots(figsize=(12, 4.6))
     per_30 = {
-        o: t["per_30_days_usd"]["total_usd"] for o, t in (summary or {}).get("options", {}).items()
+        o: t["per_30_days_usd"]["total_usd"]
+        for o, t in (summary or {}).get("options", {}).items()
+        if "total_usd" in (t.get("per_30_days_usd") or {})
     }
     for rank, (option, series) in enumerate(per_hour.items(), 1):
         label = f"{option} (\\${series.sum():,.2f})"  # \$: not matplotlib's maths

@@ -20,10 +20,13 @@ from study.study_helpers import write_study
 import sim
 from sim.report import REPORT_FILE, fmt, kind_of, render_report
 from sim.report.markdown import diff, run_markdown
+from sim.report.study import reading
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "configs" / "seed.toml"
-DAY = ("scenario.duration_days=1",)
+#: A long scenario name (valid: letters, digits, '.', '_', '-'): the page must still fit a phone.
+LONG_NAME = "checkout_api_private_with_waf_and_cloudfront_eu_west_1_peak_season_v2"
+DAY = ("scenario.duration_days=1", f"scenario.name={LONG_NAME}")
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -292,3 +295,74 @@ def test_in_chromium_the_pages_fit_and_hold_the_numbers(
         p = doc["probability_cheapest"]
         best = max(p, key=lambda o: p[o]["probability"])
         assert f"{best} is the cheapest option in {p[best]['probability']:.1%}" in seen["text"]
+
+
+# ----------------------------------------------------------------------------- robustness
+def test_a_summary_an_older_sim_wrote_still_gets_its_report(run_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(run_dir, old)
+    summary = summary_of(old)
+    for key in ("ranking", "months", "requirements", "warnings", "free_tier", "alb", "excluded",
+                "cheapest_per_30_days", "gateway", "findings"):  # fmt: skip
+        summary.pop(key)
+    for t in summary["options"].values():
+        t.pop("per_30_days_usd")
+        t.pop("per_30_days_components_usd")
+    # rewrite it as the older version's file, recorded in the manifest as sim's
+    from sim.output import json_writer, write_result
+
+    write_result(old, "run", {"summary.json": json_writer(summary)}, remove_stale=False)
+    done = cli("report", str(old))
+    assert done.returncode == 0, done.stderr
+    page = (old / REPORT_FILE).read_text(encoding="utf-8")
+    html5lib.HTMLParser(strict=True).parse(page)
+    # ranked by the period's totals, the only cost it has
+    best = min(summary["options"], key=lambda o: summary["options"][o]["total_usd"])
+    assert f"Cheapest that meets the requirements: {best}" in page
+    assert f"**Cheapest that meets the requirements: {best}**" in done.stdout
+
+
+def test_a_damaged_result_is_one_line_and_exit_2(run_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(run_dir, bad)
+    (bad / "meters.parquet").write_bytes(b"not parquet")
+    done = cli("report", str(bad))
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and "cannot be read" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_sweep_answers_among_the_options_that_qualify(tmp_path: Path) -> None:
+    out = tmp_path / "waf-sweep"
+    done = cli(
+        "sweep", str(ROOT / "configs" / "seed-with-waf.toml"),
+        "--vary", "traffic.requests_per_day=1e5:1e7:3:log", "--set", "scenario.duration_days=1",
+        "--fidelity", "aggregate", "--out", str(out), "-q", "--no-plots",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    page = (out / REPORT_FILE).read_text(encoding="utf-8")
+    # a function URL cannot take WAF: it is excluded, never the answer
+    answers = re.findall(r'<p class="big">Cheapest on [^:]*:\s*(.*?)</p>', page, re.S)
+    assert len(answers) == 2, answers
+    assert not any(re.search(r"(?<!\w)lambda_url from", a) for a in answers), answers
+    assert "among the options that meet the requirements" in page
+    assert "excluded: lambda_url:" in page
+
+
+def test_the_reading_names_only_inputs_that_clearly_matter() -> None:
+    doc = {
+        "runs": 48, "confidence": 0.95, "key_outcome": "savings_usd_alb_vs_apigw_http",
+        "relative_outcome": None,
+        "most_influential": [
+            {"input": "volume", "index": "ST", "value": 0.14, "ci": [0.08, 0.2]},
+            {"input": "rules", "index": "ST", "value": 0.0, "ci": [-0.01, 0.01]},
+        ],
+    }  # fmt: skip
+    text = " ".join(reading(doc))
+    assert "volume (ST 0.14)" in text and "rules" not in text
+    doc["most_influential"] = [{"input": "rules", "index": "S1", "value": 0.29, "ci": [-0.9, 1.5]}]
+    assert "No input's index" in " ".join(reading(doc))

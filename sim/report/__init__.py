@@ -21,7 +21,14 @@ REPORT_FILE = "report.html"
 
 #: What each kind of result directory holds that tells it apart (checked in this order).
 MARKERS = {
-    "study": ("study.json", "analysis/analysis.json"),
+    "study": (
+        "study.json",
+        "analysis/analysis.json",
+        "design.parquet",
+        "results.parquet",
+        "analysis/sensitivity.parquet",
+        "analysis/convergence.parquet",
+    ),
     "sweep": ("breakeven.json", "sweep.parquet"),
     "run": ("summary.json", "meters.parquet", "costs.parquet"),
 }
@@ -53,8 +60,11 @@ def kind_of(directory: str | Path) -> str:
         if (d / names[0]).is_file():
             missing = [n for n in names[1:] if not (d / n).is_file()]
             if missing:
-                what = "the study has no analysis yet: finish it with sim study --resume" if (
-                    kind == "study") else f"{', '.join(missing)} missing"  # fmt: skip
+                what = (
+                    "the study has no analysis yet: finish it with sim study --resume"
+                    if kind == "study" and "analysis/analysis.json" in missing
+                    else f"{', '.join(missing)} missing"
+                )
                 raise ResultError(str(d), f"a {kind} directory, but {what}")
             return kind
     raise ResultError(
@@ -65,7 +75,7 @@ def kind_of(directory: str | Path) -> str:
 
 
 def _environment() -> Any:
-    from jinja2 import Environment, FunctionLoader, StrictUndefined, select_autoescape
+    from jinja2 import ChainableUndefined, Environment, FunctionLoader, select_autoescape
 
     templates = resources.files("sim.report") / "templates"
 
@@ -75,14 +85,32 @@ def _environment() -> Any:
     env = Environment(
         loader=FunctionLoader(load),
         autoescape=select_autoescape(default=True, default_for_string=True),
-        undefined=StrictUndefined,
+        # a key an older summary lacks renders as nothing (its section is left out), not an error
+        undefined=ChainableUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+
+    def tolerant(f: Any) -> Any:
+        def apply(value: Any, *args: Any, **kwargs: Any) -> str:
+            if isinstance(value, ChainableUndefined) or value is None:
+                return "n/a"
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                return str(value)
+            return str(f(value, *args, **kwargs))
+
+        return apply
+
     env.filters.update(
-        usd=fmt.usd, pct=fmt.pct, count=fmt.count, number=fmt.number, prob=fmt.prob,
-        index=fmt.index,
+        {
+            name: tolerant(f)
+            for name, f in (
+                ("usd", fmt.usd), ("pct", fmt.pct), ("count", fmt.count),
+                ("number", fmt.number), ("prob", fmt.prob), ("index", fmt.index),
+                ("days", fmt.days),
+            )
+        }
     )  # fmt: skip
     return env
 
@@ -110,8 +138,6 @@ def render_report(
     SVG already (``{"name", "title", "svg"}``, see :func:`sim.report.svg.figure_svg`), so a
     command that drew them for its PNG files does not draw them again.
     """
-    from importlib.metadata import version
-
     d = Path(directory)
     kind = kind_of(d)
     if kind == "run":
@@ -120,16 +146,47 @@ def render_report(
         from sim.report.sweep import context
     else:
         from sim.report.study import context
+    try:
+        return _render(d, kind, context, baseline, figures, name, drawn)
+    except ResultError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OSError) as exc:
+        raise ResultError(
+            str(d),
+            f"cannot be read as a {kind} result of this version of sim ({type(exc).__name__}: "
+            f"{exc}); it may be damaged, or written by another version: run it again",
+        ) from None
+    except Exception as exc:  # pyarrow's and jinja2's errors of a damaged file
+        if type(exc).__module__.split(".")[0] in ("pyarrow", "jinja2"):
+            raise ResultError(
+                str(d), f"cannot be read ({type(exc).__name__}: {exc}); it may be damaged"
+            ) from None
+        raise
+
+
+def _render(
+    d: Path,
+    kind: str,
+    context: Any,
+    baseline: str | Path | None,
+    figures: bool,
+    name: str | None,
+    drawn: list[dict[str, str]] | None,
+) -> Report:
+    from importlib.metadata import version
+
     ctx = context(d, with_figures=figures and drawn is None)
     if drawn is not None and figures:
         ctx["figures"] = drawn
     change = None
     if baseline is not None:
-        if kind != "run" or kind_of(baseline) != "run":
-            raise ResultError(
-                str(baseline),
-                "--baseline compares two runs: both directories must hold a sim run's summary.json",
-            )
+        for side, k in ((d, kind), (Path(baseline), kind_of(baseline))):
+            if k != "run":
+                raise ResultError(
+                    str(side),
+                    f"a {k}, not a run: --baseline compares two runs (both directories must hold "
+                    "a sim run's summary.json)",
+                )
         from sim.report.markdown import diff
         from sim.report.run import load_summary
 

@@ -57,4 +57,9 @@ def index(value: float | None) -> str:
     """A sensitivity index: ``0.61``."""
     if value is None or not math.isfinite(value):
         return "n/a"
-    return f"{value + 0.0:.2f}"
+    return f"{round(value, 2) + 0.0:.2f}"
+
+
+def days(value: float) -> str:
+    """``1 day``, ``3 days``, ``0.25 days``."""
+    return f"{number(value)} day" if value == 1 else f"{number(value)} days"

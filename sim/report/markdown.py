@@ -26,7 +26,7 @@ def run_markdown(summary: dict[str, Any]) -> str:
     a = answer(summary)
     days = summary["period"]["days"]
     lines = [
-        f"### {summary['scenario']}: {days:g} days from {summary['period']['start'][:10]}",
+        f"### {summary['scenario']}: {fmt.days(days)} from {summary['period']['start'][:10]}",
         "",
         f"**Cheapest that meets the requirements: {a['option']}** ({a['door']}), "
         f"{fmt.usd(a['per_30_days_usd'])} per 30 days.",
@@ -49,16 +49,16 @@ def run_markdown(summary: dict[str, Any]) -> str:
             [
                 str(i),
                 name,
-                *(fmt.usd(t[f"{c}_usd"]) for c in CATEGORY_LABELS),
+                *(fmt.usd(t.get(f"{c}_usd")) for c in CATEGORY_LABELS),
                 fmt.usd(t["total_usd"]),
-                fmt.usd(t["per_30_days_usd"]["total_usd"]),
+                fmt.usd(t["per_30_days_usd"].get("total_usd")),
             ]
         )
     lines += _table(head, rows, "ll" + "r" * (len(head) - 2))
     for name, why in because.items():
         lines.append(f"\n- excluded: {name}: {'; '.join(why)}")
     alb = summary.get("alb")
-    if alb and "alb" in options:
+    if alb and "alb" in options and "mean_lcu" in alb:
         lines.append(
             f"\nALB: dominant LCU dimension {alb['dominant_lcu_dimension']}; mean "
             f"{alb['mean_lcu']:.3f} LCU, peak {alb['peak_lcu']:.3f}."

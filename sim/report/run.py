@@ -26,10 +26,70 @@ def load_summary(directory: Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ResultError(str(path), f"cannot be read as sim's summary: {exc}") from None
-    for key in ("options", "provenance", "period", "traffic"):
+    if not isinstance(data, dict):
+        raise ResultError(str(path), "not a summary sim wrote (expected a JSON object)")
+    for key in ("options", "provenance", "period", "traffic", "scenario"):
         if key not in data:
             raise ResultError(str(path), f"{key}: missing; this is not a summary sim wrote")
-    return dict(data)
+    return with_defaults(dict(data))
+
+
+def _per_30(t: dict[str, Any]) -> float | None:
+    value = (t.get("per_30_days_usd") or {}).get("total_usd")
+    return float(value) if isinstance(value, int | float) else None
+
+
+def with_defaults(summary: dict[str, Any]) -> dict[str, Any]:
+    """A summary as this version writes it, from one an older version wrote: what it lacks is
+    filled with what it implies (a ranking by the cost it has; no requirements, months, findings
+    or warnings), so its report shows what it holds and leaves the rest out."""
+    options = summary["options"]
+    for t in options.values():
+        for key in ("front_door_usd", "backend_usd", "transfer_usd", "total_usd"):
+            t.setdefault(key, None)
+        t.setdefault("components_usd", {})
+        t.setdefault("per_30_days_usd", {})
+        t.setdefault("per_30_days_components_usd", {})
+        t.setdefault("door", None)
+    if "ranking" not in summary:
+        qualifying = [o for o, t in options.items() if t.get("qualifies", True)]
+
+        def cost(o: str) -> float:
+            value = _per_30(options[o])
+            if value is None:
+                value = options[o].get("total_usd")
+            return float(value) if isinstance(value, int | float) else float("inf")
+
+        summary["ranking"] = [
+            {"option": o, "total_usd_per_30_days": _per_30(options[o])}
+            for o in sorted(qualifying, key=cost)
+        ]
+    for key, default in (("excluded", []), ("months", []), ("findings", []), ("warnings", []),
+                         ("requirements", {}), ("gateway", {}), ("alb", None)):  # fmt: skip
+        summary.setdefault(key, default)
+    summary.setdefault("free_tier", summary["provenance"].get("free_tier"))
+    ranking = [r["option"] for r in summary["ranking"]]
+    summary.setdefault(
+        "cheapest_per_30_days", {"front_door": None, "total": ranking[0] if ranking else None}
+    )
+    summary["provenance"].setdefault("price_book", {})
+    return summary
+
+
+def excluded_by_requirements(config: dict[str, Any] | None) -> dict[str, list[str]]:
+    """Options of a stored scenario that its requirements rule out, with why (re-assessed from the
+    stored configuration: a sweep's and a study's files do not record it); {} if it cannot be
+    read."""
+    if not config:
+        return {}
+    try:
+        from sim.config import scenario_from_json
+        from sim.doors import assessed
+
+        scenario = scenario_from_json(config, "<stored configuration>", references=False)
+        return {a.option.name: list(a.reasons) for a in assessed(scenario) if not a.qualifies}
+    except Exception:  # a configuration of another version: no verdicts rather than a guess
+        return {}
 
 
 def ranked(summary: dict[str, Any]) -> list[str]:
@@ -43,10 +103,10 @@ def answer(summary: dict[str, Any]) -> dict[str, Any]:
     options = summary["options"]
     order = ranked(summary)
     best = order[0]
-    best_30 = options[best]["per_30_days_usd"]["total_usd"]
+    best_30 = _per_30(options[best])
     against = []
     for other in order[1:]:
-        other_30 = options[other]["per_30_days_usd"]["total_usd"]
+        other_30 = _per_30(options[other])
         months = []
         for month in summary.get("months", []):
             bill = month["options"]
@@ -60,18 +120,19 @@ def answer(summary: dict[str, Any]) -> dict[str, Any]:
                         "pct": 100 * (b - a) / b if b > 0 else None,
                     }
                 )
+        gap = None if other_30 is None or best_30 is None else other_30 - best_30
         against.append(
             {
                 "option": other,
-                "door": options[other].get("door", other),
-                "per_30_days_usd": other_30 - best_30,
-                "per_30_days_pct": 100 * (other_30 - best_30) / other_30 if other_30 > 0 else None,
+                "door": options[other].get("door") or other,
+                "per_30_days_usd": gap,
+                "per_30_days_pct": 100 * gap / other_30 if gap is not None and other_30 else None,
                 "months": months,
             }
         )
     return {
         "option": best,
-        "door": options[best].get("door", best),
+        "door": options[best].get("door") or best,
         "per_30_days_usd": best_30,
         "period_usd": options[best]["total_usd"],
         "against": against,
@@ -92,7 +153,7 @@ def option_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
             {
                 "rank": rank,
                 "option": name,
-                "door": t.get("door", name),
+                "door": t.get("door") or name,
                 "categories": {c: t[f"{c}_usd"] for c in CATEGORIES},
                 "total_usd": t["total_usd"],
                 "per_30_days_usd": per30.get("total_usd"),
@@ -133,27 +194,50 @@ def feature_rows(summary: dict[str, Any]) -> tuple[list[str], list[dict[str, Any
     return [d.title for d in doors.values()], rows
 
 
-def price_sources(summary: dict[str, Any]) -> dict[str, Any]:
-    """The price book's id and date, and (when the book can still be loaded) every price of the
-    run's region with its source."""
+def price_sources(directory: Path, summary: dict[str, Any]) -> dict[str, Any]:
+    """The price book's id and date, and every unit price the run was billed at, from
+    ``costs.parquet`` (the stored bill, whatever the book holds now); each price's source is
+    added from the packaged book of the same id and date, when there is one."""
     prov = summary["provenance"]
     book_info = dict(prov.get("price_book", {}))
-    rows: list[dict[str, Any]] = []
+    costs = pq.read_table(directory / "costs.parquet", columns=["option", "component", "tier",
+                                                                "unit", "unit_price_usd"])  # fmt: skip
+    seen: dict[tuple[Any, ...], list[str]] = {}
+    for r in costs.to_pylist():
+        key = (r["component"], r["tier"], r["unit"], r["unit_price_usd"])
+        users = seen.setdefault(key, [])
+        if r["option"] not in users:
+            users.append(r["option"])
+    rows = [
+        {"component": c, "tier": "" if t is None else str(t), "unit": u, "value": v,
+         "options": users}
+        for (c, t, u, v), users in sorted(seen.items(), key=lambda kv: (kv[0][0], str(kv[0][1])))
+    ]  # fmt: skip
+    return {**book_info, "prices": rows, "sources": _book_sources(summary)}
+
+
+def _book_sources(summary: dict[str, Any]) -> list[str]:
+    """The sources a packaged book of the run's id and date cites for its region (its own
+    files; a book given as a path is not re-read: it may have changed since)."""
+    prov = summary["provenance"]
+    book = prov.get("price_book") or {}
     try:
-        from sim.config import price_book_for, scenario_from_json
+        from sim.pricing.book import (
+            load_price_book,
+            packaged_book_path,
+            packaged_books,
+            price_rows,
+        )
 
-        scenario = scenario_from_json(prov["config"], "summary.json", references=False)
-        from sim.pricing.book import price_rows
-
-        book = price_book_for(scenario)
-        rows = [
-            r
-            for r in price_rows(book, scenario.scenario.region)
-            if str(r.get("region")) in ("(all)", scenario.scenario.region)
-        ]
-    except Exception:  # a book that moved away: show the id and date alone
-        rows = []
-    return {**book_info, "prices": rows}
+        if book.get("id") not in packaged_books():
+            return []
+        loaded = load_price_book(packaged_book_path(str(book["id"])))
+        if loaded.retrieved != book.get("retrieved"):
+            return []
+        region = prov.get("region")
+        return sorted({str(r["source"]) for r in price_rows(loaded, region) if r.get("source")})
+    except Exception:  # an unknown region or book of another version: no sources listed
+        return []
 
 
 def inputs(summary: dict[str, Any]) -> list[dict[str, str]]:
@@ -221,6 +305,6 @@ def context(directory: Path, *, with_figures: bool = True) -> dict[str, Any]:
         "feature_columns": columns,
         "features": features,
         "inputs": inputs(summary),
-        "book": price_sources(summary),
+        "book": price_sources(directory, summary),
         "figures": figures(directory, summary) if with_figures else [],
     }

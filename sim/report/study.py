@@ -48,8 +48,22 @@ def _outcome_words(name: str | None) -> str:
     return name
 
 
+#: An index below this is not named as deciding (it explains less than 5% of the variance).
+MATTERS = 0.05
+
+
+def _matters(r: dict[str, Any]) -> bool:
+    """An input whose index is at least :data:`MATTERS` and whose interval excludes zero."""
+    value, ci = r.get("value"), r.get("ci") or [None, None]
+    if value is None or "×" in r["input"]:
+        return False
+    low = ci[0] if value >= 0 else (-ci[1] if ci[1] is not None else None)
+    return abs(value) >= MATTERS and low is not None and low > 0
+
+
 def _inputs_words(ranked: list[dict[str, Any]], limit: int = 2) -> str:
-    picked = [r for r in ranked if "×" not in r["input"] and r["value"] is not None][:limit]
+    """The (up to ``limit``) inputs that clearly matter, with their index."""
+    picked = [r for r in ranked if _matters(r)][:limit]
     return " and ".join(f"{r['input']} ({r['index']} {fmt.index(r['value'])})" for r in picked)
 
 
@@ -68,9 +82,11 @@ def _savings_sentence(name: str, s: dict[str, Any], doc: dict[str, Any]) -> str:
     )
 
 
-def reading(doc: dict[str, Any]) -> list[str]:
-    """Plain sentences generated from the numbers of ``analysis.json``."""
+def reading(doc: dict[str, Any], excluded: dict[str, list[str]] | None = None) -> list[str]:
+    """Plain sentences generated from the numbers of ``analysis.json`` (``excluded``: the study's
+    options that the base scenario's requirements rule out, with why)."""
     out = []
+    excluded = excluded or {}
     p = doc.get("probability_cheapest") or {}
     if p:
         best = max(p, key=lambda o: p[o]["probability"])
@@ -79,16 +95,27 @@ def reading(doc: dict[str, Any]) -> list[str]:
             f"{best} is the cheapest option in {q['probability']:.1%} of the {doc['runs']:,} runs "
             f"({doc['confidence']:.0%} interval {q['ci'][0]:.1%} to {q['ci'][1]:.1%})."
         )
+    for o, why in excluded.items():
+        out.append(
+            f"But {o} does not meet the base scenario's requirements ({'; '.join(why)}): the "
+            "study compares it because its options list it."
+        )
     for name, s in (doc.get("savings") or {}).items():
         out.append(_savings_sentence(name, s, doc))
-    key = doc.get("most_influential") or []
-    if key and _inputs_words(key):
-        out.append(f"What decides {_outcome_words(doc.get('key_outcome'))}: {_inputs_words(key)}.")
-    rel = doc.get("most_influential_relative") or []
-    if rel and _inputs_words(rel):
-        out.append(
-            f"What decides {_outcome_words(doc.get('relative_outcome'))}: {_inputs_words(rel)}."
-        )
+    for outcome, ranked in (
+        (doc.get("key_outcome"), doc.get("most_influential") or []),
+        (doc.get("relative_outcome"), doc.get("most_influential_relative") or []),
+    ):
+        if not outcome or not ranked:
+            continue
+        words = _inputs_words(ranked)
+        if words:
+            out.append(f"What decides {_outcome_words(outcome)}: {words}.")
+        else:
+            out.append(
+                f"No input's index of {outcome} is clearly above zero with {doc['runs']:,} runs "
+                "(every interval reaches 0 or the index is below 0.05): more runs would tell."
+            )
     dims = doc.get("dominant_lcu_dimension") or {}
     if dims:
         top = max(dims, key=lambda d: dims[d])
@@ -123,15 +150,22 @@ def figures(directory: Path, study: dict[str, Any], doc: dict[str, Any]) -> list
 
 def context(directory: Path, *, with_figures: bool = True) -> dict[str, Any]:
     """Everything the study template shows."""
+    from sim.report.run import excluded_by_requirements
+
     study = _read_json(directory / "study.json")
     doc = _read_json(directory / "analysis" / "analysis.json")
+    excluded = {
+        o: why
+        for o, why in excluded_by_requirements(study.get("base_scenario")).items()
+        if o in (doc.get("options") or [])
+    }
     sens = pq.read_table(directory / "analysis" / "sensitivity.parquet").to_pylist()
     outcomes = [o for o in (doc.get("key_outcome"), doc.get("relative_outcome")) if o]
     return {
         "kind": "study",
         "study": study,
         "doc": doc,
-        "reading": reading(doc),
+        "reading": reading(doc, excluded),
         "indices": [
             {
                 "outcome": o,

@@ -25,7 +25,9 @@ def figure_svg(fig: Figure, title: str) -> str:
     import matplotlib.pyplot as plt
 
     buffer = io.StringIO()
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "sim"}):
+    # the salt makes the figure's element ids deterministic and, one salt per title, unique
+    # across the figures of a page
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": f"sim:{title}"}):
         fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
     plt.close(fig)
     text = _PROLOG.sub("", buffer.getvalue(), count=1)

@@ -27,7 +27,30 @@ def load_breakeven(directory: Path) -> dict[str, Any]:
     return doc
 
 
-def cost_table(directory: Path) -> tuple[list[str], list[dict[str, Any]]]:
+def cheapest_qualifying(
+    doc: dict[str, Any], table: Any, excluded: dict[str, list[str]]
+) -> dict[str, list[dict[str, Any]]]:
+    """Per basis, the segments of the range where each option that meets the requirements is the
+    cheapest (``breakeven.json``'s ``cheapest`` when none is excluded)."""
+    if not excluded:
+        return dict(doc["cheapest"])
+    from sim.sweep import BASES, _curve, _envelope
+
+    x = np.asarray(doc["values"], dtype=float)
+    options = [o for o in dict.fromkeys(table.column("option").to_pylist()) if o not in excluded]
+    return {
+        basis: _envelope(
+            x,
+            {o: _curve(table, o, f"{basis}_per_30_days_usd") for o in options},
+            doc.get("scale") == "log",
+        )
+        for basis in BASES
+    }
+
+
+def cost_table(
+    directory: Path, excluded: dict[str, list[str]] | None = None
+) -> tuple[list[str], list[dict[str, Any]]]:
     """Options, and one row per swept value: each option's front-door and total USD per 30 days."""
     table = pq.read_table(directory / "sweep.parquet")
     options = list(dict.fromkeys(table.column("option").to_pylist()))
@@ -43,7 +66,8 @@ def cost_table(directory: Path) -> tuple[list[str], list[dict[str, Any]]]:
                 "front_door": float(table.column("front_door_per_30_days_usd").to_numpy()[pick][0]),
                 "total": float(table.column("total_per_30_days_usd").to_numpy()[pick][0]),
             }
-        cheapest = min(options, key=lambda o: cells[o]["total"])
+        qualifying = [o for o in options if o not in (excluded or {})] or options
+        cheapest = min(qualifying, key=lambda o: cells[o]["total"])
         rows.append({"value": float(value), "cells": cells, "cheapest": cheapest})
     return options, rows
 
@@ -59,8 +83,12 @@ def figures(directory: Path, doc: dict[str, Any]) -> list[dict[str, str]]:
 
 def context(directory: Path, *, with_figures: bool = True) -> dict[str, Any]:
     """Everything the sweep template shows."""
+    from sim.report.run import excluded_by_requirements
+
     doc = load_breakeven(directory)
-    options, rows = cost_table(directory)
+    excluded = excluded_by_requirements((doc.get("provenance") or {}).get("config"))
+    options, rows = cost_table(directory, excluded)
+    table = pq.read_table(directory / "sweep.parquet")
     crossings = [
         {**c, "basis": p["basis"], "options": p["options"]}
         for p in doc["pairs"]
@@ -71,6 +99,8 @@ def context(directory: Path, *, with_figures: bool = True) -> dict[str, Any]:
     return {
         "kind": "sweep",
         "doc": doc,
+        "cheapest": cheapest_qualifying(doc, table, excluded),
+        "excluded": excluded,
         "options": options,
         "rows": rows,
         "crossings": crossings,

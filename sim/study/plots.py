@@ -17,6 +17,8 @@ if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn, not with thi
 PLOTS = ("savings_histogram.png", "indices.png", "savings_vs_inputs.png", "convergence.png")
 #: The figures a study may write into ``analysis/`` (those without data are not written).
 STUDY_PLOTS = PLOTS
+#: The most runs a scatter plot draws (evenly spaced over the design).
+MAX_POINTS = 2_000
 
 
 def _agg() -> None:
@@ -165,10 +167,13 @@ def savings_vs_inputs(
     import matplotlib.pyplot as plt
 
     y = results.column(key).to_numpy()
+    # at most MAX_POINTS runs, evenly spaced (the figure's size must not grow with the study)
+    shown = np.unique(np.linspace(0, y.size - 1, min(y.size, MAX_POINTS)).astype(np.int64))
+    y = y[shown]
     money = key.startswith(("savings_usd_", "cost_usd_"))
     fig, axes = plt.subplots(1, len(top), figsize=(4.4 * len(top), 3.6), squeeze=False)
     for ax, name in zip(axes[0], top, strict=True):
-        x = design.column(name).to_pylist()
+        x = [design.column(name)[int(i)].as_py() for i in shown]
         if x and isinstance(x[0], str):
             categories = sorted(set(x))
             x = [categories.index(v) for v in x]
@@ -180,7 +185,10 @@ def savings_vs_inputs(
         ax.set_xlabel(_field_label(info, name), fontsize=8)
         _plain_ticks(ax.yaxis, money=money)
         ax.set_ylabel(_pretty(key) if key.startswith("savings_usd_") else key, fontsize=8)
-    fig.suptitle(f"{key} against the most influential inputs", fontsize=10)
+    sample = (
+        f" ({shown.size:,} of {results.num_rows:,} runs)" if shown.size < results.num_rows else ""
+    )
+    fig.suptitle(f"{key} against the most influential inputs{sample}", fontsize=10)
     fig.tight_layout()
     return fig
 

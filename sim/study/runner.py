@@ -509,7 +509,7 @@ def run_study(
     if analyze:
         from sim.report import REPORT_FILE, render_report
 
-        page = render_report(out, figures=plots).html
+        page = render_report(out, figures=plots, name=str(out)).html
         write_result(out, PRODUCER, {REPORT_FILE: text_writer(page)}, remove_stale=False)
     return StudyResult(
         out_dir=out,
