@@ -46,6 +46,7 @@ def test_the_study_directory_follows_the_layout(reference: Path) -> None:
         "analysis",
         "design.parquet",
         "manifest.json",
+        "report.html",
         "results.parquet",
         "runs",
         "study.json",
