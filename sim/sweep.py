@@ -651,7 +651,9 @@ def write_sweep(result: SweepResult, out_dir: str | Path, *, plots: bool = True)
 
             fig = sweep_figure(result.table, result.breakeven)
             figure_writer(fig, result.provenance)(stage / "sweep.png")
-            title = f"{result.breakeven['scenario']}: USD per 30 days against {plan_path(result)}"
+            from sim.report.sweep import figure_title
+
+            title = figure_title(result.breakeven)
             drawn.append({"name": "sweep", "title": title, "svg": figure_svg(fig, title)})
         from sim.output import text_writer
         from sim.report import REPORT_FILE, render_report
@@ -662,11 +664,6 @@ def write_sweep(result: SweepResult, out_dir: str | Path, *, plots: bool = True)
 
 
 # =========================================================================== the figure
-def plan_path(result: SweepResult) -> str:
-    """The swept field's path."""
-    return str(result.breakeven["path"])
-
-
 def plot_sweep(result: SweepResult, path: str | Path) -> Path:
     """Write ``sweep.png``: cost per 30 days against the swept value for each option."""
     out = Path(path)

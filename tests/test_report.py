@@ -86,7 +86,7 @@ def summary_of(directory: Path) -> dict[str, Any]:
 def test_money_and_percent_formats() -> None:
     assert fmt.usd(1234.5) == "$1,234.50"
     assert fmt.usd(-0.001) == "$0.00"  # never "-$0.00"
-    assert fmt.usd(-12.345) == "-$12.35" or fmt.usd(-12.345) == "-$12.34"
+    assert fmt.usd(-12.345) == "-$12.35"
     assert fmt.usd(3.0, sign=True) == "+$3.00"
     assert fmt.usd(None) == "n/a"
     assert fmt.pct(94.37) == "94.4%"

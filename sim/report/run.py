@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sim.errors import ResultError
@@ -194,16 +195,16 @@ def feature_rows(summary: dict[str, Any]) -> tuple[list[str], list[dict[str, Any
     return [d.title for d in doors.values()], rows
 
 
-def price_sources(directory: Path, summary: dict[str, Any]) -> dict[str, Any]:
+def price_sources(costs: pa.Table, summary: dict[str, Any]) -> dict[str, Any]:
     """The price book's id and date, and every unit price the run was billed at, from
     ``costs.parquet`` (the stored bill, whatever the book holds now); each price's source is
     added from the packaged book of the same id and date, when there is one."""
     prov = summary["provenance"]
     book_info = dict(prov.get("price_book", {}))
-    costs = pq.read_table(directory / "costs.parquet", columns=["option", "component", "tier",
-                                                                "unit", "unit_price_usd"])  # fmt: skip
     seen: dict[tuple[Any, ...], list[str]] = {}
-    for r in costs.to_pylist():
+    keys = ["component", "tier", "unit", "unit_price_usd", "option"]
+    distinct = costs.select(keys).group_by(keys, use_threads=False).aggregate([])
+    for r in distinct.to_pylist():  # one row per price and option, not per hour
         key = (r["component"], r["tier"], r["unit"], r["unit_price_usd"])
         users = seen.setdefault(key, [])
         if r["option"] not in users:
@@ -279,13 +280,12 @@ def _plain(value: Any) -> str:
     return str(value)
 
 
-def figures(directory: Path, summary: dict[str, Any]) -> list[dict[str, str]]:
+def figures(directory: Path, costs: pa.Table, summary: dict[str, Any]) -> list[dict[str, str]]:
     """The run's figures as inline SVG, drawn from the stored meters and costs."""
     from sim.plots import run_figures
     from sim.report.svg import figure_svg
 
     meters = pq.read_table(directory / "meters.parquet")
-    costs = pq.read_table(directory / "costs.parquet")
     return [
         {"name": name, "title": title, "svg": figure_svg(fig, title)}
         for name, title, fig in run_figures(meters, costs, summary["scenario"], summary)
@@ -295,6 +295,7 @@ def figures(directory: Path, summary: dict[str, Any]) -> list[dict[str, str]]:
 def context(directory: Path, *, with_figures: bool = True) -> dict[str, Any]:
     """Everything the run template shows."""
     summary = load_summary(directory)
+    costs = pq.read_table(directory / "costs.parquet")  # read once: prices and figures
     columns, features = feature_rows(summary)
     return {
         "kind": "run",
@@ -305,6 +306,6 @@ def context(directory: Path, *, with_figures: bool = True) -> dict[str, Any]:
         "feature_columns": columns,
         "features": features,
         "inputs": inputs(summary),
-        "book": price_sources(directory, summary),
-        "figures": figures(directory, summary) if with_figures else [],
+        "book": price_sources(costs, summary),
+        "figures": figures(directory, costs, summary) if with_figures else [],
     }

@@ -72,12 +72,18 @@ def cost_table(
     return options, rows
 
 
+def figure_title(doc: dict[str, Any]) -> str:
+    """The sweep figure's caption (``sim sweep`` and ``sim report`` give it the same, so a rebuilt
+    page equals the first)."""
+    return f"{doc['scenario']}: USD per 30 days against {doc['path']}"
+
+
 def figures(directory: Path, doc: dict[str, Any]) -> list[dict[str, str]]:
     from sim.report.svg import figure_svg
     from sim.sweep import sweep_figure
 
     table = pq.read_table(directory / "sweep.parquet")
-    title = f"{doc['scenario']}: USD per 30 days against {doc['path']}"
+    title = figure_title(doc)
     return [{"name": "sweep", "title": title, "svg": figure_svg(sweep_figure(table, doc), title)}]
 
 
