@@ -72,6 +72,8 @@ def bill(meters: pa.Table, scenario: Scenario, prices: RegionPrices) -> Bill:
             raise ConfigError(
                 "<scenario>", [("scenario", f"{option.name} cannot be priced: {exc.args[0]}")]
             ) from None
+    if not scenario.transfer.enabled:  # left out of every option's bill (the summary says so)
+        charges = [c for c in charges if c.category != "transfer"]
     usage = dict(scenario.account.other_monthly_usage)
     costs = cost_timeline(charges, derived.column("hour"), usage)
     projection = projected_costs(charges, period_of(scenario, derived), usage)

@@ -266,6 +266,20 @@ def print_summary(summary: dict[str, Any]) -> None:
         f"requests {traffic['requests']:,}; mean {traffic['mean_rps']:.1f} req/s; "
         f"peak {traffic['peak_rps']} req/s (busiest hour's mean {traffic['peak_hour_mean_rps']:.1f})"
     )
+    replay = summary.get("replay")
+    if replay:
+        outside = replay["before_period"] + replay["after_period"]
+        console.print(
+            f"replayed {replay['replayed']:,} of {replay['logged_requests']:,} logged requests "
+            f"({replay['format']}, {replay['files']:,} file(s))"
+            + (f"; {outside:,} fall outside the period" if outside else "")
+            + (
+                f"; {replay['malformed']:,} malformed lines left out"
+                if replay.get("malformed")
+                else ""
+            ),
+            highlight=False,
+        )
     gw = summary.get("gateway", {})
     for option, ratio in (gw.get("cache_hit_ratio") or {}).items():
         if ratio is not None:
@@ -778,6 +792,163 @@ def traffic(
     summary = inspect_traffic(scenario, target, seed=seed, days=days, into_directory=into_directory)
     for line in format_summary(summary):
         console.print(line, highlight=False)
+
+
+LOG_FORMATS = ("auto", "alb", "apigw", "cloudfront", "requests")
+
+
+def _log_options(f: F) -> F:
+    f = click.option(
+        "--max-malformed",
+        "max_malformed",
+        type=click.FloatRange(0, 1),
+        default=0.001,
+        show_default=True,
+        help="Largest share of malformed lines accepted (they are counted and reported).",
+    )(f)
+    return click.option(
+        "--format",
+        "log_format",
+        type=click.Choice(LOG_FORMATS),
+        default="auto",
+        show_default=True,
+        help="The logs' format (auto: from the first line; .parquet: a request table).",
+    )(f)
+
+
+@cli.group()
+def logs() -> None:
+    """Read access logs (ALB, API Gateway, CloudFront): convert them to a request table, or
+    summarise them. A scenario replays them with traffic.model = "access_log"."""
+
+
+@logs.command("convert")
+@click.argument("source")
+@click.option(
+    "--out", type=click.Path(path_type=Path), required=True, help="The request table (.parquet)."
+)
+@_log_options
+@click.option("--dry-run", is_flag=True, help=DRY_RUN_HELP)
+def logs_convert(
+    source: str, out: Path, log_format: str, max_malformed: float, dry_run: bool
+) -> None:
+    """Convert the logs at SOURCE (a file, a directory or a glob; plain or gzip) to a request
+    table that replays faster than the logs. Client addresses are not stored: each connection
+    keeps an opaque id (a salted hash, the salt not kept)."""
+    import time
+
+    from sim.logs.requests import load_requests, table_with_source
+    from sim.output import parquet_writer, plan_file, versions, write_file
+
+    if out.suffix.lower() not in (".parquet", ".pq"):
+        raise click.BadParameter(f"{out}: expected a .parquet file name", param_hint="--out")
+    plan = plan_file(out)
+    began = time.perf_counter()
+    log = load_requests(source, log_format, max_malformed_share=max_malformed)
+    if dry_run:
+        _print_dry_run(plan.describe(), [f"would write {log.n:,} requests"])
+        return
+    provenance = {"producer": "sim logs convert", "source": source, "versions": versions()}
+    write_file(out, parquet_writer(table_with_source(log), provenance))
+    src = log.source
+    bad = src.get("malformed", 0)
+    console.print(
+        f"wrote {out}: {log.n:,} requests from {len(src.get('files', [])) or 1} file(s)"
+        + (f", {bad:,} malformed lines left out" if bad else "")
+        + f" in {time.perf_counter() - began:.1f} s",
+        highlight=False,
+    )
+
+
+@logs.command("summary")
+@click.argument("source")
+@_log_options
+@click.option(
+    "--idle-timeout",
+    type=click.FloatRange(1, 4000),
+    default=60.0,
+    show_default=True,
+    help="The load balancer's idle timeout, s: when a logged connection is taken as closed.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def logs_summary(
+    source: str, log_format: str, max_malformed: float, idle_timeout: float, as_json: bool
+) -> None:
+    """Print what the logs (or request table) at SOURCE hold: period, requests, profile, bytes,
+    connections and their reuse, routes, status codes, durations, malformed lines."""
+    from sim.logs.requests import load_requests
+    from sim.logs.summary import summarize, summary_lines
+    from sim.output import json_text
+
+    log = load_requests(source, log_format, max_malformed_share=max_malformed)
+    doc = summarize(log, idle_timeout)
+    if as_json:
+        click.echo(json_text(doc), nl=False)
+        return
+    for line in summary_lines(doc):
+        console.print(line, highlight=False, markup=False)
+
+
+@logs.command("check")
+@click.argument("source")
+@click.option(
+    "--cloudwatch",
+    "cloudwatch_file",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="The ALB's CloudWatch metrics: get-metric-data or get-metric-statistics JSON, or CSV.",
+)
+@_log_options
+@click.option(
+    "--idle-timeout",
+    type=click.FloatRange(1, 4000),
+    default=60.0,
+    show_default=True,
+    help="The load balancer's idle timeout, s.",
+)
+@click.option(
+    "--rules", type=click.IntRange(0, 1000), default=10, show_default=True,
+    help="Rules evaluated per request (alb.rules_processed).",
+)  # fmt: skip
+@click.option(
+    "--targets",
+    type=click.Choice(("lambda", "instance")),
+    default="lambda",
+    show_default=True,
+    help="The target type (Lambda: 0.4 GB per processed-bytes LCU, and no target connections).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output, hour by hour.")
+def logs_check(
+    source: str,
+    cloudwatch_file: Path,
+    log_format: str,
+    max_malformed: float,
+    idle_timeout: float,
+    rules: int,
+    targets: str,
+    as_json: bool,
+) -> None:
+    """Compare the ALB meters replayed from the logs at SOURCE, hour by hour, with the load
+    balancer's own CloudWatch metrics (NewConnectionCount, ActiveConnectionCount,
+    ProcessedBytes, ConsumedLCUs)."""
+    from sim.logs.check import check_lines, compare, read_cloudwatch, replay_meters
+    from sim.output import json_text
+
+    cloudwatch = read_cloudwatch(cloudwatch_file)
+    meters, hours = replay_meters(
+        source,
+        log_format,
+        idle_timeout_s=idle_timeout,
+        rules_processed=rules,
+        lambda_target=targets == "lambda",
+        max_malformed_share=max_malformed,
+    )
+    doc = compare(meters, hours, cloudwatch)
+    if as_json:
+        click.echo(json_text(doc), nl=False)
+        return
+    for line in check_lines(doc):
+        console.print(line, highlight=False, markup=False)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,11 +1,11 @@
 """Scenario files: TOML validated into frozen pydantic models, with ``--set`` overrides and clear errors.
 
 A scenario file has one table per section (``[scenario]``, ``[traffic]``, ``[payload]``,
-``[connections]``, ``[alb]``, ``[apigateway]``, ``[backend]``, ``[pricing]``, ``[engine]``); every
-section but ``[scenario]`` and ``[traffic]`` has defaults. Model families (traffic profile, size
-distribution, connection model) are tagged unions on their ``model`` key: adding a model means adding
-one class to its union, never an if/elif chain. See ``configs/seed.toml`` for a commented example and
-``sim schema`` for the JSON Schema.
+``[connections]``, ``[alb]``, ``[apigateway]``, ``[backend]``, ``[transfer]``, ``[pricing]``,
+``[engine]``); every section but ``[scenario]`` and ``[traffic]`` has defaults. Model families
+(traffic profile, size distribution, connection model) are tagged unions on their ``model`` key:
+adding a model means adding one class to its union, never an if/elif chain. See
+``configs/seed.toml`` for a commented example and ``sim schema`` for the JSON Schema.
 """
 
 from __future__ import annotations
@@ -22,13 +22,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
-from sim._model import StrictModel, error_message, tuples
+from sim._model import StrictModel, error_message, toml_repr, tuples
 from sim.errors import ConfigError
 
 # The traffic families' models ([traffic], [payload], [connections]) live in sim/traffic/models.py.
@@ -39,9 +42,10 @@ from sim.traffic.models import FixedSize as FixedSize
 from sim.traffic.models import LognormalSize as LognormalSize
 from sim.traffic.models import PayloadSection as PayloadSection
 from sim.traffic.models import PerConnectionModel as PerConnectionModel
+from sim.traffic.models import ReplayTraffic as ReplayTraffic
 from sim.traffic.models import SizeConfig as SizeConfig
 from sim.traffic.models import TrafficConfig as TrafficConfig
-from sim.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
+from sim.units import DURATION_EXAMPLES, SECONDS_PER_DAY, SECONDS_PER_HOUR, parse_duration_s
 
 
 class _Model(StrictModel):
@@ -49,6 +53,21 @@ class _Model(StrictModel):
 
 
 # --------------------------------------------------------------------------- scenario
+#: Longest simulated period, days (ten years).
+MAX_DURATION_DAYS = 3660
+
+
+def _duration_schema(schema: dict[str, Any]) -> None:
+    """The JSON Schema of ``[scenario]``: one of ``duration`` and ``duration_days`` is required."""
+    properties = schema.get("properties", {})
+    properties.get("duration_days", {}).pop("default", None)
+    duration = properties.get("duration", {})
+    duration.pop("default", None)
+    duration.pop("anyOf", None)
+    duration["type"] = "string"
+    schema["oneOf"] = [{"required": ["duration"]}, {"required": ["duration_days"]}]
+
+
 class ScenarioSection(_Model):
     """Identity, period and place of the simulation."""
 
@@ -60,9 +79,68 @@ class ScenarioSection(_Model):
     start: datetime = Field(
         description="Start of the simulated period, UTC (TOML datetime; no offset means UTC)."
     )
-    duration_days: float = Field(gt=0, le=3660, description="Length of the period in days.")
+    duration: str | None = Field(
+        default=None,
+        exclude=True,
+        description=f"Length of the period, e.g. {DURATION_EXAMPLES} (years and months are "
+        "refused: their length varies); or give duration_days. Read into duration_days, the one "
+        "length the model keeps and dumps (this field holds the text as written, not dumped).",
+    )
+    # None: not given (duration gives it, else it is missing: see _one_length)
+    duration_days: float = Field(
+        default=None,
+        validate_default=True,
+        gt=0,
+        le=MAX_DURATION_DAYS,
+        description="Length of the period in days (or give duration: one of the two).",
+    )
     region: str = Field(default="us-east-1", description="AWS region of the price book.")
     seed: int = Field(default=0, ge=0, description="Root seed: same seed, same numbers.")
+
+    model_config = ConfigDict(json_schema_extra=_duration_schema)
+
+    @field_validator("duration", mode="before")
+    @classmethod
+    def _duration_text(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, str):
+            raise ValueError(
+                f"expected a duration string such as {DURATION_EXAMPLES} (got {toml_repr(value)}); "
+                "a number of days goes in duration_days"
+            )
+        return value
+
+    @field_validator("duration")
+    @classmethod
+    def _duration_parses(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        seconds = parse_duration_s(value)
+        if seconds > MAX_DURATION_DAYS * SECONDS_PER_DAY:
+            raise ValueError(
+                f"{value.strip()!r} is {seconds / SECONDS_PER_DAY:g} days: expected at most "
+                f"{MAX_DURATION_DAYS} days"
+            )
+        return value.strip()
+
+    @field_validator("duration_days", mode="before")
+    @classmethod
+    def _one_length(cls, value: Any, info: ValidationInfo) -> Any:
+        """Exactly one of ``duration`` and ``duration_days``; a duration becomes ``duration_days``
+        (so a dump holds one length, and validates again)."""
+        if "duration" not in info.data:
+            # duration itself was refused (its error says why): nothing to add about the length
+            return value if value is not None else 1.0
+        text = info.data["duration"]
+        if text is not None and value is not None:
+            raise ValueError(
+                f"both scenario.duration ({toml_repr(text)}) and scenario.duration_days "
+                f"({toml_repr(value)}) give the length of the period: give one of them"
+            )
+        if text is not None:
+            return parse_duration_s(text) / SECONDS_PER_DAY
+        if value is None:
+            raise PydanticCustomError("missing", "Field required")  # see MISSING_HINTS
+        return value
 
     @field_validator("start")
     @classmethod
@@ -396,6 +474,18 @@ class BackendSection(_Model):
     )
 
 
+class TransferSection(_Model):
+    """Data transfer: in every option's bill, or left out of all of them."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Bill data transfer: every charge of the transfer category (data transfer "
+        "out to the internet, CloudFront's data out and to the origin, PrivateLink's GB "
+        "processed). false leaves it out of every option's bill (a front-door-only comparison; "
+        "the summary says so); a pricing setting, so sim reprice can change it.",
+    )
+
+
 # --------------------------------------------------------------------------- pricing, engine
 class PricingSection(_Model):
     """Which prices apply, and which free allowances."""
@@ -497,6 +587,7 @@ class Scenario(_Model):
     )
     requirements: RequirementsSection = Field(default_factory=RequirementsSection)
     backend: BackendSection = Field(default_factory=BackendSection)
+    transfer: TransferSection = Field(default_factory=TransferSection)
     pricing: PricingSection = Field(default_factory=PricingSection)
     account: AccountSection = Field(default_factory=AccountSection)
     engine: EngineSection = Field(default_factory=EngineSection)
@@ -540,6 +631,7 @@ def parse_overrides(overrides: Iterable[str]) -> list[tuple[list[str], Any]]:
 def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
     """Return a copy of ``data`` with ``--set`` overrides applied (tables created as needed)."""
     out = _deep_copy(data)
+    overridden: set[tuple[str, ...]] = set()
     for path, value in parse_overrides(overrides):
         if nesting_depth(value) + len(path) > MAX_DEPTH:
             raise ConfigError("<--set>", [(".".join(path)[:80], "the value is nested too deeply")])
@@ -552,7 +644,19 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
                 )
             node = child
         node[path[-1]] = value
+        overridden.add(tuple(path))
+        other = SPELLINGS.get(tuple(path))
+        if other is not None and (*path[:-1], other) not in overridden:
+            node.pop(other, None)  # the file's other spelling of the same setting gives way
     return out
+
+
+#: Settings with two spellings (exactly one may be given): an override of one replaces the file's
+#: other one, so ``--set scenario.duration_days=2`` shortens a file that says ``duration = "30d"``.
+SPELLINGS: dict[tuple[str, ...], str] = {
+    ("scenario", "duration"): "duration_days",
+    ("scenario", "duration_days"): "duration",
+}
 
 
 def _deep_copy(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -620,6 +724,16 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(str(path), [("", f"cannot be read: {exc}")]) from None
 
 
+#: A required value that can be given in more than one way: ``field: (field named, message)``.
+MISSING_HINTS = {
+    "scenario.duration_days": (
+        "scenario.duration",
+        "missing: give the length of the period as duration (a duration string such as "
+        f"{DURATION_EXAMPLES}) or as duration_days (a number of days)",
+    ),
+}
+
+
 def validation_problems(
     exc: ValidationError, model: type[BaseModel], prefix: Sequence[str] = ()
 ) -> list[tuple[str, str]]:
@@ -631,7 +745,7 @@ def validation_problems(
         kind = err["type"]
         ctx = err.get("ctx", {})
         if kind == "missing":
-            message = "missing required field"
+            field, message = MISSING_HINTS.get(field, (field, "missing required field"))
         elif kind == "extra_forbidden":
             message = "unknown field" + _suggest(loc[-1], parent)
         elif kind == "union_tag_invalid":
@@ -718,6 +832,7 @@ def _suggest(name: str, parent: Any) -> str:
 def scenario_from_dict(data: Mapping[str, Any], source: str = "<scenario>") -> Scenario:
     """Validate a scenario given as a mapping of TOML values (arrays as lists or tuples); errors
     name ``source`` and each field."""
+    data = period_from_traffic(data, source)
     try:
         # the source lets relative trace paths resolve against the scenario file's directory
         scenario = Scenario.model_validate(tuples(data), context={"source": source})
@@ -725,6 +840,67 @@ def scenario_from_dict(data: Mapping[str, Any], source: str = "<scenario>") -> S
         raise ConfigError(source, validation_problems(exc, Scenario)) from None
     check_scenario(scenario, source)
     return scenario
+
+
+def period_from_traffic(data: Mapping[str, Any], source: str) -> Mapping[str, Any]:
+    """``data`` with the period a replay or an access-log replay implies where the scenario omits
+    it: ``scenario.start`` the instant the trace (its ``begin``) or the logs (the hour of the first
+    request, or ``begin``) start playing, and the length up to the trace's end (without ``loop``;
+    with it, one pass) or the end of the clock hour of the last logged request."""
+    from pydantic import TypeAdapter
+
+    sc, tr = data.get("scenario"), data.get("traffic")
+    if not isinstance(sc, Mapping) or not isinstance(tr, Mapping):
+        return data
+    if tr.get("model") not in ("replay", "access_log"):
+        return data
+    need_start = "start" not in sc
+    need_length = "duration" not in sc and "duration_days" not in sc
+    if not (need_start or need_length):
+        return data
+    try:
+        traffic = TypeAdapter(TrafficConfig).validate_python(
+            tuples(dict(tr)), context={"source": source}
+        )
+    except ValidationError:
+        return data  # the whole scenario's validation says what is wrong
+    if traffic.model == "access_log":
+        begin = traffic.begin_epoch_s()
+        log = traffic.requests()
+        start = begin if need_start else _epoch_of(sc["start"])
+        if start is None:
+            return data
+        played_last = log.last_s + (start - begin)
+        length = max(SECONDS_PER_HOUR, math.ceil((played_last - start + 1e-6) / SECONDS_PER_HOUR)
+                     * SECONDS_PER_HOUR)  # fmt: skip
+    elif isinstance(traffic, ReplayTraffic):
+        from sim.traffic.traces import replayed_trace
+
+        trace = replayed_trace(traffic)
+        begin = float(traffic.begin.timestamp()) if traffic.begin else float(trace.start_epoch_s)
+        start = begin if need_start else _epoch_of(sc["start"])
+        if start is None:
+            return data
+        length = max(1, round(trace.start_epoch_s + trace.span_s - begin))
+    else:
+        return data
+    out = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in data.items()}
+    if need_start:
+        out["scenario"]["start"] = datetime.fromtimestamp(start, UTC)
+    if need_length:
+        out["scenario"]["duration"] = f"{int(length)}s"
+    return out
+
+
+def _epoch_of(value: Any) -> float | None:
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+    if isinstance(value, str):
+        try:
+            return _epoch_of(datetime.fromisoformat(value.replace("Z", "+00:00")))
+        except ValueError:
+            return None
+    return None
 
 
 def scenario_from_json(
@@ -759,6 +935,7 @@ def check_scenario(scenario: Scenario, source: str) -> None:
     if not scenario.options:
         _nothing_compared(source)
     _check_requirements(scenario, source)
+    _check_access_log(scenario, source)
     _check_references(scenario, source)
 
 
@@ -784,6 +961,58 @@ def _check_requirements(scenario: Scenario, source: str) -> None:
                 )
             ],
         )
+
+
+def access_log_problems(scenario: Scenario, fidelity: str | None = None) -> list[tuple[str, str]]:
+    """What keeps ``scenario``'s access-log replay from running at ``fidelity`` (default: its
+    engine's): only ``request`` fidelity replays a log, sessions would generate other requests,
+    and the period must hold logged requests."""
+    traffic = scenario.traffic
+    if traffic.model != "access_log":
+        return []
+    problems = []
+    used = fidelity or scenario.engine.fidelity
+    if used != "request":
+        problems.append(
+            (
+                "engine.fidelity",
+                f"an access-log replay runs at 'request' fidelity (exact, every logged request), "
+                f"not {used!r}, which would draw what the log records; for studies, replay "
+                "the logs' counts (traffic.model = 'replay') or model the traffic",
+            )
+        )
+    if scenario.connections.model == "sessions":
+        problems.append(
+            (
+                "connections.model",
+                "an access-log replay carries its own requests: use 'per_connection' (it "
+                "connects only the requests whose log names no client connection)",
+            )
+        )
+    log = traffic.requests()
+    start = scenario.scenario.start.timestamp()
+    shift = start - traffic.begin_epoch_s()
+    first, last = log.first_s + shift, log.last_s + shift
+    if last < start or first >= start + scenario.scenario.duration_s:
+        problems.append(
+            (
+                "traffic.begin",
+                f"no logged request falls in the period: the logs ({traffic.path}) span "
+                f"{_iso(log.first_s)} to {_iso(log.last_s)}, which play from {_iso(first)} to "
+                f"{_iso(last)}; the period starts {_iso(start)}",
+            )
+        )
+    return problems
+
+
+def _iso(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _check_access_log(scenario: Scenario, source: str) -> None:
+    problems = access_log_problems(scenario)
+    if problems:
+        raise ConfigError(source, problems)
 
 
 def _nothing_compared(source: str) -> None:

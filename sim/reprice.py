@@ -47,6 +47,7 @@ PRICING_ONLY = (
     "backend.enabled",
     "backend.memory_mb",
     "backend.architecture",
+    "transfer",
 )
 
 

@@ -349,7 +349,7 @@ def _pending_session_requests(scenario: Scenario, load: Load) -> float:
 def volume_field(scenario: Scenario) -> str:
     """The scenario field that sets the volume of its traffic."""
     traffic = scenario.traffic
-    if traffic.model == "replay":
+    if traffic.model in ("replay", "access_log"):
         return "traffic.path"
     if getattr(traffic, "requests_per_day", None) is not None:
         return "traffic.requests_per_day"

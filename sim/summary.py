@@ -96,6 +96,17 @@ def alb_drivers(meters: pa.Table) -> dict[str, Any]:
     }
 
 
+def _replay(scenario: Scenario) -> dict[str, Any]:
+    """``{"replay": ...}``: what an access-log replay read and played (else nothing)."""
+    traffic = scenario.traffic
+    if traffic.model != "access_log":
+        return {}
+    from sim.traffic.logreplay import replay_summary
+
+    s = scenario.scenario
+    return {"replay": replay_summary(traffic, s.start.timestamp(), s.duration_s)}
+
+
 def findings(billed: Bill, scenario: Scenario) -> list[dict[str, Any]]:
     """What would fail, be refused or is inconsistent: never silently ignored."""
     from sim.meters import LIMITS
@@ -291,6 +302,24 @@ def plan_findings(billed: Bill, scenario: Scenario) -> list[dict[str, Any]]:
     return out
 
 
+def left_out(scenario: Scenario) -> dict[str, str]:
+    """What the scenario leaves out of every option's bill: category -> the setting and what it is
+    (a category left out bills $0 in every option; ``{}`` when the bills are whole)."""
+    out: dict[str, str] = {}
+    if not scenario.backend.enabled:
+        out["backend"] = (
+            "backend.enabled = false: the Lambda function behind the front door (requests, "
+            "GB-seconds, streaming) is left out of every option's bill"
+        )
+    if not scenario.transfer.enabled:
+        out["transfer"] = (
+            "transfer.enabled = false: data transfer (out to the internet, CloudFront's out and "
+            "to the origin, PrivateLink's GB processed) is left out of every option's bill: a "
+            "front-door-only comparison"
+        )
+    return out
+
+
 def price_warnings(billed: Bill) -> list[str]:
     """One line per charge priced with a book entry marked unverified (``pricing.allow_unverified``)."""
     out = []
@@ -327,7 +356,10 @@ def build_summary(billed: Bill, provenance: dict[str, Any], scenario: Scenario) 
     from sim.doors import DOORS, assessed
 
     verdicts = {a.option.name: a for a in assessed(scenario)}
+    omitted = left_out(scenario)
     for name, entry in totals.items():
+        if omitted:
+            entry["left_out"] = list(omitted)
         a = verdicts.get(name)
         if a is None:
             continue
@@ -401,8 +433,10 @@ def build_summary(billed: Bill, provenance: dict[str, Any], scenario: Scenario) 
         },
         "cloudfront_plan": plan_usage(billed, scenario),
         "findings": findings(billed, scenario),
+        **_replay(scenario),
         "warnings": price_warnings(billed),
         "free_tier": scenario.pricing.free_tier,
+        "left_out": omitted,
         "provenance": provenance,
     }
     return summary

@@ -41,7 +41,14 @@ import pyarrow as pa
 from numpy.typing import ArrayLike, NDArray
 from pydantic import BaseModel
 
-from sim.config import Scenario, apply_overrides, price_book_for, read_toml, scenario_from_dict
+from sim.config import (
+    SPELLINGS,
+    Scenario,
+    apply_overrides,
+    price_book_for,
+    read_toml,
+    scenario_from_dict,
+)
 from sim.errors import ConfigError
 from sim.resources import LONG_WORK_S
 
@@ -321,6 +328,9 @@ def _set_path(
             raise ConfigError(source, [(".".join(parts[: depth + 1]), "is a value, not a table")])
         node = child
     node[parts[-1]] = value
+    other = SPELLINGS.get(tuple(parts))
+    if other is not None:
+        node.pop(other, None)  # the base's other spelling of the same setting gives way
     return out
 
 

@@ -627,6 +627,7 @@ PRICING_ONLY_CHANGES = [
     ["cloudfront.plan='business'"],
     ["cloudfront.edge_regions={EU=0.5, India=0.5}", "cloudfront.https_share=0.5"],
     ["lambda_url.enabled=false"],
+    ["transfer.enabled=false"],
 ]
 
 

@@ -83,6 +83,9 @@ class Batch:
     edge: NDArray[np.int64] | None = None
     edge_hits: NDArray[np.bool_] | None = None
     edge_throttled: NDArray[np.bool_] | None = None
+    #: a replayed log: the requests whose client connection it does not know (the connection
+    #: model opens theirs); ``request_bytes`` etc. then hold the logged values (-1 / NaN unknown)
+    unconnected: NDArray[np.bool_] | None = None
 
     @property
     def n(self) -> int:
@@ -116,6 +119,12 @@ def connections_at_start(
     :meth:`sim.traffic.connections.PerConnection.open_at_start`); empty when they start empty."""
     from sim.traffic.connections import PerConnection
 
+    if scenario.traffic.model == "access_log":  # the log shows which were open
+        from sim.traffic.logreplay import LogArrivals
+
+        log = arrivals_for(scenario)
+        assert isinstance(log, LogArrivals)
+        return log.open_at_start(float(horizon.origin_epoch_s + horizon.start_s))
     rates = rates_before_start(scenario, horizon)
     model = build_connection_model(scenario.connections)
     if rates is None or not isinstance(model, PerConnection):
@@ -193,7 +202,17 @@ def _source(
             ends = ends[order][opens]
             counts = np.bincount(second, minlength=b - a).astype(np.int64)
             conns = Connections(new=opens, start_s=arrival[opens], end_s=ends)
-            batch = Batch(start_s=a, end_s=b, counts=counts, arrival_s=arrival, connections=conns)
+            batch = Batch(
+                start_s=a,
+                end_s=b,
+                counts=counts,
+                arrival_s=arrival,
+                connections=conns,
+                request_bytes=_reorder(w.request_bytes, order),
+                response_bytes=_reorder(w.response_bytes, order),
+                duration_ms=_reorder(w.duration_ms, order),
+                unconnected=_reorder(w.unconnected, order),
+            )
         else:
             counts = arrivals.counts(rng, midpoints)
             arrival = np.repeat(seconds.astype(np.float64), counts) + rng.random(int(counts.sum()))
@@ -201,6 +220,38 @@ def _source(
         yield out.put(batch)
         yield env.timeout(b - env.now)
     yield out.put(None)
+
+
+def _reorder(values: NDArray[Any] | None, order: NDArray[np.intp]) -> NDArray[Any] | None:
+    return None if values is None else values[order]
+
+
+def _fill(
+    given: NDArray[Any] | None, unknown: NDArray[np.bool_] | None, drawn: NDArray[Any]
+) -> NDArray[Any]:
+    """What the source gave, with the draws where it gave nothing (``unknown``)."""
+    if given is None:
+        return drawn
+    if unknown is None or not unknown.any():
+        return given
+    return np.where(unknown, drawn, given)
+
+
+def _merge_connections(
+    arrival_s: NDArray[np.float64],
+    logged: Connections,
+    drawn: Connections,
+    unconnected: NDArray[np.bool_],
+) -> Connections:
+    """The source's connections with the model's for the requests it did not connect (each
+    opening request's connection starts with it)."""
+    end = np.full(unconnected.size, np.nan)
+    end[logged.new] = logged.end_s
+    idx = np.flatnonzero(unconnected)
+    new = logged.new.copy()
+    new[idx[drawn.new]] = True
+    end[idx[drawn.new]] = drawn.end_s
+    return Connections(new=new, start_s=arrival_s[new], end_s=end[new])
 
 
 def _shape(
@@ -221,6 +272,18 @@ def _shape(
             return
         n = batch.n
         request_bytes, response_bytes = payload.draw(rngs["payload"], n)
+        durations = duration(rngs["backend"], n)
+        conns = batch.connections
+        if conns is None:
+            conns = connections.open(rngs["connections"], batch.arrival_s)
+        elif batch.unconnected is not None and batch.unconnected.any():
+            drawn = connections.open(rngs["connections"], batch.arrival_s[batch.unconnected])
+            conns = _merge_connections(batch.arrival_s, conns, drawn, batch.unconnected)
+        if batch.request_bytes is not None:  # a replayed log: its values where it has them
+            assert batch.response_bytes is not None and batch.duration_ms is not None
+            request_bytes = _fill(batch.request_bytes, batch.request_bytes < 0, request_bytes)
+            response_bytes = _fill(batch.response_bytes, batch.response_bytes < 0, response_bytes)
+            durations = _fill(batch.duration_ms, np.isnan(batch.duration_ms), durations)
         yield out.put(
             Batch(
                 start_s=batch.start_s,
@@ -229,10 +292,8 @@ def _shape(
                 arrival_s=batch.arrival_s,
                 request_bytes=request_bytes,
                 response_bytes=response_bytes,
-                connections=batch.connections
-                if batch.connections is not None
-                else connections.open(rngs["connections"], batch.arrival_s),
-                duration_ms=duration(rngs["backend"], n),
+                connections=conns,
+                duration_ms=durations,
             )
         )
 

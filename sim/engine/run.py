@@ -51,6 +51,13 @@ def simulate(
     root = scenario.scenario.seed if seed is None else seed
     rngs = streams(run_seed_sequence(root, run_index))
     used = fidelity or scenario.engine.fidelity
+    if scenario.traffic.model == "access_log":
+        from sim.config import access_log_problems
+        from sim.errors import ConfigError
+
+        problems = access_log_problems(scenario, used)
+        if problems:
+            raise ConfigError(f"scenario {scenario.scenario.name!r}", problems)
     table = FIDELITIES[used](scenario, Horizon.of(scenario), rngs, progress)
     return stamp_metering(table, scenario, root, run_index, used)
 

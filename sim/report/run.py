@@ -267,6 +267,18 @@ def inputs(summary: dict[str, Any]) -> list[dict[str, str]]:
             "value": ", ".join(f"{k} {v}" for k, v in prov.get("versions", {}).items()),
         },
     ]
+    replay = summary.get("replay")
+    if isinstance(replay, dict):
+        outside = int(replay.get("before_period", 0)) + int(replay.get("after_period", 0))
+        bad = replay.get("malformed") or 0
+        text = (
+            f"{fmt.count(replay.get('replayed', 0))} of {fmt.count(replay.get('logged_requests', 0))}"
+            f" logged requests ({replay.get('format')}, {fmt.count(replay.get('files', 1))} "
+            f"file(s)); {fmt.count(outside)} outside the period; {fmt.count(bad)} malformed "
+            f"lines left out; connections close {_plain(replay.get('idle_timeout_s'))} s after "
+            "their last response"
+        )
+        rows.insert(1, {"name": "replayed logs", "value": text})
     return rows
 
 

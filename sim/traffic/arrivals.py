@@ -67,6 +67,13 @@ class ArrivalWindow:
     times_epoch_s: FloatArray  # each request's arrival time
     opens: NDArray[np.bool_]  # per request: does it open a connection?
     conn_end_epoch_s: FloatArray  # per opening request: when its connection closes
+    #: what a replayed log knows of each request (else the engine draws it): sizes (-1 unknown),
+    #: the target's processing time (NaN unknown), and the requests whose connection it does not
+    #: know (the connection model opens theirs)
+    request_bytes: IntArray | None = None
+    response_bytes: IntArray | None = None
+    duration_ms: FloatArray | None = None
+    unconnected: NDArray[np.bool_] | None = None
 
 
 @runtime_checkable
@@ -161,12 +168,19 @@ def _replay(cfg: Any, start_epoch_s: float | None, scale: float) -> ArrivalProce
     return ReplayArrivals.from_config(cfg, start_epoch_s, scale)
 
 
+def _access_log(cfg: Any, start_epoch_s: float | None, scale: float) -> ArrivalProcess:
+    from sim.traffic.logreplay import LogArrivals
+
+    return LogArrivals.from_config(cfg, start_epoch_s, scale)
+
+
 #: ``[traffic]`` model -> builder ``(config, scenario start epoch or None, volume scale)``.
 ARRIVALS: dict[str, Callable[[Any, float | None, float], ArrivalProcess]] = {
     "constant": lambda cfg, start, scale: PoissonArrivals(build_profile(cfg), scale),
     "daily_cycle": lambda cfg, start, scale: PoissonArrivals(build_profile(cfg), scale),
     "profile": lambda cfg, start, scale: ModulatedArrivals(cfg, start, scale),
     "replay": _replay,
+    "access_log": _access_log,
 }
 
 ArrivalBuilder = Callable[[float], ArrivalProcess]

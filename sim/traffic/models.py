@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import (
     Field,
@@ -25,6 +26,9 @@ from pydantic import (
 )
 
 from sim._model import StrictModel
+
+if TYPE_CHECKING:
+    from sim.logs.requests import RequestLog
 
 SECONDS_PER_DAY = 86_400
 SECONDS_PER_WEEK = 7 * SECONDS_PER_DAY
@@ -449,7 +453,9 @@ class ProfileTraffic(_Model):
 
 class ReplayTraffic(_Model):
     """Replay of a real trace: per-second or per-minute (any regular step) counts, or one timestamp
-    per request, from CSV (optionally gzipped) or Parquet.
+    per request, from CSV (optionally gzipped) or Parquet; or a series of bare counts (``format =
+    "series"``: one per line or whitespace-separated, no header, ``step_s`` seconds each, the first
+    at ``begin``).
 
     The trace instant ``begin`` (default: its first timestamp) plays at the scenario's start; with
     ``loop`` the trace restarts from its beginning when it runs out (else the traffic stops). Within
@@ -459,15 +465,24 @@ class ReplayTraffic(_Model):
     """
 
     model: Literal["replay"]
-    format: Literal["auto", "counts", "timestamps"] = Field(
+    format: Literal["auto", "counts", "timestamps", "series"] = Field(
         default="auto",
         description="counts: timestamp and count columns; timestamps: one row per request; "
-        "auto: counts if the count column exists.",
+        "auto: counts if the count column exists; series: bare counts, one per line or "
+        "whitespace-separated, no header nor timestamps (needs step_s and begin).",
     )
     timestamp_column: str = Field(default="timestamp", description="Column of UTC timestamps.")
     count_column: str = Field(default="requests", description="Column of counts.")
     begin: datetime | None = Field(
-        default=None, description="Trace instant played at the scenario's start (UTC)."
+        default=None,
+        description="Trace instant played at the scenario's start (UTC); for format = 'series' "
+        "(required): the date-time of the first count.",
+    )
+    step_s: int | None = Field(
+        default=None,
+        ge=1,
+        le=SECONDS_PER_DAY,
+        description="format = 'series' only (required): seconds each count covers.",
     )
     scale: float | None = Field(default=None, gt=0, le=1e6, description="Volume multiplier.")
     requests_per_day: float | None = Field(
@@ -496,28 +511,136 @@ class ReplayTraffic(_Model):
         fmt = info.data.get("format", "auto")
         ts_col = info.data.get("timestamp_column", "timestamp")
         count_col = info.data.get("count_column", "requests")
+        step_s, begin = info.data.get("step_s"), info.data.get("begin")
+        if fmt == "series" and (step_s is None or begin is None):
+            return str(path)  # the check across fields says what is missing
         try:
-            load_trace(str(path), fmt, ts_col, count_col)
+            load_trace(str(path), fmt, ts_col, count_col, step_s=step_s, begin=begin)
         except TraceError as exc:
             raise ValueError(str(exc)) from None
         return str(path)
 
     @model_validator(mode="after")
     def _one_scale(self) -> ReplayTraffic:
+        if self.format == "series":
+            lacking = [k for k in ("step_s", "begin") if getattr(self, k) is None]
+            if lacking:
+                raise ValueError(
+                    f"traffic.{lacking[0]}: format = 'series' (bare counts, no timestamps) needs "
+                    "step_s (seconds per count, e.g. 60) and begin (the date-time of the first "
+                    "count)"
+                )
+        elif self.step_s is not None:
+            raise ValueError(
+                "traffic.step_s: only for format = 'series' (a counts trace's step is the gap "
+                "between its timestamps); remove step_s or set format = 'series'"
+            )
         if self.scale is not None and self.requests_per_day is not None:
             raise ValueError("give scale or requests_per_day, not both")
         if self.begin is not None:
-            from sim.traffic.traces import load_trace
+            from sim.traffic.traces import replayed_trace
 
-            trace = load_trace(self.path, self.format, self.timestamp_column, self.count_column)
+            trace = replayed_trace(self)
             offset = round(self.begin.timestamp()) - trace.start_epoch_s
             if not 0 <= offset < trace.span_s:
                 raise ValueError(f"begin {self.begin.isoformat()} is outside the trace {self.path}")
         return self
 
 
+class AccessLogTraffic(_Model):
+    """Exact replay of access logs: every logged request, as it was (arrival, bytes both ways, client
+    connection, route, target processing time, status), under every front door compared.
+
+    ``path`` is a file, a directory or a glob of ALB, API Gateway or CloudFront logs (plain or gzip,
+    files in any order) or a request table written by ``sim logs convert``. The log instant ``begin``
+    (default: the hour of the first logged request) plays at the scenario's start. What a log does
+    not give (API Gateway logs name no client connection nor request size) the scenario's
+    ``[connections]``, ``[payload]`` and ``[backend]`` models fill in, request by request.
+    Connections: a logged connection opens with its first request (or the first after a gap longer
+    than ``idle_timeout_s``) and closes ``idle_timeout_s`` after its last response. Only ``request``
+    fidelity replays a log (it is exact; the others would draw what the log records).
+    """
+
+    model: Literal["access_log"]
+    format: Literal["auto", "alb", "apigw", "cloudfront", "requests"] = Field(
+        default="auto",
+        description="alb, apigw (JSON lines), cloudfront (standard logs), requests (a table from "
+        "'sim logs convert'), or auto (from the first line; .parquet is a request table).",
+    )
+    begin: datetime | None = Field(
+        default=None,
+        description="Log instant played at the scenario's start (UTC; default: the hour of the "
+        "first logged request).",
+    )
+    idle_timeout_s: float = Field(
+        default=60.0, ge=1, le=4000, description="The load balancer's idle timeout, s (ALB: 60)."
+    )
+    durations: Literal["log", "model"] = Field(
+        default="log",
+        description="Lambda durations: the logged target processing times ('log'; the model's "
+        "draws where none is logged) or backend.duration's draws for every request ('model').",
+    )
+    max_malformed_share: float = Field(
+        default=0.001, ge=0, le=1, description="Largest share of malformed lines accepted."
+    )
+    apigw_fields: dict[str, str] = Field(
+        default_factory=dict,
+        description="API Gateway logs: our column -> your $context field name (e.g. "
+        "{ time_s = 'requestTimeEpoch', response_bytes = 'responseLength' }).",
+    )
+    # last, so that its validator sees the other fields
+    path: str = Field(
+        description="Log file, directory or glob, or a request table; relative to the scenario file."
+    )
+
+    @field_validator("begin")
+    @classmethod
+    def _begin_utc(cls, value: datetime | None) -> datetime | None:
+        return _utc(value)
+
+    @field_validator("path")
+    @classmethod
+    def _resolve_and_read(cls, value: str, info: ValidationInfo) -> str:
+        """Resolve against the scenario file's directory, then read and check the logs once."""
+        from sim.errors import TraceError
+        from sim.logs.requests import load_requests
+
+        path = Path(value).expanduser()
+        source = (info.context or {}).get("source")
+        if not path.is_absolute() and isinstance(source, str) and not source.startswith("<"):
+            path = Path(os.path.normpath(Path(source).parent.resolve() / path))
+        try:
+            load_requests(
+                str(path),
+                info.data.get("format", "auto"),
+                max_malformed_share=info.data.get("max_malformed_share", 0.001),
+                apigw_fields=info.data.get("apigw_fields") or None,
+            )
+        except TraceError as exc:
+            raise ValueError(str(exc)) from None
+        return str(path)
+
+    def requests(self) -> RequestLog:
+        """The logged requests (read once per process and version of the files)."""
+        from sim.logs.requests import load_requests
+
+        return load_requests(
+            self.path,
+            self.format,
+            max_malformed_share=self.max_malformed_share,
+            apigw_fields=self.apigw_fields or None,
+        )
+
+    def begin_epoch_s(self) -> float:
+        """The log instant played at the scenario's start, epoch seconds."""
+        if self.begin is not None:
+            return self.begin.timestamp()
+        first = self.requests().first_s
+        return float(math.floor(first / 3600.0) * 3600)
+
+
 TrafficConfig = Annotated[
-    ConstantTraffic | DailyCycleTraffic | ProfileTraffic | ReplayTraffic,
+    ConstantTraffic | DailyCycleTraffic | ProfileTraffic | ReplayTraffic | AccessLogTraffic,
     Field(discriminator="model"),
 ]
 

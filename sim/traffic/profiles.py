@@ -404,11 +404,18 @@ def _replay_profile(cfg: Any, start_epoch_s: float) -> RateProfile:
     return ReplayArrivals.from_config(cfg, start_epoch_s).profile
 
 
+def _access_log_profile(cfg: Any, start_epoch_s: float) -> RateProfile:
+    from sim.traffic.logreplay import LogArrivals
+
+    return LogArrivals.from_config(cfg, start_epoch_s).profile
+
+
 PROFILES: dict[str, Callable[[Any, float], RateProfile]] = {
     "constant": lambda cfg, _: ConstantProfile.from_config(cfg),
     "daily_cycle": lambda cfg, _: DailyCycleProfile.from_config(cfg),
     "profile": product_profile,
     "replay": _replay_profile,
+    "access_log": _access_log_profile,
 }
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sim.traffic.models import SECONDS_PER_DAY, ReplayTraffic
-from sim.traffic.traces import Trace, load_trace
+from sim.traffic.traces import Trace, replayed_trace
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -78,7 +78,7 @@ class ReplayArrivals:
     def from_config(
         cls, cfg: ReplayTraffic, start_epoch_s: float | None, scale: float = 1.0
     ) -> ReplayArrivals:
-        trace = load_trace(cfg.path, cfg.format, cfg.timestamp_column, cfg.count_column)
+        trace = replayed_trace(cfg)
         offset = 0 if cfg.begin is None else round(cfg.begin.timestamp()) - trace.start_epoch_s
         if not 0 <= offset < trace.span_s:
             raise ValueError(f"begin is outside the trace {cfg.path}")

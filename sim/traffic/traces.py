@@ -1,7 +1,10 @@
 """Trace files: request counts per second or minute (any regular step), or one timestamp per request.
 
 Formats: CSV (``.csv``, optionally gzipped ``.csv.gz``) and Parquet (``.parquet``, ``.pq``), with a
-header naming the columns (by default ``timestamp`` and ``requests``, as in ``../shared/traces``).
+header naming the columns (by default ``timestamp`` and ``requests``, as in ``../shared/traces``);
+or a series (``format = "series"``, optionally gzipped): bare whole-number counts, one per line or
+separated by whitespace, no header and no timestamps, with their step and first instant given by
+the scenario (``step_s``, ``begin``).
 Timestamps are ISO 8601 (UTC unless they carry an offset), a Parquet/Arrow timestamp type, or numbers
 (seconds since the epoch). A counts file has a step: the smallest gap between its timestamps (every
 timestamp must lie on that grid; missing steps count 0). A timestamps file (no count column) is
@@ -22,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -30,6 +33,9 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from sim.errors import TraceError
+
+if TYPE_CHECKING:
+    from sim.traffic.models import ReplayTraffic
 
 #: Largest number of steps a counts trace may span (dense storage).
 MAX_STEPS = 200_000_000
@@ -78,8 +84,15 @@ def load_trace(
     fmt: str = "auto",
     timestamp_column: str = "timestamp",
     count_column: str = "requests",
+    *,
+    step_s: int | None = None,
+    begin: datetime | None = None,
 ) -> Trace:
     """Read and check a trace file (cached per file version).
+
+    ``fmt="series"`` reads bare counts (no header, no timestamps: one per line, or separated by
+    whitespace), ``step_s`` seconds each, the first at ``begin`` (both required for it, ignored
+    otherwise).
 
     Raises
     ------
@@ -94,7 +107,110 @@ def load_trace(
         raise TraceError(f"{path}: trace file not found") from None
     if not p.is_file():
         raise TraceError(f"{path}: is not a file")
+    if fmt == "series":
+        if step_s is None or begin is None:
+            raise TraceError(
+                f"{path}: format 'series' needs step_s (seconds per count) and begin (the "
+                "date-time of the first count)"
+            )
+        begin_utc = begin.replace(tzinfo=UTC) if begin.tzinfo is None else begin
+        first = round(begin_utc.timestamp())
+        return _load_series(str(p), st.st_size, st.st_mtime_ns, int(step_s), first)
     return _load(str(p), st.st_size, st.st_mtime_ns, fmt, timestamp_column, count_column)
+
+
+#: Bytes a series file may hold besides digits: ASCII whitespace.
+_SERIES_SPACE = b" \t\n\r\x0b\x0c"
+_SERIES_FORMAT = "format 'series': whole-number counts separated by spaces or newlines, no header"
+
+
+@lru_cache(maxsize=8)
+def _load_series(path: str, size: int, mtime_ns: int, step_s: int, start_epoch_s: int) -> Trace:
+    """A series file: bare counts, ``step_s`` seconds each, the first at ``start_epoch_s``."""
+    del mtime_ns  # part of the cache key only
+    if size == 0:
+        raise TraceError(f"{path}: is empty")
+    if not 1 <= step_s <= MAX_STEP_S:
+        raise TraceError(f"{path}: step_s {step_s} must be 1 to {MAX_STEP_S:,} s")
+    try:
+        if path.lower().endswith(".gz"):
+            with gzip.open(path, "rb") as fh:
+                raw = fh.read()
+        else:
+            raw = Path(path).read_bytes()
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise TraceError(f"{path}: cannot be read ({exc})") from None
+    if raw.translate(None, b"0123456789" + _SERIES_SPACE):  # a byte that is no digit nor space
+        _series_problem(path, raw)
+    tokens = np.array(raw.split())
+    if tokens.size == 0:
+        raise TraceError(f"{path}: holds no counts ({_SERIES_FORMAT})")
+    if tokens.size > MAX_STEPS:
+        raise TraceError(f"{path}: holds {tokens.size:,} counts: too many (> {MAX_STEPS:,})")
+    if tokens.dtype.itemsize > 15:  # 16 digits may exceed 2^52
+        big = np.flatnonzero(np.char.str_len(tokens) > 15)
+        for k in big:
+            if int(tokens[k]) > MAX_COUNT:
+                raise TraceError(
+                    f"{path}, line {_line_of_token(raw, int(k))}: count {int(tokens[k]):.3g} is "
+                    "too large (at most 2^52 a step)"
+                )
+    counts = tokens.astype(np.int64)
+    if counts.sum() == 0:
+        raise TraceError(f"{path}: holds no requests (every count is 0)")
+    return Trace(path, "series", start_epoch_s, step_s, counts)
+
+
+def _series_problem(path: str, raw: bytes) -> None:
+    """Raise for the first token of a series file that is not a whole number ≥ 0, with its line."""
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        for token in line.split():
+            if token.isdigit():
+                continue
+            text = token.decode("utf-8", errors="replace")
+            shown = text if len(text) <= 40 else text[:37] + "..."
+            if token.startswith(b"-") and token[1:].isdigit():
+                raise TraceError(
+                    f"{path}, line {number}: negative count {shown} (counts must be ≥ 0)"
+                )
+            hint = ""
+            if number == 1 and not any(c.isdigit() for c in text):
+                hint = "; a header? series files have none"
+            raise TraceError(
+                f"{path}, line {number}: {shown!r} is not a whole number ({_SERIES_FORMAT}){hint}"
+            )
+    raise TraceError(f"{path}: holds bytes that are neither digits nor spaces ({_SERIES_FORMAT})")
+
+
+def _line_of_token(raw: bytes, k: int) -> int:
+    """The line (from 1) of the ``k``-th whitespace-separated token of ``raw``."""
+    seen = 0
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        seen += len(line.split())
+        if seen > k:
+            return number
+    return number
+
+
+def _bare_counts(path: str) -> bool:
+    """Whether the file starts like a series file (bare whole numbers, no header)."""
+    try:
+        with _open_binary(path) as fh:
+            head = fh.read(4096)
+    except (OSError, EOFError, gzip.BadGzipFile):
+        return False
+    tokens = head.split()[:-1] or head.split()  # the last may be cut
+    return bool(tokens) and all(t.isdigit() for t in tokens) and b"," not in head
+
+
+def _open_binary(path: str) -> Any:
+    return gzip.open(path, "rb") if path.lower().endswith(".gz") else open(path, "rb")
+
+
+_SERIES_HINT = (
+    "; it looks like bare counts: give format = 'series' with step_s (seconds per count) and "
+    "begin (the date-time of the first count)"
+)
 
 
 @lru_cache(maxsize=8)
@@ -110,7 +226,10 @@ def _load(path: str, size: int, mtime_ns: int, fmt: str, ts_col: str, count_col:
     if dupes:
         raise TraceError(f"{path}: the column {dupes[0]!r} appears more than once")
     if ts_col not in names:
-        raise TraceError(f"{path}: no column {ts_col!r} (columns: {', '.join(names)})")
+        hint = _SERIES_HINT if not parquet and _bare_counts(path) else ""
+        shown = ", ".join(names)
+        shown = shown if len(shown) <= 200 else shown[:197] + "..."
+        raise TraceError(f"{path}: no column {ts_col!r} (columns: {shown}){hint}")
     kind = fmt if fmt != "auto" else ("counts" if count_col in names else "timestamps")
     if kind == "counts" and count_col not in names:
         raise TraceError(f"{path}: no column {count_col!r} (columns: {', '.join(names)})")
@@ -145,6 +264,8 @@ def _read_csv(path: str) -> pa.Table:
     try:
         return pcsv.read_csv(path)
     except (pa.ArrowException, OSError, EOFError, gzip.BadGzipFile) as exc:
+        if _bare_counts(path):
+            raise TraceError(f"{path}: not a CSV file with a header{_SERIES_HINT}") from None
         _scan_csv_structure(path)  # raises with the line if it can find one
         raise TraceError(f"{path}: malformed CSV ({exc})") from None
 
@@ -319,9 +440,22 @@ def _iso(epoch_s: int | np.integer[Any]) -> str:
     return datetime.fromtimestamp(int(epoch_s), UTC).isoformat().replace("+00:00", "Z")
 
 
+def replayed_trace(cfg: ReplayTraffic) -> Trace:
+    """The trace a ``[traffic]`` replay plays (read once per file version)."""
+    return load_trace(
+        cfg.path,
+        cfg.format,
+        cfg.timestamp_column,
+        cfg.count_column,
+        step_s=cfg.step_s,
+        begin=cfg.begin,
+    )
+
+
 def trace_cache_clear() -> None:
     """Forget cached traces (tests)."""
     _load.cache_clear()
+    _load_series.cache_clear()
 
 
-__all__ = ["Trace", "load_trace", "trace_cache_clear"]
+__all__ = ["Trace", "load_trace", "replayed_trace", "trace_cache_clear"]

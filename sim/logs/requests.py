@@ -1,0 +1,404 @@
+"""The request table: every logged request as one row, sorted by arrival, ready to replay.
+
+``sim logs convert`` writes it as Parquet; a replay reads it (or the logs themselves) through
+:func:`load_requests`. Columns (:data:`TABLE_SCHEMA`):
+
+* ``time_s`` (float64): arrival, seconds since the Unix epoch, UTC;
+* ``request_bytes``, ``response_bytes`` (int64, null where the log does not say);
+* ``connection`` (uint64, null where the log names no client connection): an opaque id, the first 8
+  bytes of ``BLAKE2b(salt ‖ client key)`` with a salt drawn at conversion and not stored, so the
+  table never holds a client's IP address or port (two conversions give different ids);
+* ``route``, ``method``, ``event_type`` (dictionary strings), ``duration_ms`` (float64, the target's
+  processing time as logged) and ``status`` (int32, the status code the client got).
+
+The client key is hashed with pyarrow's compute kernels where they can (grouping), never a Python
+loop per line: each distinct key is hashed once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from numpy.typing import NDArray
+
+from sim.errors import TraceError
+
+#: Schema of a request table (a converted log).
+TABLE_SCHEMA = pa.schema(
+    [
+        pa.field("time_s", pa.float64(), nullable=False),
+        pa.field("request_bytes", pa.int64()),
+        pa.field("response_bytes", pa.int64()),
+        pa.field("connection", pa.uint64()),
+        pa.field("route", pa.dictionary(pa.int32(), pa.string())),
+        pa.field("method", pa.dictionary(pa.int32(), pa.string())),
+        pa.field("duration_ms", pa.float64()),
+        pa.field("status", pa.int32()),
+        pa.field("event_type", pa.dictionary(pa.int32(), pa.string())),
+    ]
+)
+
+#: Schema metadata key of a request table: where it came from and what reading it found.
+SOURCE_KEY = b"sim.requests"
+
+#: Largest request table a replay holds in memory, rows (about 60 bytes a row).
+MAX_ROWS = 400_000_000
+
+
+@dataclass(frozen=True, eq=False)
+class RequestLog:
+    """A request table with its numpy columns, sorted by arrival (hashed by identity: a log is
+    read once per process)."""
+
+    path: str
+    table: pa.Table
+    source: Mapping[str, Any]  # format, files, lines, malformed, ... (see ReadReport)
+    _filled: dict[tuple[str, str], NDArray[Any]] = field(default_factory=dict, repr=False)
+
+    @property
+    def n(self) -> int:
+        return int(self.table.num_rows)
+
+    @property
+    def first_s(self) -> float:
+        return float(self.time_s[0]) if self.n else float("nan")
+
+    @property
+    def last_s(self) -> float:
+        return float(self.time_s[-1]) if self.n else float("nan")
+
+    @cached_property
+    def time_s(self) -> NDArray[np.float64]:
+        return _numpy(self.table, "time_s", np.float64)
+
+    def column(self, name: str, dtype: Any, fill: Any) -> NDArray[Any]:
+        """A column as numpy, nulls replaced by ``fill`` (converted once; do not modify it)."""
+        key = (name, f"{np.dtype(dtype).str}:{fill!r}")
+        if key not in self._filled:
+            col = self.table.column(name)
+            if col.null_count:
+                col = pc.fill_null(col, fill)
+            self._filled[key] = np.asarray(col.to_numpy(), dtype=dtype)
+        return self._filled[key]
+
+    def known(self, name: str) -> NDArray[np.bool_]:
+        """Per row: does the log give ``name``?"""
+        col = self.table.column(name)
+        if not col.null_count:
+            return np.ones(self.n, dtype=np.bool_)
+        return np.asarray(pc.is_valid(col).to_numpy(zero_copy_only=False), dtype=np.bool_)
+
+    def per_second(self) -> tuple[int, NDArray[np.int64]]:
+        """``(first second, requests in each second from it)`` (epoch seconds)."""
+        if not self.n:
+            return 0, np.zeros(0, dtype=np.int64)
+        sec = np.floor(self.time_s).astype(np.int64)
+        first = int(sec[0])
+        return first, np.bincount(sec - first).astype(np.int64)
+
+
+def _numpy(table: pa.Table, name: str, dtype: Any) -> NDArray[Any]:
+    return np.asarray(table.column(name).to_numpy(), dtype=dtype)
+
+
+def connection_ids(client: pa.ChunkedArray | pa.Array, salt: bytes) -> pa.Array:
+    """Opaque connection ids: each distinct client key hashed once with ``salt`` (nulls stay)."""
+    if isinstance(client, pa.ChunkedArray):
+        client = client.combine_chunks()
+    encoded = pc.dictionary_encode(client)
+    keys = encoded.dictionary.to_pylist()
+    ids = np.fromiter(
+        (int.from_bytes(hashlib.blake2b(k.encode(), digest_size=8, key=salt).digest(), "little")
+         for k in keys),
+        dtype=np.uint64,
+        count=len(keys),
+    )  # fmt: skip
+    indices = encoded.indices
+    out = pc.take(pa.array(ids, type=pa.uint64()), indices)
+    return out
+
+
+def normalize(
+    raw: pa.Table, *, salt: bytes | None = None, whole_seconds: bool = False
+) -> pa.Table:
+    """A reader's table (:data:`sim.logs.readers.REQUEST_SCHEMA`) as a request table: sorted by
+    arrival (stable: lines of the same instant keep their order), client keys hashed.
+
+    ``whole_seconds`` (CloudFront's logs give the second only): the ``n`` requests logged in a
+    second are spread evenly over it, the ``k``-th (in log order) at ``second + (k + ½)/n``,
+    rather than all at its first instant."""
+    salt = secrets.token_bytes(16) if salt is None else salt
+    order = pc.sort_indices(raw, sort_keys=[("time_s", "ascending")])
+    t = raw.take(order)
+    if whole_seconds and t.num_rows:
+        sec = np.asarray(t.column("time_s").to_numpy(), dtype=np.float64)
+        starts = np.flatnonzero(np.r_[True, sec[1:] != sec[:-1]])
+        sizes = np.diff(np.r_[starts, sec.size])
+        rank = np.arange(sec.size) - np.repeat(starts, sizes)
+        spread = np.floor(sec) + (rank + 0.5) / np.repeat(sizes, sizes)
+        t = t.set_column(0, "time_s", pa.array(spread))
+
+    def dictionary(name: str) -> pa.Array:
+        return pc.dictionary_encode(t.column(name).combine_chunks().cast(pa.string()))
+
+    columns = {
+        "time_s": t.column("time_s").cast(pa.float64()),
+        "request_bytes": t.column("request_bytes").cast(pa.int64()),
+        "response_bytes": t.column("response_bytes").cast(pa.int64()),
+        "connection": connection_ids(t.column("client").cast(pa.string()), salt),
+        "route": dictionary("route"),
+        "method": dictionary("method"),
+        "duration_ms": t.column("duration_ms").cast(pa.float64()),
+        "status": t.column("status").cast(pa.int32()),
+        "event_type": dictionary("event_type"),
+    }
+    table = pa.table({f.name: columns[f.name] for f in TABLE_SCHEMA}, schema=TABLE_SCHEMA)
+    return table
+
+
+def check_table(table: pa.Table, path: str) -> pa.Table:
+    """A stored request table, checked: its columns and types, times finite and sorted, sizes and
+    durations not negative."""
+    names = table.column_names
+    missing = [f.name for f in TABLE_SCHEMA if f.name not in names]
+    if missing:
+        raise TraceError(
+            f"{path}: not a request table: no column {missing[0]!r} (a request table is what "
+            f"'sim logs convert' writes; columns: {', '.join(f.name for f in TABLE_SCHEMA)})"
+        )
+    try:
+        table = table.select([f.name for f in TABLE_SCHEMA]).cast(TABLE_SCHEMA)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise TraceError(f"{path}: a column has the wrong type ({exc})") from None
+    if table.num_rows == 0:
+        raise TraceError(f"{path}: holds no requests")
+    t = table.column("time_s").to_numpy()
+    bad = np.flatnonzero(~np.isfinite(t))
+    if bad.size:
+        raise TraceError(f"{path}, row {bad[0] + 1}: time_s is not a finite number")
+    back = np.flatnonzero(np.diff(t) < 0)
+    if back.size:
+        raise TraceError(
+            f"{path}, row {back[0] + 2}: time_s goes back in time (a request table is sorted "
+            "by arrival)"
+        )
+    for name in ("request_bytes", "response_bytes", "duration_ms"):
+        low = pc.min(table.column(name)).as_py()
+        if low is not None and low < 0:
+            raise TraceError(f"{path}: {name} has a negative value ({low})")
+    return table
+
+
+def load_requests(
+    path: str,
+    fmt: str = "auto",
+    *,
+    max_malformed_share: float = 0.001,
+    apigw_fields: Mapping[str, str] | None = None,
+) -> RequestLog:
+    """The requests of an access log (a file, a directory or a glob, in any of the formats of
+    :func:`sim.logs.readers.read_access_logs`) or of a request table (``fmt = "requests"``, or a
+    ``.parquet`` file with ``auto``); read once per process and version of the files."""
+    fields = tuple(sorted((apigw_fields or {}).items()))
+    return _load(path, fmt, max_malformed_share, fields, _version(path))
+
+
+def _version(path: str) -> tuple[tuple[str, int, int], ...]:
+    """What identifies the files' versions (for the cache): names, sizes, modification times of
+    the file, of every file under the directory, or of the glob's matches."""
+    import glob
+
+    p = Path(path)
+    if p.is_dir():
+        names = [str(f) for f in p.rglob("*") if f.is_file()]
+    elif p.exists():
+        names = [path]
+    else:
+        names = glob.glob(path, recursive=True)
+    out = []
+    for name in sorted(names):
+        try:
+            st = os.stat(name)
+        except OSError:
+            continue
+        out.append((name, st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+def is_table(path: str, fmt: str) -> bool:
+    """Whether ``path`` names a request table rather than logs."""
+    return fmt == "requests" or (fmt == "auto" and path.lower().endswith((".parquet", ".pq")))
+
+
+@lru_cache(maxsize=4)
+def _load(
+    path: str,
+    fmt: str,
+    max_malformed_share: float,
+    fields: tuple[tuple[str, str], ...],
+    version: tuple[tuple[str, int, int], ...],
+) -> RequestLog:
+    import json
+
+    del version  # part of the cache key only
+    if is_table(path, fmt):
+        import pyarrow.parquet as pq
+
+        if not Path(path).is_file():
+            raise TraceError(f"{path}: request table not found")
+        try:
+            stored = pq.read_table(path)
+        except (pa.ArrowException, OSError) as exc:
+            raise TraceError(f"{path}: not a readable Parquet file ({exc})") from None
+        meta = (stored.schema.metadata or {}).get(SOURCE_KEY)
+        source = json.loads(meta) if meta else {"format": "requests"}
+        return RequestLog(path, check_table(stored, path), source)
+    from sim.logs.readers import read_access_logs
+
+    check_fits(path)
+    raw, report = read_access_logs(
+        path, fmt, max_malformed_share=max_malformed_share, apigw_fields=dict(fields) or None
+    )
+    if raw.num_rows == 0:
+        raise TraceError(f"{path}: the logs hold no requests")
+    if raw.num_rows > MAX_ROWS:
+        raise TraceError(
+            f"{path}: {raw.num_rows:,} requests is more than a replay holds ({MAX_ROWS:,})"
+        )
+    whole = report.format == "cloudfront"
+    return RequestLog(path, normalize(raw, whole_seconds=whole), report_dict(report))
+
+
+#: Shortest log line assumed when sizing a read (an ALB line is 400 to 700 bytes, CloudFront's
+#: about 300, API Gateway's JSON 200 or more): more lines, more memory.
+MIN_LINE_BYTES = 150
+#: Memory a logged request takes while it is read and sorted (text, parsed columns, the table).
+BYTES_PER_LINE_READ = 400
+
+
+def log_bytes(path: str) -> int:
+    """The logs' size as text: plain files' sizes and gzip files' uncompressed sizes (from each
+    gzip trailer, modulo 4 GiB as gzip stores it; at least the compressed size)."""
+    total = 0
+    for name, size, _ in _version(path):
+        try:
+            with open(name, "rb") as fh:
+                magic = fh.read(2)
+                if magic == b"\x1f\x8b" and size >= 18:
+                    fh.seek(-4, os.SEEK_END)
+                    total += max(size, int.from_bytes(fh.read(4), "little"))
+                else:
+                    total += size
+        except OSError:
+            continue
+    return total
+
+
+def check_fits(path: str) -> None:
+    """Refuse, before reading, logs whose requests could not be held in the memory available."""
+    from sim.resources import MEMORY_SHARE, available_memory_bytes, format_bytes
+
+    lines = log_bytes(path) / MIN_LINE_BYTES
+    need = lines * BYTES_PER_LINE_READ
+    have = available_memory_bytes() * MEMORY_SHARE
+    if need > have:
+        raise TraceError(
+            f"{path}: {format_bytes(log_bytes(path))} of logs (up to {lines:,.0f} lines) may need "
+            f"{format_bytes(need)} of memory to replay, more than the {format_bytes(have)} this "
+            "machine can give; refused before reading. Replay a shorter period (a glob of fewer "
+            "files), or convert the logs on a larger machine ('sim logs convert')"
+        )
+
+
+def report_dict(report: Any) -> dict[str, Any]:
+    """A reader's report as plain data (stored in a request table's metadata)."""
+    from dataclasses import asdict, is_dataclass
+
+    data = asdict(report) if is_dataclass(report) and not isinstance(report, type) else {}
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in data.items()}
+
+
+def table_with_source(log: RequestLog) -> pa.Table:
+    """The request table with where it came from in its schema metadata."""
+    import json
+
+    meta = dict(log.table.schema.metadata or {})
+    meta[SOURCE_KEY] = json.dumps(log.source, sort_keys=True, default=str).encode()
+    return log.table.replace_schema_metadata(meta)
+
+
+def requests_cache_clear() -> None:
+    _load.cache_clear()
+
+
+@dataclass(frozen=True)
+class ConnectionSpans:
+    """The connections of a request table (see :func:`connection_spans`)."""
+
+    opens: NDArray[np.bool_]  # per request: it opens its connection
+    end_s: NDArray[np.float64]  # per request that opens one: when the connection closes
+    known: NDArray[np.bool_]  # per request: the log names its connection
+
+
+def connection_spans(
+    log: RequestLog, idle_timeout_s: float, default_duration_ms: float = 0.0
+) -> ConnectionSpans:
+    """Which requests open a connection and when each closes, from the logged client connections.
+
+    A connection opens with the first request the log shows on it, and with the first after a gap
+    longer than the idle timeout (the load balancer has closed it by then; the client's next request
+    on that key is a new connection). It closes ``idle_timeout_s`` after its last request's response
+    (arrival + logged processing time, or ``default_duration_ms`` where none is logged): the latest
+    the load balancer would close it. A client that closes its connection sooner makes the true
+    connection-seconds smaller; only connection logs could say (stated in the README)."""
+    n = log.n
+    known = log.known("connection")
+    t = log.time_s
+    conn = log.column("connection", np.uint64, 0)
+    dur = log.column("duration_ms", np.float64, default_duration_ms) / 1000.0
+    done = t + np.maximum(dur, 0.0)
+    opens = np.zeros(n, dtype=np.bool_)
+    end = np.zeros(n, dtype=np.float64)
+    idx = np.flatnonzero(known)
+    if idx.size:
+        order = idx[np.lexsort((t[idx], conn[idx]))]  # by connection, then arrival
+        c, a, d = conn[order], t[order], done[order]
+        # the latest response end so far on the same key (a later request can finish earlier)
+        first = np.ones(order.size, dtype=np.bool_)
+        first[1:] = c[1:] != c[:-1]
+        seg = np.cumsum(first) - 1
+        run_max = _segmented_running_max(d, seg)
+        new = first.copy()
+        new[1:] |= a[1:] > run_max[:-1] + idle_timeout_s
+        group = np.cumsum(new) - 1
+        last_done = np.full(int(group[-1]) + 1, -np.inf)
+        np.maximum.at(last_done, group, d)
+        opens[order[new]] = True
+        end[order[new]] = last_done + idle_timeout_s
+    return ConnectionSpans(opens, end[opens], known)
+
+
+def _segmented_running_max(x: NDArray[np.float64], seg: NDArray[np.int64]) -> NDArray[np.float64]:
+    """Running maximum of ``x`` restarting at each new value of the non-decreasing ``seg``: a
+    doubling scan, exact, ``⌈log₂ L⌉`` vectorised passes for segments of at most ``L`` entries."""
+    m = np.array(x, dtype=np.float64, copy=True)
+    if m.size < 2:
+        return m
+    starts = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]])
+    longest = int(np.max(np.diff(np.r_[starts, m.size])))
+    k = 1
+    while k < longest:
+        same = seg[k:] == seg[:-k]
+        m[k:] = np.where(same, np.maximum(m[k:], m[:-k]), m[k:])
+        k *= 2
+    return m
