@@ -951,6 +951,117 @@ def logs_check(
         console.print(line, highlight=False, markup=False)
 
 
+FIT_FORMATS = (*LOG_FORMATS, "counts", "timestamps")
+FIT_REPORT_FILES = ("fit.json", "fit_profile.png")
+
+
+@cli.command("fit")
+@click.argument("source")
+@click.option(
+    "--out", type=click.Path(path_type=Path), required=True, help="The scenario file (.toml)."
+)
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also simulate the fitted scenario against the replay of SOURCE and write the check "
+    "(fit.json, fit_profile.png) into this directory.",
+)
+@click.option(
+    "--format",
+    "src_format",
+    type=click.Choice(FIT_FORMATS),
+    default="auto",
+    show_default=True,
+    help="SOURCE's format: logs (alb, apigw, cloudfront), a request table, or a trace (counts, "
+    "timestamps; auto: .csv files and Parquet files that are not request tables).",
+)
+@click.option("--name", default=None, help="The scenario's name [default: SOURCE's name-fit].")
+@click.option("--region", default="us-east-1", show_default=True, help="The scenario's region.")
+@click.option(
+    "--idle-timeout",
+    type=click.FloatRange(1, 4000),
+    default=60.0,
+    show_default=True,
+    help="The load balancer's idle timeout, s (when a logged connection is taken as closed).",
+)
+@click.option(
+    "--max-malformed", type=click.FloatRange(0, 1), default=0.001, show_default=True,
+    help="Largest share of malformed log lines accepted.",
+)  # fmt: skip
+@click.option(
+    "--seeds", type=click.IntRange(1, 100), default=5, show_default=True,
+    help="Runs of the fitted scenario in the check.",
+)  # fmt: skip
+@click.option("--dry-run", is_flag=True, help=DRY_RUN_HELP)
+def fit_command(
+    source: str,
+    out: Path,
+    report_dir: Path | None,
+    src_format: str,
+    name: str | None,
+    region: str,
+    idle_timeout: float,
+    max_malformed: float,
+    seeds: int,
+    dry_run: bool,
+) -> None:
+    """Fit a scenario to SOURCE (access logs, a request table or a counts trace): the rate
+    profile (daily and weekly shape, trend), burstiness beyond Poisson, payloads per route,
+    connection reuse and Lambda durations. The scenario covers SOURCE's period; with --report,
+    it is simulated against the replay of SOURCE, option by option and hour by hour."""
+    import tomllib
+
+    from sim.config import scenario_from_dict
+    from sim.logs import fit as fitting
+    from sim.output import (
+        figure_writer,
+        json_writer,
+        plan_directory,
+        plan_file,
+        text_writer,
+        write_file,
+        write_result,
+    )
+
+    if out.suffix.lower() != ".toml":
+        raise click.BadParameter(f"{out}: expected a .toml file name", param_hint="--out")
+    plans = [plan_file(out)]
+    if report_dir is not None:
+        plans.append(plan_directory(report_dir, "fit", list(FIT_REPORT_FILES)))
+    result = fitting.fit(
+        source,
+        src_format,
+        name=name,
+        region=region,
+        idle_timeout_s=idle_timeout,
+        max_malformed_share=max_malformed,
+    )
+    text = result.toml()
+    scenario_from_dict(tomllib.loads(text), str(out))  # what is written validates
+    if dry_run:
+        _print_dry_run(*(p.describe() for p in plans))
+        return
+    for line in fitting.summary_lines(result):
+        console.print(line, highlight=False, markup=False)
+    if report_dir is not None:
+        doc = fitting.check_fit(result, seeds=seeds)
+        write_result(
+            report_dir,
+            "fit",
+            {
+                "fit.json": json_writer(doc),
+                "fit_profile.png": figure_writer(fitting.check_figure(doc)),
+            },
+        )
+        for line in fitting.check_lines(doc):
+            console.print(line, highlight=False, markup=False)
+        console.print(f"wrote {report_dir}/", highlight=False)
+    write_file(out, text_writer(text))
+    console.print(f"wrote {out}", highlight=False)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors print a clear message and exit with status 2, without traceback."""
     try:

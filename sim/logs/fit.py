@@ -1,0 +1,871 @@
+"""``sim fit``: a scenario fitted to access logs, a request table or a counts trace, for what-if runs
+and studies, and its check against the replay it came from.
+
+What is fitted, and how (each stated in the scenario it writes):
+
+* **rate profile** (``traffic.model = "profile"``): ``rate = base × daily[hour] × weekly[day] ×
+  trend``, fitted to the hourly counts by alternating means (the shape of a multiplicative model);
+  the 24 daily levels are the nodes of sim's piecewise-linear daily shape, solved so that each
+  clock hour's mean of the interpolated curve is the fitted level (the circulant system
+  ``(v[h−1] + 6 v[h] + v[h+1]) / 8 = level[h]``); a weekly shape (7 levels) from 14 days of data,
+  and a compound trend from 14 days when its slope is 3 standard errors from 0;
+* **burstiness beyond Poisson** (per-second sources): the index of dispersion of the per-second
+  counts about the fitted rate, ``I = Σ (c − m)² / Σ m``, is 1 for a Poisson stream with standard
+  error ``√(Σ (2m² + m)) / Σ m``. When ``I`` is more than 4 standard errors above 1, a
+  Markov-modulated Poisson process (``burst.model = "mmpp"``) of 2 to :data:`MAX_STATES` states is
+  fitted: the states' levels and time shares by EM on the per-second counts (a mixture of
+  Poisson(m·level) laws, the seconds grouped by count and rate), one more state as long as it
+  lowers the Bayesian information criterion (the stated criterion; none: the stream stays
+  Poisson). The state is redrawn from the shares every ``τ`` seconds on average (sojourns
+  ``τ / (1 − share)``, jumps in proportion to the shares, so the time shares are the fitted
+  ones), ``τ`` from how often a second keeps the most likely state of the second before, at
+  least :data:`MIN_SOJOURN_S` (a state of about a second would blend with the next within the
+  second and thin the busiest seconds);
+* **payloads** (logs): per route (the busiest up to :data:`MAX_ROUTES`, the rest together), exact
+  sizes ``values_bytes`` at up to :data:`SIZE_POINTS` points: the means of equal-count groups of
+  the sorted logged sizes, so each route's mean size is the logged mean;
+* **connection reuse** (logs that name client connections): ``per_connection`` with the logged
+  requests per connection and the logged connections' mean lifetime (exponential), so new and
+  active connections match the log in expectation (Little's law);
+* **Lambda durations** (logs with processing times): lognormal with the logged mean and the standard
+  deviation of ln(duration).
+
+What is not fitted keeps sim's defaults and says so in a comment.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from sim.errors import TraceError
+from sim.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
+
+#: Routes fitted one by one (the rest share one size distribution).
+MAX_ROUTES = 8
+#: Smallest share of the requests a route needs to be fitted on its own.
+MIN_ROUTE_SHARE = 0.01
+#: Points of an exact-size distribution.
+SIZE_POINTS = 32
+#: Days of data a weekly shape and a trend need.
+WEEKLY_DAYS = 14
+#: Standard errors above 1 the dispersion must be before a burst process is tried.
+DISPERSION_Z = 4.0
+#: EM iterations of a state fit; most states an MMPP fit tries.
+EM_ITERATIONS = 200
+MAX_STATES = 6
+#: Shortest mean time between redraws of a fitted MMPP's state, s: the fit is per second, and a
+#: state that lasts about a second would blend with its neighbours within the second (thinning the
+#: busiest seconds that the states were fitted to reproduce).
+MIN_SOJOURN_S = 5.0
+#: Relative width of the rate groups the state fit works on.
+RATE_BIN = 0.005
+#: A month for growth rates (sim's: a twelfth of the mean Gregorian year).
+SECONDS_PER_MONTH = 365.2425 * SECONDS_PER_DAY / 12
+
+
+@dataclass
+class FitSource:
+    """What a fit reads: the per-second counts over whole clock hours, and the logged requests."""
+
+    path: str
+    kind: str  # "logs", "requests" or "trace"
+    first_hour_s: int
+    hours: int
+    per_second: NDArray[
+        np.float64
+    ]  # requests in each second from first_hour_s (expected, step > 1)
+    step_s: int
+    log: Any = None  # RequestLog for logs and request tables
+    trace_format: str | None = None
+
+    @property
+    def total(self) -> float:
+        return float(self.per_second.sum())
+
+    @property
+    def per_hour(self) -> NDArray[np.float64]:
+        hourly = self.per_second.reshape(self.hours, SECONDS_PER_HOUR).sum(axis=1)
+        return np.asarray(hourly, dtype=np.float64)
+
+
+def load_source(path: str, fmt: str = "auto", *, max_malformed_share: float = 0.001) -> FitSource:
+    """Read ``path``: logs or a request table (formats of :func:`sim.logs.requests.load_requests`),
+    or a trace (``counts``, ``timestamps``: :func:`sim.traffic.traces.load_trace`; with ``auto``,
+    a ``.csv``/``.csv.gz`` file, or a Parquet file that is not a request table)."""
+    from sim.logs.requests import load_requests
+
+    lower = path.lower()
+    trace = fmt in ("counts", "timestamps") or (
+        fmt == "auto" and (lower.endswith((".csv", ".csv.gz")) or _parquet_trace(path))
+    )
+    if trace:
+        from sim.traffic.traces import load_trace
+
+        t = load_trace(path, fmt if fmt != "auto" else "auto")
+        first = t.start_epoch_s - t.start_epoch_s % SECONDS_PER_HOUR
+        end = t.start_epoch_s + t.span_s
+        hours = -(-(end - first) // SECONDS_PER_HOUR)
+        per_second = np.zeros(hours * SECONDS_PER_HOUR)
+        spread = np.repeat(t.counts.astype(np.float64) / t.step_s, t.step_s)
+        at = t.start_epoch_s - first
+        per_second[at : at + spread.size] = spread
+        return FitSource(path, "trace", first, hours, per_second, t.step_s, None, t.kind)
+    log = load_requests(path, fmt, max_malformed_share=max_malformed_share)
+    first = math.floor(log.first_s / SECONDS_PER_HOUR) * SECONDS_PER_HOUR
+    hours = math.floor(log.last_s / SECONDS_PER_HOUR) - first // SECONDS_PER_HOUR + 1
+    sec = np.floor(log.time_s).astype(np.int64) - first
+    per_second = np.bincount(sec, minlength=hours * SECONDS_PER_HOUR).astype(np.float64)
+    kind = "requests" if log.source.get("format") in (None, "requests") else "logs"
+    return FitSource(path, kind, first, hours, per_second, 1, log)
+
+
+def _parquet_trace(path: str) -> bool:
+    if not path.lower().endswith((".parquet", ".pq")) or not Path(path).is_file():
+        return False
+    import pyarrow.parquet as pq
+
+    try:
+        names = pq.read_schema(path).names
+    except Exception:
+        return False
+    return "time_s" not in names
+
+
+# =========================================================================== rate profile
+def daily_nodes(levels: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The 24 nodes of sim's periodic piecewise-linear daily shape whose clock-hour means are
+    ``levels``: solve ``(v[h−1] + 6 v[h] + v[h+1]) / 8 = levels[h]`` (circulant, always
+    invertible); negative nodes (a level that drops faster than a line can) are set to 0."""
+    a = np.zeros((24, 24))
+    for h in range(24):
+        a[h, h] = 6 / 8
+        a[h, (h - 1) % 24] = 1 / 8
+        a[h, (h + 1) % 24] = 1 / 8
+    return np.asarray(np.maximum(np.linalg.solve(a, levels), 0.0), dtype=np.float64)
+
+
+@dataclass
+class ProfileFit:
+    base_per_s: float
+    daily: NDArray[np.float64]  # 24 levels, mean 1 (clock-hour means)
+    weekly: NDArray[np.float64] | None  # 7 levels Monday first, mean 1
+    growth_per_month: float | None
+    notes: list[str] = field(default_factory=list)
+
+
+def fit_profile(src: FitSource) -> ProfileFit:
+    """``base × daily × weekly × trend`` fitted to the hourly counts (alternating means)."""
+    counts = src.per_hour
+    k = np.arange(src.hours)
+    hour_s = src.first_hour_s + SECONDS_PER_HOUR * k
+    hod = (hour_s // SECONDS_PER_HOUR) % 24
+    day = hour_s // SECONDS_PER_DAY
+    dow = (day + 3) % 7  # 1970-01-01 was a Thursday: Monday = 0
+    days = src.hours / 24
+    weekly_on = days >= WEEKLY_DAYS
+    notes = []
+    daily = np.ones(24)
+    weekly = np.ones(7)
+    trend = np.ones(src.hours)
+    growth: float | None = None
+    base = counts.mean() / SECONDS_PER_HOUR
+    for _ in range(30):
+        rest = base * SECONDS_PER_HOUR * weekly[dow] * trend
+        daily = _group_ratio(counts, rest, hod, 24)
+        daily /= daily.mean()
+        if weekly_on:
+            rest = base * SECONDS_PER_HOUR * daily[hod] * trend
+            weekly = _group_ratio(counts, rest, dow, 7)
+            weekly /= weekly.mean()
+            expected = daily[hod] * weekly[dow]
+            per_day = np.bincount(day - day[0], counts) / np.maximum(
+                np.bincount(day - day[0], expected * SECONDS_PER_HOUR), 1e-300
+            )
+            ok = per_day > 0
+            x = np.flatnonzero(ok).astype(np.float64)
+            if x.size >= 3:
+                slope, _, se = _line(x, np.log(per_day[ok]))
+                if abs(slope) > 3 * se:
+                    growth = math.expm1(slope * SECONDS_PER_MONTH / SECONDS_PER_DAY)
+                    trend = np.exp(slope * (k / 24.0))
+                else:
+                    growth, trend = None, np.ones(src.hours)
+        model = daily[hod] * weekly[dow] * trend
+        base = counts.sum() / (SECONDS_PER_HOUR * model.sum())
+    if days < 1:
+        seen = np.unique(hod)
+        missing = sorted(set(range(24)) - {int(h) for h in seen})
+        if missing:
+            daily[missing] = daily[seen].mean()
+            daily /= daily.mean()
+            notes.append(
+                f"hours {', '.join(f'{h:02d}' for h in missing)} UTC are not in the source: "
+                "their daily level is the mean of the others"
+            )
+    if not weekly_on:
+        notes.append(
+            f"{days:.3g} days of data: no weekly shape or trend (they need {WEEKLY_DAYS} days)"
+        )
+    return ProfileFit(float(base), daily, weekly if weekly_on else None, growth, notes)
+
+
+def _group_ratio(
+    counts: NDArray[np.float64], rest: NDArray[np.float64], group: NDArray[np.int64], n: int
+) -> NDArray[np.float64]:
+    num = np.bincount(group, counts, minlength=n)
+    den = np.bincount(group, rest, minlength=n)
+    seen = den > 0
+    out = np.ones(n)
+    out[seen] = num[seen] / den[seen]
+    return out
+
+
+def _line(x: NDArray[np.float64], y: NDArray[np.float64]) -> tuple[float, float, float]:
+    """Least-squares slope, intercept and the slope's standard error."""
+    n = x.size
+    xm, ym = x.mean(), y.mean()
+    sxx = float(np.sum((x - xm) ** 2))
+    slope = float(np.sum((x - xm) * (y - ym)) / sxx)
+    intercept = float(ym - slope * xm)
+    resid = y - intercept - slope * x
+    se = math.sqrt(float(np.sum(resid**2)) / max(n - 2, 1) / sxx) if sxx > 0 else math.inf
+    return slope, intercept, se
+
+
+def traffic_section(fit: ProfileFit, start: datetime) -> dict[str, Any]:
+    factors: list[dict[str, Any]] = [
+        {"model": "daily_cycle", "hourly": [_round(v) for v in daily_nodes(fit.daily)]}
+    ]
+    if fit.weekly is not None:
+        factors.append({"model": "weekly_cycle", "days": [_round(v) for v in fit.weekly]})
+    if fit.growth_per_month is not None:
+        factors.append(
+            {"model": "trend", "growth_per_month": _round(fit.growth_per_month), "start": start}
+        )
+    return {"model": "profile", "requests_per_s": _round(fit.base_per_s), "factors": factors}
+
+
+def _unit_row(row: list[float]) -> list[float]:
+    """A row of jump probabilities rounded, summing to 1 (the largest takes the rounding)."""
+    out = [_round(v, 9) for v in row]
+    big = int(np.argmax(out))
+    out[big] = 0.0
+    out[big] = 1.0 - sum(out)
+    return out
+
+
+def _round(x: float, digits: int = 6) -> float:
+    return float(f"{x:.{digits}g}")
+
+
+# =========================================================================== burstiness
+@dataclass
+class BurstFit:
+    dispersion: float
+    dispersion_se: float
+    chosen: str  # "poisson" or "mmpp"
+    levels: tuple[float, ...] | None = None
+    shares: tuple[float, ...] | None = None
+    sojourn_s: tuple[float, ...] | None = None
+    delta_bic: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def section(self) -> dict[str, Any] | None:
+        if self.chosen != "mmpp" or self.levels is None or self.sojourn_s is None:
+            return None
+        shares = np.asarray(self.shares, dtype=np.float64)
+        jumps = [
+            [0.0 if i == j else float(shares[j] / (1 - shares[i])) for j in range(shares.size)]
+            for i in range(shares.size)
+        ]
+        return {
+            "model": "mmpp",
+            "levels": [_round(v) for v in self.levels],
+            "sojourn_s": [_round(v) for v in self.sojourn_s],
+            "transitions": [_unit_row(row) for row in jumps],
+        }
+
+
+def fit_burst(counts: NDArray[np.float64], expected: NDArray[np.float64]) -> BurstFit:
+    """Poisson or a Markov-modulated Poisson process of 2 to :data:`MAX_STATES` states for
+    per-second ``counts`` about the fitted rate ``expected`` (see the module docstring for the
+    test and the criterion)."""
+    m = np.asarray(expected, dtype=np.float64)
+    c = np.asarray(counts, dtype=np.float64)
+    use = m > 0
+    m, c = m[use], c[use]
+    total = float(m.sum())
+    if total <= 0:
+        return BurstFit(1.0, 0.0, "poisson", notes=["no traffic to fit"])
+    dispersion = float(np.sum((c - m) ** 2) / total)
+    se = math.sqrt(float(np.sum(2 * m * m + m))) / total
+    if dispersion <= 1 + DISPERSION_Z * se:
+        return BurstFit(dispersion, se, "poisson")
+    # the seconds grouped by their count and rate (rates within 0.5% of each other together):
+    # the EM then runs on a few thousand groups, however long the source
+    rate_bin = np.floor(np.log(m) / math.log1p(RATE_BIN)).astype(np.int64)
+    key = (rate_bin - rate_bin.min()) * (int(c.max()) + 1) + c.astype(np.int64)
+    _, inverse, seconds = np.unique(key, return_inverse=True, return_counts=True)
+    n: NDArray[np.float64] = seconds.astype(np.float64)
+    cg = np.bincount(inverse, c) / n
+    mg = np.bincount(inverse, m) / n
+    log_mg = np.log(mg)
+    poisson_bic = -2 * float(np.sum(n * (cg * log_mg - mg)))  # constant terms dropped
+    best_bic, best = poisson_bic, None
+    for k in range(2, MAX_STATES + 1):
+        levels, shares, w = _states_em(
+            cg, mg, n.astype(np.float64), k, float(np.quantile(c / m, 0.999))
+        )
+        if min(shares) < 1e-6:
+            break
+        bic = -2 * _mixture_loglik(cg, log_mg, mg, n, levels, shares) + (2 * k - 2) * math.log(
+            c.size
+        )
+        if bic >= best_bic:
+            break
+        best_bic, best = bic, (levels, shares, w)
+    if best is None:
+        return BurstFit(dispersion, se, "poisson")
+    levels, shares, w = best
+    state = np.argmax(w, axis=0)[inverse]  # each second's most likely state
+    return BurstFit(
+        dispersion,
+        se,
+        "mmpp",
+        tuple(float(v) for v in levels),
+        tuple(float(v) for v in shares),
+        _sojourns(shares, _redraw_s(state, shares)),
+        poisson_bic - best_bic,
+    )
+
+
+def _states_em(
+    c: NDArray[np.float64],
+    m: NDArray[np.float64],
+    n: NDArray[np.float64],
+    k: int,
+    top_ratio: float,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """EM for ``c ~ Σ share_j Poisson(m·level_j)`` over groups of ``n`` seconds each (levels
+    ascending), and each group's state probabilities. The levels start spread geometrically from
+    0.2 to the 99.9th percentile of ``c / m`` (``top_ratio``: so that a state can take the
+    busiest seconds)."""
+    levels = np.geomspace(0.2, max(top_ratio, 2.0), k)
+    shares = np.full(k, 1.0 / k)
+    total = float(n.sum())
+    w = np.zeros((k, c.size))
+    for _ in range(EM_ITERATIONS):
+        logp = (
+            np.log(shares)[:, None]
+            + c[None, :] * np.log(levels)[:, None]
+            - m[None, :] * levels[:, None]
+        )
+        logp -= logp.max(axis=0)
+        w = np.exp(logp)
+        w /= w.sum(axis=0)
+        wn = w * n[None, :]
+        new_shares = wn.sum(axis=1) / total
+        if new_shares.min() < 1e-9:
+            shares = new_shares
+            break
+        new = np.maximum((wn @ c) / (wn @ m), 1e-6)
+        converged = (
+            np.max(np.abs(new - levels)) < 1e-8 and np.max(np.abs(new_shares - shares)) < 1e-8
+        )
+        levels, shares = new, new_shares
+        if converged:
+            break
+    order = np.argsort(levels)
+    return levels[order], shares[order], w[order]
+
+
+def _mixture_loglik(
+    c: NDArray[np.float64],
+    log_m: NDArray[np.float64],
+    m: NDArray[np.float64],
+    n: NDArray[np.float64],
+    levels: NDArray[np.float64],
+    shares: NDArray[np.float64],
+) -> float:
+    """Log-likelihood of the mixture over the groups (the ``log c!`` terms dropped, as for the
+    Poisson's)."""
+    logp = (np.log(shares)[:, None] + c[None, :] * (log_m[None, :] + np.log(levels)[:, None])
+            - m[None, :] * levels[:, None])  # fmt: skip
+    return float(np.sum(n * np.logaddexp.reduce(logp, axis=0)))
+
+
+def _redraw_s(state: NDArray[np.int64], shares: NDArray[np.float64]) -> float:
+    """Mean time between redraws of the state, s, from how often a second keeps the state of the
+    second before: a state redrawn from the shares at rate ``1/τ`` keeps it with probability
+    ``e^(−1/τ) + (1 − e^(−1/τ)) Σ share²``. At least :data:`MIN_SOJOURN_S`."""
+    same = float(np.mean(state[1:] == state[:-1])) if state.size > 1 else 1.0
+    chance = float(np.sum(shares**2))
+    stay = (same - chance) / (1 - chance) if chance < 1 else 1.0
+    tau = -1.0 / math.log(stay) if 0 < stay < 1 else (math.inf if stay >= 1 else 0.0)
+    return float(min(max(tau, MIN_SOJOURN_S), 86_400.0))
+
+
+def _sojourns(shares: NDArray[np.float64], tau_s: float) -> tuple[float, ...]:
+    """Mean time in each state when the state is redrawn from ``shares`` every ``tau_s`` on
+    average (redrawing the same state continues it): ``τ / (1 − share)``; with jumps to another
+    state in proportion to its share, the chain then spends ``share`` of the time in each."""
+    return tuple(float(tau_s / (1.0 - p)) for p in shares)
+
+
+# =========================================================================== payloads, etc.
+def size_points(values: NDArray[np.int64]) -> dict[str, Any] | None:
+    """Exact sizes at up to :data:`SIZE_POINTS` points (group means of equal-count groups of the
+    sorted sizes: the mean is kept), or None without values."""
+    if values.size == 0:
+        return None
+    v = np.sort(np.maximum(values.astype(np.float64), 1.0))
+    groups = np.array_split(v, min(SIZE_POINTS, v.size))
+    means = np.array([g.mean() for g in groups])
+    weights = np.array([g.size for g in groups], dtype=np.float64)
+    # merge equal points (runs of one size)
+    uniq, inv = np.unique(np.round(means, 3), return_inverse=True)
+    merged_w = np.bincount(inv, weights)
+    merged_v = np.bincount(inv, means * weights) / merged_w
+    if uniq.size == 1:
+        return {"model": "fixed", "bytes": max(1, round(float(merged_v[0])))}
+    return {
+        "model": "empirical",
+        "values_bytes": [_round(float(x), 8) for x in merged_v],
+        "weights": [int(w) for w in merged_w],
+    }
+
+
+def fit_payload(log: Any) -> tuple[dict[str, Any] | None, list[str]]:
+    """The ``[payload]`` section from the logged sizes (None when the log has none)."""
+    import pyarrow.compute as pc
+
+    notes: list[str] = []
+    req_known, resp_known = log.known("request_bytes"), log.known("response_bytes")
+    if not req_known.any() and not resp_known.any():
+        return None, ["the source logs no sizes: payloads keep sim's defaults"]
+    if not req_known.any():
+        notes.append("the source logs no request sizes: requests keep sim's default size")
+    req = log.column("request_bytes", np.int64, 0)
+    resp = log.column("response_bytes", np.int64, 0)
+    route_col = log.table.column("route").combine_chunks()
+    if hasattr(route_col, "dictionary_decode"):
+        route_col = route_col.dictionary_decode()
+    route_col = pc.fill_null(route_col, "-")
+    counted = pc.value_counts(route_col)
+    names = counted.field("values").to_pylist()
+    counts = np.asarray(counted.field("counts").to_pylist(), dtype=np.int64)
+    order = np.argsort(-counts, kind="stable")
+    n = log.n
+    kept = [names[i] for i in order[:MAX_ROUTES] if counts[i] / n >= MIN_ROUTE_SHARE]
+    route_of = np.asarray(route_col.to_numpy(zero_copy_only=False), dtype=object)
+
+    def sizes(mask: NDArray[np.bool_]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        r = size_points(req[mask & req_known])
+        s = size_points(resp[mask & resp_known])
+        if r is not None:
+            out["request"] = r
+        if s is not None:
+            out["response"] = s
+        return out
+
+    if len(kept) <= 1 and len(names) <= 1:
+        return sizes(np.ones(n, dtype=np.bool_)), notes
+    routes = []
+    in_kept = np.zeros(n, dtype=np.bool_)
+    for name in kept:
+        mask = route_of == name
+        in_kept |= mask
+        routes.append({"name": str(name)[:200], "share": int(mask.sum()), **sizes(mask)})
+    rest = ~in_kept
+    if rest.any():
+        routes.append({"name": "(other routes)", "share": int(rest.sum()), **sizes(rest)})
+    if len(routes) == 1:
+        routes[0].pop("name")
+        routes[0].pop("share")
+        return routes[0], notes
+    total = sum(r["share"] for r in routes)
+    shares = [r["share"] / total for r in routes]
+    rounded = [_round(s, 12) for s in shares]
+    rounded[-1] = 1.0 - sum(rounded[:-1])
+    for r, s in zip(routes, rounded, strict=True):
+        r["share"] = s
+    if len(names) > len(kept):
+        notes.append(
+            f"{len(names):,} routes: the {len(kept)} busiest each get their sizes, the others "
+            "share one distribution"
+        )
+    return {"routes": routes}, notes
+
+
+def fit_connections(log: Any, idle_timeout_s: float) -> tuple[dict[str, Any] | None, list[str]]:
+    from sim.logs.requests import connection_spans
+
+    spans = connection_spans(log, idle_timeout_s)
+    n_conn = int(spans.opens.sum())
+    if n_conn == 0:
+        return None, ["the source names no client connection: connections keep sim's defaults"]
+    life = spans.end_s - log.time_s[spans.opens]
+    per = float(spans.known.sum()) / n_conn
+    return {
+        "model": "per_connection",
+        "requests_per_connection": _round(max(1.0, per)),
+        "lifetime_s": _round(float(life.mean())),
+        "lifetime_distribution": "exponential",
+    }, []
+
+
+def fit_durations(log: Any) -> tuple[dict[str, Any] | None, list[str]]:
+    known = log.known("duration_ms")
+    if not known.any():
+        return None, ["the source logs no processing times: Lambda durations keep sim's default"]
+    d = np.maximum(log.column("duration_ms", np.float64, 0.0)[known], 0.01)
+    sigma = float(np.std(np.log(d)))
+    if sigma <= 1e-6:
+        return {"model": "fixed", "ms": _round(float(d.mean()))}, []
+    return {"model": "lognormal", "mean_ms": _round(float(d.mean())),
+            "sigma": _round(min(sigma, 5.0))}, []  # fmt: skip
+
+
+# =========================================================================== the scenario
+@dataclass
+class Fit:
+    data: dict[str, Any]  # the scenario, as TOML values
+    source: FitSource
+    profile: ProfileFit
+    burst: BurstFit | None
+    notes: list[str]
+
+    def toml(self) -> str:
+        return scenario_toml(self)
+
+
+def fit(
+    path: str,
+    fmt: str = "auto",
+    *,
+    name: str | None = None,
+    region: str = "us-east-1",
+    idle_timeout_s: float = 60.0,
+    max_malformed_share: float = 0.001,
+) -> Fit:
+    """Fit a scenario to the source at ``path`` (see the module docstring)."""
+    from sim.traffic.profiles import build_profile
+
+    src = load_source(path, fmt, max_malformed_share=max_malformed_share)
+    if src.total <= 0:
+        raise TraceError(f"{path}: holds no requests to fit")
+    start = datetime.fromtimestamp(src.first_hour_s, UTC)
+    profile = fit_profile(src)
+    traffic = traffic_section(profile, start)
+    notes = list(profile.notes)
+    burst: BurstFit | None = None
+    if src.step_s == 1:
+        from sim._model import tuples
+        from sim.traffic.models import ProfileTraffic
+
+        cfg = ProfileTraffic.model_validate(tuples(traffic))
+        mid = src.first_hour_s + np.arange(src.per_second.size, dtype=np.float64) + 0.5
+        expected = build_profile(cfg, float(src.first_hour_s)).rate_per_s(mid)
+        burst = fit_burst(src.per_second, expected)
+        section = burst.section()
+        if section is not None:
+            traffic["burst"] = section
+    else:
+        notes.append(f"the source counts per {src.step_s} s: no per-second burstiness to fit")
+    stem = Path(path.rstrip("/")).name.split(".")[0] or "logs"
+    data: dict[str, Any] = {
+        "scenario": {
+            "name": name or f"{stem}-fit",
+            "start": start,
+            "duration": f"{src.hours}h",
+            "region": region,
+            "seed": 1,
+        },
+        "traffic": traffic,
+    }
+    if src.log is not None:
+        payload, more = fit_payload(src.log)
+        notes += more
+        if payload:
+            data["payload"] = payload
+        conns, more = fit_connections(src.log, idle_timeout_s)
+        notes += more
+        if conns:
+            data["connections"] = conns
+        durations, more = fit_durations(src.log)
+        notes += more
+        if durations:
+            data["backend"] = {"duration": durations}
+    else:
+        notes.append("a counts trace has no sizes, connections or durations: sim's defaults")
+    return Fit(data, src, profile, burst, notes)
+
+
+# =========================================================================== TOML
+def toml_value(value: Any) -> str:
+    """A TOML value: numbers, booleans, strings, UTC datetimes, arrays and inline tables."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"not a finite number: {value}")
+        text = repr(value)
+        return text if any(ch in text for ch in ".e") else text + ".0"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"no TOML for {type(value).__name__}")
+
+
+def scenario_toml(f: Fit) -> str:
+    """The fitted scenario as a commented TOML file."""
+    from sim.output import PROVENANCE_MARK
+
+    src = f.source
+    import textwrap
+
+    lines = [f"# {PROVENANCE_MARK}: sim fit {src.path}"]
+    intro = (
+        f"Fitted to {src.total:,.0f} requests over {src.hours} clock hours from "
+        f"{_iso(src.first_hour_s)} ({src.kind}). It covers the source's period, so its run "
+        "compares hour by hour with the replay; change [scenario] start and duration, or "
+        "scale traffic.requests_per_s, for what-if runs and studies."
+    )
+    lines += [f"# {t}" for t in textwrap.wrap(intro, 96)]
+    for note in f.notes:
+        lines += [f"# {t}" for t in textwrap.wrap(f"Note: {note}.", 96)]
+    lines.append("")
+    for section, values in f.data.items():
+        lines.append(f"[{section}]")
+        lines += _section_comments(section, f)
+        routes = values.get("routes", ())
+        for key, value in values.items():
+            if key == "factors":
+                lines.append("factors = [")
+                lines += [f"  {toml_value(v)}," for v in value]
+                lines.append("]")
+            elif key != "routes":
+                lines.append(f"{key} = {toml_value(value)}")
+        lines.append("")
+        for route in routes:
+            lines.append(f"[[{section}.routes]]")
+            lines += [f"{k} = {toml_value(v)}" for k, v in route.items()]
+            lines.append("")
+    return "\n".join(lines)
+
+
+def _section_comments(section: str, f: Fit) -> list[str]:
+    p, b = f.profile, f.burst
+    if section == "traffic":
+        out = [
+            f"# rate = base × daily × {'weekly × ' if p.weekly is not None else ''}"
+            f"{'trend' if p.growth_per_month is not None else ''}".rstrip(" ×")
+            + f"; base {p.base_per_s:.6g} requests/s",
+            "# daily levels per clock hour (mean 1): " + " ".join(f"{v:.3g}" for v in p.daily),
+        ]
+        if b is not None:
+            out.append(
+                f"# per-second dispersion about the fitted rate {b.dispersion:.4g} (Poisson: 1 ± "
+                f"{b.dispersion_se:.2g}); chosen: {b.chosen}"
+                + (f" (ΔBIC {b.delta_bic:,.0f})" if b.delta_bic is not None else "")
+            )
+            if b.chosen == "mmpp" and b.shares is not None and b.levels is not None:
+                out.append(
+                    "# MMPP states: levels "
+                    + ", ".join(f"{v:.3g}" for v in b.levels)
+                    + " of the rate, "
+                    + ", ".join(f"{100 * v:.1f}%" for v in b.shares)
+                    + " of the time"
+                )
+        return out
+    if section == "payload":
+        return ["# logged sizes per route (exact values: group means of the sorted sizes)"]
+    if section == "connections":
+        return ["# logged requests per connection and mean open time (idle timeout included)"]
+    if section == "backend":
+        return ["# the logged target processing times (mean and spread of ln)"]
+    return []
+
+
+def _iso(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+# =========================================================================== the check
+def replay_data(f: Fit) -> dict[str, Any]:
+    """The replay of the source as a scenario (TOML values): the fitted scenario's other sections,
+    the source's own traffic, over the same clock hours (``request`` fidelity)."""
+    src = f.source
+    data = {k: dict(v) for k, v in f.data.items() if k != "traffic"}
+    data["scenario"] = dict(f.data["scenario"])
+    data["scenario"]["name"] = f"{f.data['scenario']['name']}-replay"
+    if src.kind == "trace":
+        from sim.traffic.traces import load_trace
+
+        t = load_trace(src.path)
+        offset = t.start_epoch_s - src.first_hour_s
+        data["scenario"]["start"] = datetime.fromtimestamp(t.start_epoch_s, UTC)
+        data["scenario"]["duration"] = f"{src.hours * SECONDS_PER_HOUR - offset}s"
+        data["traffic"] = {"model": "replay", "path": str(Path(src.path).resolve()),
+                           "loop": False}  # fmt: skip
+    else:
+        data["traffic"] = {"model": "access_log", "path": str(Path(src.path).resolve())}
+    data["engine"] = {"fidelity": "request"}
+    return data
+
+
+def check_fit(f: Fit, *, seeds: int = 5, fidelity: str = "request") -> dict[str, Any]:
+    """The fitted scenario (``seeds`` runs) against the replay of its source over the source's
+    period: each option's bill, the hourly requests, and the 99th percentile over hours of the
+    busiest second (``peak_rps``)."""
+    from sim.api import run
+    from sim.config import scenario_from_dict
+
+    replay = run(scenario_from_dict(replay_data(f), "<replay of the source>"), None, plots=False)
+    fitted_data = {k: dict(v) for k, v in f.data.items()}
+    fitted_data["engine"] = {"fidelity": fidelity}
+    fitted = scenario_from_dict(fitted_data, "<fitted scenario>")
+    runs = [run(fitted, None, seed=s, plots=False) for s in range(1, seeds + 1)]
+
+    def totals(summary: dict[str, Any]) -> dict[str, float]:
+        return {o: float(t["total_usd"]) for o, t in summary["options"].items()}
+
+    def col(r: Any, name: str) -> NDArray[np.float64]:
+        return np.asarray(r.meters.column(name).to_numpy(), dtype=np.float64)
+
+    want = totals(replay.summary)
+    got = [totals(r.summary) for r in runs]
+    options = {}
+    for option, usd in want.items():
+        fitted_usd = float(np.mean([g[option] for g in got]))
+        options[option] = {
+            "replay_usd": usd,
+            "fitted_usd": fitted_usd,
+            "fitted_sd_usd": float(np.std([g[option] for g in got], ddof=1)) if seeds > 1 else 0.0,
+            "difference": (fitted_usd - usd) / usd if usd else None,
+        }
+    p99_replay = float(np.quantile(col(replay, "peak_rps"), 0.99))
+    p99_fitted = float(np.mean([np.quantile(col(r, "peak_rps"), 0.99) for r in runs]))
+    return {
+        "source": f.source.path,
+        "period": {"start": _iso(f.source.first_hour_s), "hours": f.source.hours},
+        "seeds": seeds,
+        "fidelity": fidelity,
+        "options": options,
+        "largest_bill_difference": max(
+            (abs(o["difference"]) for o in options.values() if o["difference"] is not None),
+            default=None,
+        ),
+        "peak_rps_p99": {
+            "replay": p99_replay,
+            "fitted": p99_fitted,
+            "difference": (p99_fitted - p99_replay) / p99_replay if p99_replay else None,
+        },
+        "hourly": {
+            "replay_requests": [float(x) for x in col(replay, "requests")],
+            "fitted_requests": [float(x) for x in np.mean([col(r, "requests") for r in runs], 0)],
+            "replay_peak_rps": [float(x) for x in col(replay, "peak_rps")],
+            "fitted_peak_rps": [float(x) for x in np.mean([col(r, "peak_rps") for r in runs], 0)],
+        },
+        "burst": None
+        if f.burst is None
+        else {
+            "dispersion": f.burst.dispersion,
+            "dispersion_se": f.burst.dispersion_se,
+            "chosen": f.burst.chosen,
+            "delta_bic": f.burst.delta_bic,
+        },
+        "notes": f.notes,
+    }
+
+
+def check_lines(doc: dict[str, Any]) -> list[str]:
+    """The check as text: each option's bill, replay against fitted, and the peaks."""
+    lines = [
+        f"fitted scenario ({doc['seeds']} seeds, {doc['fidelity']} fidelity) against the replay "
+        f"of {doc['source']} over {doc['period']['hours']} hours from {doc['period']['start']}:"
+    ]
+    for option, o in doc["options"].items():
+        diff = o["difference"]
+        lines.append(
+            f"  {option}: replay ${o['replay_usd']:,.2f}, fitted ${o['fitted_usd']:,.2f}"
+            + (f" ({100 * diff:+.2f}%)" if diff is not None else "")
+        )
+    p = doc["peak_rps_p99"]
+    lines.append(
+        f"  busiest second, 99th percentile over hours: replay {p['replay']:,.1f}, fitted "
+        f"{p['fitted']:,.1f}"
+        + (f" ({100 * p['difference']:+.1f}%)" if p["difference"] is not None else "")
+    )
+    return lines
+
+
+def check_figure(doc: dict[str, Any]) -> Any:
+    """Hourly requests and busiest second: the replay against the fitted scenario."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    h = doc["hourly"]
+    x = np.arange(len(h["replay_requests"]))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 5.5), sharex=True)
+    top.plot(x, h["replay_requests"], color="black", lw=1.4, label="replay (the source)")
+    top.plot(x, h["fitted_requests"], color="tab:orange", lw=1.2, ls="--",
+             label=f"fitted (mean of {doc['seeds']} seeds)")  # fmt: skip
+    top.set_ylabel("requests per hour")
+    top.legend(loc="upper left", fontsize=8, frameon=False)
+    bottom.plot(x, h["replay_peak_rps"], color="black", lw=1.0)
+    bottom.plot(x, h["fitted_peak_rps"], color="tab:orange", lw=1.0, ls="--")
+    bottom.set_ylabel("busiest second (req/s)")
+    bottom.set_xlabel(f"hours from {doc['period']['start']}")
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+        ax.set_ylim(bottom=0)
+    fig.suptitle(f"Fitted profile against {Path(doc['source']).name}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def summary_lines(f: Fit) -> list[str]:
+    """What was fitted, in a few lines."""
+    src, p, b = f.source, f.profile, f.burst
+    lines = [
+        f"{src.path}: {src.total:,.0f} requests over {src.hours} clock hours from "
+        f"{_iso(src.first_hour_s)}",
+        f"  rate: base {p.base_per_s:.6g} requests/s × daily shape (peak/mean "
+        f"{p.daily.max():.3g})"
+        + (" × weekly shape" if p.weekly is not None else "")
+        + (f" × trend {100 * p.growth_per_month:+.2f}%/month" if p.growth_per_month else ""),
+    ]
+    if b is not None:
+        lines.append(
+            f"  per-second dispersion {b.dispersion:.4g} (Poisson 1 ± {b.dispersion_se:.2g}): "
+            + (
+                f"MMPP, levels {'/'.join(f'{v:.3g}' for v in b.levels or ())}, mean times "
+                f"{'/'.join(f'{v:.3g}' for v in b.sojourn_s or ())} s"
+                if b.chosen == "mmpp" and b.levels and b.sojourn_s
+                else "Poisson"
+            )
+        )
+    for key in ("payload", "connections", "backend"):
+        if key in f.data:
+            lines.append(f"  {key}: fitted from the source")
+    lines += [f"  note: {n}" for n in f.notes]
+    return lines
