@@ -797,15 +797,27 @@ def traffic(
 LOG_FORMATS = ("auto", "alb", "apigw", "cloudfront", "requests")
 
 
+#: ``--max-malformed`` and ``--idle-timeout`` of the commands that read logs.
+MALFORMED_OPTION = click.option(
+    "--max-malformed",
+    "max_malformed",
+    type=click.FloatRange(0, 1),
+    default=0.001,
+    show_default=True,
+    help="Largest share of malformed lines accepted (they are counted and reported).",
+)
+IDLE_TIMEOUT_OPTION = click.option(
+    "--idle-timeout",
+    type=click.FloatRange(1, 4000),
+    default=60.0,
+    show_default=True,
+    help="The load balancer's idle timeout, s: a logged connection closes this long after its "
+    "last response.",
+)
+
+
 def _log_options(f: F) -> F:
-    f = click.option(
-        "--max-malformed",
-        "max_malformed",
-        type=click.FloatRange(0, 1),
-        default=0.001,
-        show_default=True,
-        help="Largest share of malformed lines accepted (they are counted and reported).",
-    )(f)
+    f = MALFORMED_OPTION(f)
     return click.option(
         "--format",
         "log_format",
@@ -834,7 +846,7 @@ def logs_convert(
 ) -> None:
     """Convert the logs at SOURCE (a file, a directory or a glob; plain or gzip) to a request
     table that replays faster than the logs. Client addresses are not stored: each connection
-    keeps an opaque id (a salted hash, the salt not kept)."""
+    keeps an opaque random id (drawn at conversion; nothing kept maps it back)."""
     import time
 
     from sim.logs.requests import load_requests, table_with_source
@@ -863,13 +875,7 @@ def logs_convert(
 @logs.command("summary")
 @click.argument("source")
 @_log_options
-@click.option(
-    "--idle-timeout",
-    type=click.FloatRange(1, 4000),
-    default=60.0,
-    show_default=True,
-    help="The load balancer's idle timeout, s: when a logged connection is taken as closed.",
-)
+@IDLE_TIMEOUT_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def logs_summary(
     source: str, log_format: str, max_malformed: float, idle_timeout: float, as_json: bool
@@ -899,13 +905,7 @@ def logs_summary(
     help="The ALB's CloudWatch metrics: get-metric-data or get-metric-statistics JSON, or CSV.",
 )
 @_log_options
-@click.option(
-    "--idle-timeout",
-    type=click.FloatRange(1, 4000),
-    default=60.0,
-    show_default=True,
-    help="The load balancer's idle timeout, s.",
-)
+@IDLE_TIMEOUT_OPTION
 @click.option(
     "--rules", type=click.IntRange(0, 1000), default=10, show_default=True,
     help="Rules evaluated per request (alb.rules_processed).",
@@ -979,17 +979,8 @@ FIT_REPORT_FILES = ("fit.json", "fit_profile.png")
 )
 @click.option("--name", default=None, help="The scenario's name [default: SOURCE's name-fit].")
 @click.option("--region", default="us-east-1", show_default=True, help="The scenario's region.")
-@click.option(
-    "--idle-timeout",
-    type=click.FloatRange(1, 4000),
-    default=60.0,
-    show_default=True,
-    help="The load balancer's idle timeout, s (when a logged connection is taken as closed).",
-)
-@click.option(
-    "--max-malformed", type=click.FloatRange(0, 1), default=0.001, show_default=True,
-    help="Largest share of malformed log lines accepted.",
-)  # fmt: skip
+@IDLE_TIMEOUT_OPTION
+@MALFORMED_OPTION
 @click.option(
     "--seeds", type=click.IntRange(1, 100), default=5, show_default=True,
     help="Runs of the fitted scenario in the check.",

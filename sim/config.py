@@ -871,8 +871,8 @@ def period_from_traffic(data: Mapping[str, Any], source: str) -> Mapping[str, An
         if start is None:
             return data
         played_last = log.last_s + (start - begin)
-        length = max(SECONDS_PER_HOUR, math.ceil((played_last - start + 1e-6) / SECONDS_PER_HOUR)
-                     * SECONDS_PER_HOUR)  # fmt: skip
+        hour_end = (math.floor(played_last / SECONDS_PER_HOUR) + 1) * SECONDS_PER_HOUR
+        length = max(1, math.ceil(hour_end - start))
     elif isinstance(traffic, ReplayTraffic):
         from sim.traffic.traces import replayed_trace
 

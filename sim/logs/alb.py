@@ -147,7 +147,9 @@ def _count_fields(lines: list[bytes]) -> list[int]:
         counts.append(row.actual_columns)
         return "skip"
 
-    data = b"\n".join(_fix_escapes(ln) for ln in lines) + b"\n"
+    # bytes that are not UTF-8 would fail pyarrow's row handler: count fields on a safe copy
+    safe = [ln.decode("utf-8", "replace").encode("utf-8") for ln in lines]
+    data = b"\n".join(_fix_escapes(ln) for ln in safe) + b"\n"
     parse = pv.ParseOptions(
         delimiter=" ", quote_char='"', escape_char=False, double_quote=False,
         invalid_row_handler=handler,
@@ -209,7 +211,7 @@ def _read(path: str, n_fields: int, threads: bool) -> tuple[pa.Table, Rejects]:
                 stream, read_options=read, parse_options=_parse_options(rejects),
                 convert_options=convert,
             )  # fmt: skip
-    except (pa.ArrowException, OSError) as exc:
+    except (pa.ArrowException, OSError, EOFError) as exc:
         raise TraceError(f"{path}: cannot read as an ALB access log: {exc}") from None
     return table, rejects
 
@@ -281,13 +283,15 @@ def _convert(table: pa.Table, malformed: Malformed) -> pa.Table:
     problems.add(pc.is_null(time_s), lambda i: "request_creation_time is missing")
     received, bad = checked_cast(col("received_bytes"), pa.int64(), INT_PATTERN)
     if bad is not None:
-        problems.add(bad, reason_for("received_bytes", "a whole number"))
+        problems.add(bad, reason_for("received_bytes", "a whole number ≥ 0"))
     sent, bad = checked_cast(col("sent_bytes"), pa.int64(), INT_PATTERN)
     if bad is not None:
-        problems.add(bad, reason_for("sent_bytes", "a whole number"))
-    target_s, bad = checked_cast(col("target_processing_time"), pa.float64(), FLOAT_PATTERN)
+        problems.add(bad, reason_for("sent_bytes", "a whole number ≥ 0"))
+    target_s, bad = checked_cast(
+        col("target_processing_time"), pa.float64(), FLOAT_PATTERN, allowed=(-1.0,)
+    )
     if bad is not None:
-        problems.add(bad, reason_for("target_processing_time", "a number"))
+        problems.add(bad, reason_for("target_processing_time", "a number ≥ 0 (or -1)"))
     status, bad = checked_cast(col("elb_status_code"), pa.int32(), INT32_PATTERN)
     if bad is not None:
         problems.add(bad, reason_for("elb_status_code", "a status code"))
@@ -308,6 +312,7 @@ def _convert(table: pa.Table, malformed: Malformed) -> pa.Table:
             "method": method,
             "duration_ms": duration_ms,
             "status": status,
+            "whole_second": pa.array(np.zeros(n, dtype=np.bool_)),
         },
         n,
     ).append_column(_LINE_COLUMN, col(_LINE_COLUMN))

@@ -107,7 +107,7 @@ def read_apigw(path: str, fields: Mapping[str, str] | None = None) -> FileResult
                     column_types={"line": pa.string()}, strings_can_be_null=False
                 ),
             )  # fmt: skip
-    except (pa.ArrowException, OSError) as exc:
+    except (pa.ArrowException, OSError, EOFError) as exc:
         raise TraceError(f"{path}: cannot read as API Gateway JSON lines: {exc}") from None
     raw = table["line"].combine_chunks() if table.num_rows else pa.array([], pa.string())
     lines = kept_line_numbers(len(raw), rejects.numbers(), 1)
@@ -227,10 +227,10 @@ def _convert(
 
     columns: dict[str, Any] = {}
     for ours, typ, pattern, what in (
-        ("request_bytes", pa.int64(), INT_PATTERN, "a whole number"),
-        ("response_bytes", pa.int64(), INT_PATTERN, "a whole number"),
+        ("request_bytes", pa.int64(), INT_PATTERN, "a whole number ≥ 0"),
+        ("response_bytes", pa.int64(), INT_PATTERN, "a whole number ≥ 0"),
         ("status", pa.int32(), INT32_PATTERN, "a status code"),
-        ("duration_ms", pa.float64(), FLOAT_PATTERN, "a number"),
+        ("duration_ms", pa.float64(), FLOAT_PATTERN, "a number ≥ 0"),
     ):
         col, name = get(ours)
         value, bad = checked_cast(col, typ, pattern)
@@ -259,6 +259,7 @@ def _convert(
     )
     problems.add(pc.is_null(when), lambda i: f"no request time ({name or 'time_s not mapped'})")
     columns["time_s"] = time_s
+    columns["whole_second"] = pc.and_(pc.is_null(epoch_ms), pc.is_valid(clf_s))
     out = assemble(columns, n)
     if problems.bad.any():
         first = problems.first_bad()

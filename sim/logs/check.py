@@ -6,13 +6,14 @@ CloudWatch files read (as the AWS CLI and console write them):
 * ``aws cloudwatch get-metric-data`` JSON: ``MetricDataResults`` with ``Label`` (or ``Id``) naming
   the metric, ``Timestamps`` and ``Values``;
 * ``aws cloudwatch get-metric-statistics`` JSON: ``Label`` and ``Datapoints`` with ``Timestamp`` and
-  ``Sum`` (or ``Average``, ``Maximum``...); several such documents may be concatenated in one file;
+  the statistic compared (``Sum``; ``Average`` for ``ConsumedLCUs``); several such documents may be
+  concatenated in one file;
 * CSV: a header row with a time column (``Timestamp``, ``timestamp``, ``Time`` or ``time``) and one
   column per metric whose name contains the metric's (e.g. ``ConsumedLCUs`` or
   ``my-alb ConsumedLCUs``); empty cells are missing.
 
-Each metric is compared per clock hour (UTC) as the ALB bills it (ELB measures every 60 s; any
-period that divides an hour is accepted):
+Each metric is compared per clock hour (UTC) as the ALB bills it (ELB measures every 60 s; the
+datapoints' period must divide an hour):
 
 * ``NewConnectionCount``, ``ProcessedBytes``: the hour's sum, against the replay's
   ``new_connections`` and ``processed_bytes``;
@@ -152,11 +153,16 @@ def _read_json(path: str, text: str) -> dict[str, Series]:
             metric = _metric_of(str(doc.get("Label", "")))
             if metric is None:
                 continue
+            want = "Average" if METRICS[metric][1] == "mean" else "Sum"
             for k, point in enumerate(doc["Datapoints"]):
                 at = f"{where}, Datapoints[{k}]"
-                stat = next((s for s in _STATISTICS if s in point), None)
+                stat = want if want in point else None
                 if stat is None:
-                    raise TraceError(f"{at}: no statistic ({', '.join(_STATISTICS)})")
+                    found = ", ".join(s for s in _STATISTICS if s in point) or "none"
+                    raise TraceError(
+                        f"{at}: {metric} is compared as its {want} (statistic found: {found}); "
+                        f"export it with --statistics {want}"
+                    )
                 out.setdefault(metric, []).append(
                     (_epoch(point.get("Timestamp"), at), _number(point[stat], at))
                 )
@@ -165,7 +171,7 @@ def _read_json(path: str, text: str) -> dict[str, Series]:
                 f"{where}: expected get-metric-data (MetricDataResults) or "
                 "get-metric-statistics (Datapoints) output"
             )
-    return {m: _series(m, pts) for m, pts in out.items() if pts}
+    return {m: _series(m, pts, path) for m, pts in out.items() if pts}
 
 
 def _read_csv(path: str, text: str) -> dict[str, Series]:
@@ -190,11 +196,19 @@ def _read_csv(path: str, text: str) -> dict[str, Series]:
         for i, metric in columns.items():
             if metric is not None and row[i].strip():
                 out.setdefault(metric, []).append((t, _number(row[i], at)))
-    return {m: _series(m, pts) for m, pts in out.items() if pts}
+    return {m: _series(m, pts, path) for m, pts in out.items() if pts}
 
 
-def _series(metric: str, points: list[tuple[float, float]]) -> Series:
+def _series(metric: str, points: list[tuple[float, float]], path: str = "") -> Series:
     arr = np.array(sorted(points), dtype=np.float64)
+    steps = np.diff(np.unique(arr[:, 0]))
+    if steps.size:
+        step = float(steps.min())
+        if step <= 0 or SECONDS_PER_HOUR % step or np.any(np.mod(steps, step)):
+            raise TraceError(
+                f"{path}: {metric}'s datapoints are {step:g} s apart: expected a period that "
+                "divides an hour (60, 300, 3600 s ...), so that each datapoint lies in one clock hour"
+            )
     return Series(metric, arr[:, 0], arr[:, 1])
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pv
@@ -127,7 +128,7 @@ def _read(path: str, names: list[str], skip: int, threads: bool) -> tuple[pa.Tab
             table = pv.read_csv(
                 stream, read_options=read, parse_options=parse, convert_options=convert
             )
-    except (pa.ArrowException, OSError) as exc:
+    except (pa.ArrowException, OSError, EOFError) as exc:
         raise TraceError(f"{path}: cannot read as a CloudFront standard log: {exc}") from None
     return table, rejects
 
@@ -150,10 +151,10 @@ def _convert(table: pa.Table, lines: Any, malformed: Malformed) -> pa.Table:
     problems.add(pc.is_null(time_s), lambda i: "date or time is missing")
     converted = {}
     for ours, theirs, typ, pattern, what in (
-        ("response_bytes", "sc-bytes", pa.int64(), INT_PATTERN, "a whole number"),
-        ("request_bytes", "cs-bytes", pa.int64(), INT_PATTERN, "a whole number"),
+        ("response_bytes", "sc-bytes", pa.int64(), INT_PATTERN, "a whole number ≥ 0"),
+        ("request_bytes", "cs-bytes", pa.int64(), INT_PATTERN, "a whole number ≥ 0"),
         ("status", "sc-status", pa.int32(), INT32_PATTERN, "a status code"),
-        ("duration_ms", "time-taken", pa.float64(), FLOAT_PATTERN, "a number"),
+        ("duration_ms", "time-taken", pa.float64(), FLOAT_PATTERN, "a number ≥ 0"),
     ):
         value, bad = checked_cast(col(theirs), typ, pattern)
         if bad is not None:
@@ -167,6 +168,7 @@ def _convert(table: pa.Table, lines: Any, malformed: Malformed) -> pa.Table:
             "client": client,
             "route": col("cs-uri-stem"),
             "method": col("cs-method"),
+            "whole_second": pa.array(np.ones(n, dtype=np.bool_)),
             **converted,
         },
         n,

@@ -85,10 +85,23 @@ class FitSource:
     step_s: int
     log: Any = None  # RequestLog for logs and request tables
     trace_format: str | None = None
+    #: how the source was read (the replay it is checked against reads it the same way)
+    fmt: str = "auto"
+    max_malformed_share: float = 0.001
+    idle_timeout_s: float = 60.0
+
+    #: share of each clock hour the source covers (its first and last hours may be partial)
+    cover: NDArray[np.float64] | None = None
+    #: the source's span, epoch seconds: ``[begin_s, end_s)`` (whole seconds)
+    begin_s: int = 0
+    end_s: int = 0
 
     @property
     def total(self) -> float:
         return float(self.per_second.sum())
+
+    def covered(self) -> NDArray[np.float64]:
+        return self.cover if self.cover is not None else np.ones(self.hours)
 
     @property
     def per_hour(self) -> NDArray[np.float64]:
@@ -117,14 +130,37 @@ def load_source(path: str, fmt: str = "auto", *, max_malformed_share: float = 0.
         spread = np.repeat(t.counts.astype(np.float64) / t.step_s, t.step_s)
         at = t.start_epoch_s - first
         per_second[at : at + spread.size] = spread
-        return FitSource(path, "trace", first, hours, per_second, t.step_s, None, t.kind)
+        cover = _cover(first, hours, t.start_epoch_s, end)
+        return FitSource(
+            path, "trace", first, hours, per_second, t.step_s, None, t.kind, fmt, cover=cover,
+            begin_s=t.start_epoch_s, end_s=end,
+        )  # fmt: skip
     log = load_requests(path, fmt, max_malformed_share=max_malformed_share)
     first = math.floor(log.first_s / SECONDS_PER_HOUR) * SECONDS_PER_HOUR
     hours = math.floor(log.last_s / SECONDS_PER_HOUR) - first // SECONDS_PER_HOUR + 1
     sec = np.floor(log.time_s).astype(np.int64) - first
     per_second = np.bincount(sec, minlength=hours * SECONDS_PER_HOUR).astype(np.float64)
     kind = "requests" if log.source.get("format") in (None, "requests") else "logs"
-    return FitSource(path, kind, first, hours, per_second, 1, log)
+    begin, end = math.floor(log.first_s), math.floor(log.last_s) + 1
+    return FitSource(
+        path, kind, first, hours, per_second, 1, log, None, fmt, max_malformed_share,
+        cover=_cover(first, hours, begin, end), begin_s=begin, end_s=end,
+    )  # fmt: skip
+
+
+def _duration(seconds: int) -> str:
+    """``"24h"``, ``"90m"`` or ``"5401s"``: the shortest exact spelling."""
+    for unit, size in (("h", SECONDS_PER_HOUR), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _cover(first_hour_s: int, hours: int, begin_s: float, end_s: float) -> NDArray[np.float64]:
+    """The share of each clock hour inside ``[begin_s, end_s)``."""
+    lo = first_hour_s + SECONDS_PER_HOUR * np.arange(hours, dtype=np.float64)
+    inside = np.minimum(lo + SECONDS_PER_HOUR, end_s) - np.maximum(lo, begin_s)
+    return np.asarray(np.clip(inside / SECONDS_PER_HOUR, 1e-9, 1.0), dtype=np.float64)
 
 
 def _parquet_trace(path: str) -> bool:
@@ -164,6 +200,7 @@ class ProfileFit:
 def fit_profile(src: FitSource) -> ProfileFit:
     """``base × daily × weekly × trend`` fitted to the hourly counts (alternating means)."""
     counts = src.per_hour
+    cover = src.covered()  # a partial first or last hour weighs as much as it covers
     k = np.arange(src.hours)
     hour_s = src.first_hour_s + SECONDS_PER_HOUR * k
     hod = (hour_s // SECONDS_PER_HOUR) % 24
@@ -176,18 +213,18 @@ def fit_profile(src: FitSource) -> ProfileFit:
     weekly = np.ones(7)
     trend = np.ones(src.hours)
     growth: float | None = None
-    base = counts.mean() / SECONDS_PER_HOUR
+    base = counts.sum() / (SECONDS_PER_HOUR * cover.sum())
     for _ in range(30):
-        rest = base * SECONDS_PER_HOUR * weekly[dow] * trend
+        rest = base * SECONDS_PER_HOUR * weekly[dow] * trend * cover
         daily = _group_ratio(counts, rest, hod, 24)
         daily /= daily.mean()
         if weekly_on:
-            rest = base * SECONDS_PER_HOUR * daily[hod] * trend
+            rest = base * SECONDS_PER_HOUR * daily[hod] * trend * cover
             weekly = _group_ratio(counts, rest, dow, 7)
             weekly /= weekly.mean()
             expected = daily[hod] * weekly[dow]
             per_day = np.bincount(day - day[0], counts) / np.maximum(
-                np.bincount(day - day[0], expected * SECONDS_PER_HOUR), 1e-300
+                np.bincount(day - day[0], expected * cover * SECONDS_PER_HOUR), 1e-300
             )
             ok = per_day > 0
             x = np.flatnonzero(ok).astype(np.float64)
@@ -198,7 +235,7 @@ def fit_profile(src: FitSource) -> ProfileFit:
                     trend = np.exp(slope * (k / 24.0))
                 else:
                     growth, trend = None, np.ones(src.hours)
-        model = daily[hod] * weekly[dow] * trend
+        model = daily[hod] * weekly[dow] * trend * cover
         base = counts.sum() / (SECONDS_PER_HOUR * model.sum())
     if days < 1:
         seen = np.unique(hod)
@@ -561,6 +598,7 @@ def fit(
     from sim.traffic.profiles import build_profile
 
     src = load_source(path, fmt, max_malformed_share=max_malformed_share)
+    src.idle_timeout_s = idle_timeout_s
     if src.total <= 0:
         raise TraceError(f"{path}: holds no requests to fit")
     start = datetime.fromtimestamp(src.first_hour_s, UTC)
@@ -585,8 +623,8 @@ def fit(
     data: dict[str, Any] = {
         "scenario": {
             "name": name or f"{stem}-fit",
-            "start": start,
-            "duration": f"{src.hours}h",
+            "start": datetime.fromtimestamp(src.begin_s, UTC),
+            "duration": _duration(src.end_s - src.begin_s),
             "region": region,
             "seed": 1,
         },
@@ -715,17 +753,19 @@ def replay_data(f: Fit) -> dict[str, Any]:
     data = {k: dict(v) for k, v in f.data.items() if k != "traffic"}
     data["scenario"] = dict(f.data["scenario"])
     data["scenario"]["name"] = f"{f.data['scenario']['name']}-replay"
+    # the same period as the fitted scenario: the source's span
     if src.kind == "trace":
-        from sim.traffic.traces import load_trace
-
-        t = load_trace(src.path)
-        offset = t.start_epoch_s - src.first_hour_s
-        data["scenario"]["start"] = datetime.fromtimestamp(t.start_epoch_s, UTC)
-        data["scenario"]["duration"] = f"{src.hours * SECONDS_PER_HOUR - offset}s"
         data["traffic"] = {"model": "replay", "path": str(Path(src.path).resolve()),
-                           "loop": False}  # fmt: skip
+                           "format": src.fmt, "loop": False}  # fmt: skip
     else:
-        data["traffic"] = {"model": "access_log", "path": str(Path(src.path).resolve())}
+        data["traffic"] = {
+            "model": "access_log",
+            "path": str(Path(src.path).resolve()),
+            "format": src.fmt,
+            "max_malformed_share": src.max_malformed_share,
+            "idle_timeout_s": src.idle_timeout_s,
+            "begin": datetime.fromtimestamp(src.begin_s, UTC),  # each request at its own time
+        }
     data["engine"] = {"fidelity": "request"}
     return data
 

@@ -58,8 +58,9 @@ def read_access_logs(
     Parameters
     ----------
     path
-        A file, a directory (every regular file in it, recursively, sorted by path, hidden ones
-        skipped) or a glob pattern (``*``, ``?``, ``**``); files plain or gzip.
+        A file, a directory (every regular file in it, recursively, sorted by path; hidden ones
+        and sim's own outputs, :data:`NOT_LOGS`, skipped) or a glob pattern (``*``, ``?``,
+        ``**``); files plain or gzip.
     format
         ``"alb"``, ``"apigw"``, ``"cloudfront"`` or ``"auto"``: told by the first non-empty line of
         the first file.
@@ -126,6 +127,10 @@ def read_access_logs(
     return table, report
 
 
+#: Files a log directory may hold that are not logs (sim's own outputs beside them).
+NOT_LOGS = (".parquet", ".pq", ".json", ".toml", ".html", ".png")
+
+
 def _files_phrase(files: list[str]) -> str:
     return files[0] if len(files) == 1 else f"{len(files)} files"
 
@@ -142,7 +147,11 @@ def find_files(path: str) -> list[str]:
         return [path]
     if p.is_dir():
         found = sorted(
-            str(f) for f in p.rglob("*") if f.is_file() and not _hidden(f.relative_to(p))
+            str(f)
+            for f in p.rglob("*")
+            if f.is_file()
+            and not _hidden(f.relative_to(p))
+            and f.suffix.lower() not in NOT_LOGS  # a request table or a report written beside
         )
         if not found:
             raise TraceError(f"{path}: directory holds no log files")

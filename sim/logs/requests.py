@@ -5,14 +5,13 @@
 
 * ``time_s`` (float64): arrival, seconds since the Unix epoch, UTC;
 * ``request_bytes``, ``response_bytes`` (int64, null where the log does not say);
-* ``connection`` (uint64, null where the log names no client connection): an opaque id, the first 8
-  bytes of ``BLAKE2b(salt ‖ client key)`` with a salt drawn at conversion and not stored, so the
-  table never holds a client's IP address or port (two conversions give different ids);
+* ``connection`` (uint64, null where the log names no client connection): an opaque id, random
+  for each distinct client key, from a salt drawn at conversion and not stored, so the table never
+  holds a client's IP address or port (two conversions give different ids);
 * ``route``, ``method``, ``event_type`` (dictionary strings), ``duration_ms`` (float64, the target's
   processing time as logged) and ``status`` (int32, the status code the client got).
 
-The client key is hashed with pyarrow's compute kernels where they can (grouping), never a Python
-loop per line: each distinct key is hashed once.
+The client keys are grouped with pyarrow's compute kernels (no Python loop per line or per key).
 """
 
 from __future__ import annotations
@@ -47,6 +46,10 @@ TABLE_SCHEMA = pa.schema(
         pa.field("event_type", pa.dictionary(pa.int32(), pa.string())),
     ]
 )
+
+#: Largest value a request table's sizes (bytes) and processing times (ms) may hold: 1 TB and a
+#: day (an ALB keeps a connection idle 4,000 s at most; Lambda runs 900 s at most).
+LIMITS = {"request_bytes": 1e12, "response_bytes": 1e12, "duration_ms": 86_400_000.0}
 
 #: Schema metadata key of a request table: where it came from and what reading it found.
 SOURCE_KEY = b"sim.requests"
@@ -112,41 +115,49 @@ def _numpy(table: pa.Table, name: str, dtype: Any) -> NDArray[Any]:
 
 
 def connection_ids(client: pa.ChunkedArray | pa.Array, salt: bytes) -> pa.Array:
-    """Opaque connection ids: each distinct client key hashed once with ``salt`` (nulls stay)."""
+    """Opaque connection ids: each distinct client key gets a random 64-bit id drawn from a
+    generator seeded by ``salt`` (nulls stay null). The ids say nothing of the keys: unlike a
+    hash of them, no guessed address can be checked against an id."""
     if isinstance(client, pa.ChunkedArray):
         client = client.combine_chunks()
     encoded = pc.dictionary_encode(client)
-    keys = encoded.dictionary.to_pylist()
-    ids = np.fromiter(
-        (int.from_bytes(hashlib.blake2b(k.encode(), digest_size=8, key=salt).digest(), "little")
-         for k in keys),
-        dtype=np.uint64,
-        count=len(keys),
-    )  # fmt: skip
-    indices = encoded.indices
-    out = pc.take(pa.array(ids, type=pa.uint64()), indices)
-    return out
+    n = len(encoded.dictionary)
+    rng = np.random.default_rng(int.from_bytes(hashlib.blake2b(salt, digest_size=16).digest()))
+    ids = rng.integers(0, 2**63, n, dtype=np.int64, endpoint=False).astype(np.uint64)
+    while np.unique(ids).size < n:  # a collision (about n²/2⁶⁴): draw again
+        ids = rng.integers(0, 2**63, n, dtype=np.int64).astype(np.uint64)
+    return pc.take(pa.array(ids, type=pa.uint64()), encoded.indices)
 
 
-def normalize(
-    raw: pa.Table, *, salt: bytes | None = None, whole_seconds: bool = False
-) -> pa.Table:
+def normalize(raw: pa.Table, *, salt: bytes | None = None, whole_seconds: bool = False) -> pa.Table:
     """A reader's table (:data:`sim.logs.readers.REQUEST_SCHEMA`) as a request table: sorted by
     arrival (stable: lines of the same instant keep their order), client keys hashed.
 
-    ``whole_seconds`` (CloudFront's logs give the second only): the ``n`` requests logged in a
-    second are spread evenly over it, the ``k``-th (in log order) at ``second + (k + ½)/n``,
-    rather than all at its first instant."""
+    Requests whose log gives the second only (the reader's ``whole_second``, or all of them with
+    ``whole_seconds``: CloudFront, API Gateway's ``requestTime``) are spread evenly over their
+    second: the ``n`` of a second, the ``k``-th in log order at ``second + (k + ½)/n``, rather
+    than all at its first instant (where API Gateway's token bucket would see them at once)."""
     salt = secrets.token_bytes(16) if salt is None else salt
     order = pc.sort_indices(raw, sort_keys=[("time_s", "ascending")])
     t = raw.take(order)
-    if whole_seconds and t.num_rows:
-        sec = np.asarray(t.column("time_s").to_numpy(), dtype=np.float64)
-        starts = np.flatnonzero(np.r_[True, sec[1:] != sec[:-1]])
-        sizes = np.diff(np.r_[starts, sec.size])
-        rank = np.arange(sec.size) - np.repeat(starts, sizes)
-        spread = np.floor(sec) + (rank + 0.5) / np.repeat(sizes, sizes)
-        t = t.set_column(0, "time_s", pa.array(spread))
+    whole = np.zeros(t.num_rows, dtype=np.bool_)
+    if whole_seconds:
+        whole[:] = True
+    elif "whole_second" in t.column_names:
+        whole = np.asarray(
+            pc.fill_null(t.column("whole_second"), False).to_numpy(zero_copy_only=False),
+            dtype=np.bool_,
+        )
+    if whole.any():
+        sec = np.array(t.column("time_s").to_numpy(), dtype=np.float64)
+        idx = np.flatnonzero(whole)
+        s = sec[idx]
+        starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
+        sizes = np.diff(np.r_[starts, s.size])
+        rank = np.arange(s.size) - np.repeat(starts, sizes)
+        sec[idx] = np.floor(s) + (rank + 0.5) / np.repeat(sizes, sizes)
+        t = t.set_column(0, "time_s", pa.array(sec))
+        t = t.take(pc.sort_indices(t, sort_keys=[("time_s", "ascending")]))
 
     def dictionary(name: str) -> pa.Array:
         return pc.dictionary_encode(t.column(name).combine_chunks().cast(pa.string()))
@@ -176,10 +187,16 @@ def check_table(table: pa.Table, path: str) -> pa.Table:
             f"{path}: not a request table: no column {missing[0]!r} (a request table is what "
             f"'sim logs convert' writes; columns: {', '.join(f.name for f in TABLE_SCHEMA)})"
         )
-    try:
-        table = table.select([f.name for f in TABLE_SCHEMA]).cast(TABLE_SCHEMA)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise TraceError(f"{path}: a column has the wrong type ({exc})") from None
+    columns = []
+    for f in TABLE_SCHEMA:
+        try:
+            columns.append(table.column(f.name).cast(f.type))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise TraceError(
+                f"{path}: column {f.name} is {table.schema.field(f.name).type}, expected "
+                f"{f.type} ({exc})"
+            ) from None
+    table = pa.Table.from_arrays(columns, schema=TABLE_SCHEMA)
     if table.num_rows == 0:
         raise TraceError(f"{path}: holds no requests")
     t = table.column("time_s").to_numpy()
@@ -192,10 +209,16 @@ def check_table(table: pa.Table, path: str) -> pa.Table:
             f"{path}, row {back[0] + 2}: time_s goes back in time (a request table is sorted "
             "by arrival)"
         )
-    for name in ("request_bytes", "response_bytes", "duration_ms"):
-        low = pc.min(table.column(name)).as_py()
-        if low is not None and low < 0:
-            raise TraceError(f"{path}: {name} has a negative value ({low})")
+    for name, most in LIMITS.items():
+        values = np.asarray(
+            pc.fill_null(table.column(name), 0).to_numpy(zero_copy_only=False), dtype=np.float64
+        )
+        bad = np.flatnonzero(~np.isfinite(values) | (values < 0) | (values > most))
+        if bad.size:
+            raise TraceError(
+                f"{path}, row {bad[0] + 1}: {name} is {values[bad[0]]!r}, expected a finite "
+                f"number from 0 to {most:,.0f} (or null: unknown)"
+            )
     return table
 
 
@@ -271,12 +294,18 @@ def _load(
     )
     if raw.num_rows == 0:
         raise TraceError(f"{path}: the logs hold no requests")
+    for name, most in LIMITS.items():
+        top = pc.max(raw.column(name)).as_py()
+        if top is not None and top > most:
+            raise TraceError(
+                f"{path}: a logged {name} is {top:,}, more than {most:,.0f}: not a request's "
+                "size or processing time"
+            )
     if raw.num_rows > MAX_ROWS:
         raise TraceError(
             f"{path}: {raw.num_rows:,} requests is more than a replay holds ({MAX_ROWS:,})"
         )
-    whole = report.format == "cloudfront"
-    return RequestLog(path, normalize(raw, whole_seconds=whole), report_dict(report))
+    return RequestLog(path, normalize(raw), report_dict(report))
 
 
 #: Shortest log line assumed when sizing a read (an ALB line is 400 to 700 bytes, CloudFront's
@@ -371,7 +400,9 @@ def connection_spans(
     end = np.zeros(n, dtype=np.float64)
     idx = np.flatnonzero(known)
     if idx.size:
-        order = idx[np.lexsort((t[idx], conn[idx]))]  # by connection, then arrival
+        # by connection, then arrival: the table is sorted by arrival, so a stable sort by
+        # connection (a radix sort on the 64-bit ids) keeps each connection's requests in order
+        order = idx[np.argsort(conn[idx], kind="stable")]
         c, a, d = conn[order], t[order], done[order]
         # the latest response end so far on the same key (a later request can finish earlier)
         first = np.ones(order.size, dtype=np.bool_)
@@ -380,9 +411,7 @@ def connection_spans(
         run_max = _segmented_running_max(d, seg)
         new = first.copy()
         new[1:] |= a[1:] > run_max[:-1] + idle_timeout_s
-        group = np.cumsum(new) - 1
-        last_done = np.full(int(group[-1]) + 1, -np.inf)
-        np.maximum.at(last_done, group, d)
+        last_done = np.maximum.reduceat(d, np.flatnonzero(new))  # each connection's latest end
         opens[order[new]] = True
         end[order[new]] = last_done + idle_timeout_s
     return ConnectionSpans(opens, end[opens], known)

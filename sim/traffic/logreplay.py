@@ -93,11 +93,13 @@ class LogArrivals:
         b = float(np.floor(t_mid_epoch_s[-1])) + 1.0
         rows = self._rows(a, b)
         log, spans = self.log, self.spans
-        times = log.time_s[rows] + self.shift_s
+        # a logged time 1 ulp under the window's end can play at the end itself: keep it inside
+        times = np.minimum(log.time_s[rows] + self.shift_s, np.nextafter(b, -np.inf))
+        times = np.maximum(times, a)
         second = np.clip(np.floor(times - a).astype(np.int64), 0, int(b - a) - 1)
         counts = np.bincount(second, minlength=int(b - a)).astype(np.int64)
         opens = spans.opens[rows]
-        ends = self._end_of[rows][opens] + self.shift_s
+        ends = np.maximum(self._end_of[rows][opens] + self.shift_s, times[opens])
         duration = (
             log.column("duration_ms", np.float64, np.nan)[rows]
             if self.use_durations

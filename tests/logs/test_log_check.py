@@ -157,6 +157,10 @@ def test_hours_without_datapoints_are_not_compared() -> None:
          ' "Values": [true]}]}', "expected a number"),
         ("Timestamp,ProcessedBytes\n2025-12-01T00:00:00Z,abc\n", "line 2: expected a number"),
         ("when,ProcessedBytes\n", "no time column"),
+        ('{"Label": "ProcessedBytes", "Datapoints": [{"Timestamp": "2025-12-01T00:00:00Z",'
+         ' "Average": 5.0}]}', "compared as its Sum"),
+        ("Timestamp,ProcessedBytes\n2025-12-01T00:00:00Z,1\n2025-12-01T00:07:00Z,2\n",
+         "420 s apart"),
     ],
 )  # fmt: skip
 def test_bad_exports_are_named(tmp_path: Path, text: str, match: str) -> None:

@@ -364,3 +364,72 @@ def test_logs_too_large_for_the_machine_are_refused_before_reading(
     monkeypatch.setattr(sim.resources, "available_memory_bytes", lambda: 1_000_000)
     with pytest.raises(TraceError, match="refused before reading"):
         load_requests(str(path))
+
+
+def test_api_gateway_request_times_to_the_second_are_spread(tmp_path: Path) -> None:
+    """API Gateway's requestTime gives the second only: those requests are spread over their
+    second (else the token bucket would see each second's requests at once); requestTimeEpoch's
+    milliseconds are kept as logged."""
+    from logs_helpers import apigw_line, write
+
+    lines = [apigw_line(requestTime="01/Dec/2025:00:00:05 +0000", status=200) for _ in range(4)]
+    lines.append(apigw_line(requestTimeEpoch=str(int(T0 * 1000) + 7250), status=200))
+    path = write(tmp_path / "api.log", lines)
+    t = load_requests(str(path)).time_s - T0
+    np.testing.assert_allclose(t, [5.125, 5.375, 5.625, 5.875, 7.25])
+
+
+def test_a_period_from_logs_ends_with_the_last_requests_clock_hour(tmp_path: Path) -> None:
+    """Logs from 00:00 to about 02:30 with begin 00:20 and no length: the period runs from
+    00:20 to 03:00 (the end of the last request's clock hour), not to 03:20."""
+    rng = np.random.default_rng(4)
+    raw = raw_log(rng, 300, 2.5, 10)
+    path = write_table(tmp_path, raw)
+    begin = datetime.fromtimestamp(T0 + 1200, UTC)
+    data = {
+        "scenario": {"name": "logs", "region": "us-east-1"},
+        "traffic": {"model": "access_log", "path": str(path), "begin": begin},
+    }
+    s = scenario_from_dict(data, "<test>").scenario
+    assert s.start == begin
+    assert s.duration_s == 3 * 3600 - 1200
+
+
+def test_a_request_table_with_an_impossible_value_is_refused(tmp_path: Path) -> None:
+    from sim.errors import TraceError
+
+    raw = raw_log(np.random.default_rng(2), 50, 1.0, 5)
+    table = normalize(raw, salt=b"x")
+    for bad in (float("nan"), float("inf"), 1e300):
+        dur = table.column("duration_ms").to_numpy(zero_copy_only=False).copy()
+        dur[7] = bad
+        path = tmp_path / "bad.parquet"
+        pq.write_table(table.set_column(6, "duration_ms", pa.array(dur)), path)
+        with pytest.raises(TraceError, match="row 8: duration_ms is"):
+            load_requests(str(path))
+
+
+def test_a_log_directory_holding_sims_outputs_reads_only_the_logs(tmp_path: Path) -> None:
+    """'sim logs convert DIR --out DIR/requests.parquet', then DIR again: the table is no log."""
+    from logs_helpers import alb_line, write
+
+    from sim.logs.readers import read_access_logs
+
+    logs = tmp_path / "logs"
+    write(logs / "a.log", [alb_line(t_s=T0 + i) for i in range(5)])
+    pq.write_table(normalize(raw_log(np.random.default_rng(1), 5, 1.0, 2)), logs / "r.parquet")
+    table, report = read_access_logs(str(logs))
+    assert table.num_rows == 5 and len(report.files) == 1
+
+
+def test_bytes_that_are_not_utf8_in_the_first_lines_are_no_crash(tmp_path: Path) -> None:
+    from logs_helpers import alb_line
+
+    from sim.logs.readers import read_access_logs
+
+    good = [alb_line(t_s=T0 + i).encode() for i in range(300)]
+    good[3] = good[3].replace(b"curl/7.46.0", b"curl/\xff\xfe")
+    path = tmp_path / "a.log"
+    path.write_bytes(b"\n".join(good) + b"\n")
+    table, report = read_access_logs(str(path))
+    assert table.num_rows == 300 and report.malformed == 0

@@ -35,6 +35,7 @@ def test_a_full_line_maps_every_column(tmp_path: Path) -> None:
             "duration_ms": pytest.approx(5.0),
             "status": 200,
             "event_type": None,
+            "whole_second": False,
         }
     ]
     assert (report.lines, report.rows, report.malformed, report.format) == (1, 1, 0, "alb")
@@ -146,7 +147,7 @@ def test_a_bad_number_is_reported_with_its_line_and_text(tmp_path: Path) -> None
     _, report = read(p)
     first = report.first_malformed
     assert (first.line, first.text, report.malformed) == (1234, bad[1234][:200], 1)
-    assert first.reason == "sent_bytes is not a whole number: '12x'"
+    assert first.reason == "sent_bytes is not a whole number ≥ 0: '12x'"
 
 
 def test_bad_dates_are_malformed(tmp_path: Path) -> None:
@@ -232,3 +233,17 @@ def test_generated_rows_round_trip(tmp_path_factory: pytest.TempPathFactory, row
         assert (g["route"], g["method"]) == ("/" + "/".join(segments), method)
         assert g["client"] == ("TID_1234abcd" if n >= 30 else "192.168.131.39:2817")
     assert pc.sum(table["response_bytes"]).as_py() == sum(r[2] for r in rows)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-5", "-0.5"])
+def test_a_processing_time_that_is_not_a_duration_is_malformed(tmp_path: Path, value: str) -> None:
+    """pyarrow parses 'nan', 'inf' and negatives as numbers: they are still no processing time
+    (ALB's own marker -1 is, and becomes unknown)."""
+    lines = [alb_line(t_s=T0 + i) for i in range(999)] + [alb_line(target_time=value)]
+    lines.append(alb_line(target_time="-1"))
+    path = write(tmp_path / "a.log", lines)
+    table, report = read_access_logs(str(path), "alb", max_malformed_share=0.01)
+    assert report.malformed == 1 and report.first_malformed is not None
+    assert report.first_malformed.line == 1000
+    assert "target_processing_time" in report.first_malformed.reason
+    assert table.num_rows == 1000 and table.column("duration_ms").null_count == 1

@@ -30,6 +30,7 @@ def test_cloudfront_full_fields(tmp_path: Path) -> None:
         "duration_ms": pytest.approx(82.0),
         "status": 200,
         "event_type": None,
+        "whole_second": True,  # CloudFront logs the second only
     }
     assert [r["time_s"] for r in rows] == [T0, T0 + 1, T0 + 2]
     assert rows[1]["request_bytes"] is None and rows[2]["status"] == 0
@@ -105,6 +106,7 @@ def test_apigw_numbers_strings_and_export_prefix(tmp_path: Path) -> None:
         "duration_ms": 12.0,
         "status": 200,
         "event_type": None,
+        "whole_second": False,  # requestTimeEpoch: milliseconds
     }
     assert (rows[1]["status"], rows[1]["response_bytes"], rows[1]["duration_ms"]) == (
         404,
