@@ -45,7 +45,13 @@ from sim.traffic.models import PerConnectionModel as PerConnectionModel
 from sim.traffic.models import ReplayTraffic as ReplayTraffic
 from sim.traffic.models import SizeConfig as SizeConfig
 from sim.traffic.models import TrafficConfig as TrafficConfig
-from sim.units import DURATION_EXAMPLES, SECONDS_PER_DAY, SECONDS_PER_HOUR, parse_duration_s
+from sim.units import (
+    DURATION_EXAMPLES,
+    SECONDS_PER_DAY,
+    SECONDS_PER_HOUR,
+    iso_utc,
+    parse_duration_s,
+)
 
 
 class _Model(StrictModel):
@@ -998,15 +1004,11 @@ def access_log_problems(scenario: Scenario, fidelity: str | None = None) -> list
             (
                 "traffic.begin",
                 f"no logged request falls in the period: the logs ({traffic.path}) span "
-                f"{_iso(log.first_s)} to {_iso(log.last_s)}, which play from {_iso(first)} to "
-                f"{_iso(last)}; the period starts {_iso(start)}",
+                f"{iso_utc(log.first_s)} to {iso_utc(log.last_s)}, which play from {iso_utc(first)} to "
+                f"{iso_utc(last)}; the period starts {iso_utc(start)}",
             )
         )
     return problems
-
-
-def _iso(epoch_s: float) -> str:
-    return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _check_access_log(scenario: Scenario, source: str) -> None:

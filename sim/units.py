@@ -10,6 +10,7 @@ AWS's published examples, so every conversion names its convention:
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from fractions import Fraction
 
 SECONDS_PER_MINUTE = 60
@@ -88,3 +89,8 @@ def parse_duration_s(text: str) -> int:
     if total <= 0:
         raise ValueError(f"{s!r} is no time at all: expected a positive duration")
     return int(total)
+
+
+def iso_utc(epoch_s: float) -> str:
+    """``2026-11-01T00:00:00Z``: an instant (seconds since the epoch) to the second, in UTC."""
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -226,15 +226,9 @@ def _reorder(values: NDArray[Any] | None, order: NDArray[np.intp]) -> NDArray[An
     return None if values is None else values[order]
 
 
-def _fill(
-    given: NDArray[Any] | None, unknown: NDArray[np.bool_] | None, drawn: NDArray[Any]
-) -> NDArray[Any]:
+def _fill(given: NDArray[Any], unknown: NDArray[np.bool_], drawn: NDArray[Any]) -> NDArray[Any]:
     """What the source gave, with the draws where it gave nothing (``unknown``)."""
-    if given is None:
-        return drawn
-    if unknown is None or not unknown.any():
-        return given
-    return np.where(unknown, drawn, given)
+    return np.where(unknown, drawn, given) if unknown.any() else given
 
 
 def _merge_connections(

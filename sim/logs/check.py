@@ -39,7 +39,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sim.errors import TraceError
-from sim.units import SECONDS_PER_HOUR
+from sim.units import SECONDS_PER_HOUR, iso_utc
 
 #: CloudWatch metric -> (replay meter column, how the hour is formed from the datapoints).
 METRICS: dict[str, tuple[str, str]] = {
@@ -240,7 +240,7 @@ def compare(
     over the hours both have: the totals and the largest difference."""
     first = float(hours_s[0])
     n = hours_s.size
-    out: dict[str, Any] = {"hours": [_iso(h) for h in hours_s], "metrics": {}}
+    out: dict[str, Any] = {"hours": [iso_utc(h) for h in hours_s], "metrics": {}}
     for metric, series in cloudwatch.items():
         column = METRICS[metric][0]
         ours = np.asarray(meters[column], dtype=np.float64)
@@ -262,10 +262,6 @@ def compare(
             "largest_hourly_difference": float(np.max(np.abs(finite))) if finite.size else None,
         }
     return out
-
-
-def _iso(epoch_s: float) -> str:
-    return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def replay_meters(

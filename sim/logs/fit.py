@@ -46,7 +46,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sim.errors import TraceError
-from sim.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
+from sim.units import SECONDS_PER_DAY, SECONDS_PER_HOUR, iso_utc
 
 #: Routes fitted one by one (the rest share one size distribution).
 MAX_ROUTES = 8
@@ -495,14 +495,14 @@ def fit_payload(log: Any) -> tuple[dict[str, Any] | None, list[str]]:
     route_col = log.table.column("route").combine_chunks()
     if hasattr(route_col, "dictionary_decode"):
         route_col = route_col.dictionary_decode()
-    route_col = pc.fill_null(route_col, "-")
-    counted = pc.value_counts(route_col)
-    names = counted.field("values").to_pylist()
-    counts = np.asarray(counted.field("counts").to_pylist(), dtype=np.int64)
+    # each request's route as a small integer: one pass, then integer masks per route
+    encoded = pc.dictionary_encode(pc.fill_null(route_col, "-"))
+    names = encoded.dictionary.to_pylist()
+    route_of = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+    counts = np.bincount(route_of, minlength=len(names))
     order = np.argsort(-counts, kind="stable")
     n = log.n
-    kept = [names[i] for i in order[:MAX_ROUTES] if counts[i] / n >= MIN_ROUTE_SHARE]
-    route_of = np.asarray(route_col.to_numpy(zero_copy_only=False), dtype=object)
+    kept = [int(i) for i in order[:MAX_ROUTES] if counts[i] / n >= MIN_ROUTE_SHARE]
 
     def sizes(mask: NDArray[np.bool_]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -518,10 +518,10 @@ def fit_payload(log: Any) -> tuple[dict[str, Any] | None, list[str]]:
         return sizes(np.ones(n, dtype=np.bool_)), notes
     routes = []
     in_kept = np.zeros(n, dtype=np.bool_)
-    for name in kept:
-        mask = route_of == name
+    for code in kept:
+        mask = route_of == code
         in_kept |= mask
-        routes.append({"name": str(name)[:200], "share": int(mask.sum()), **sizes(mask)})
+        routes.append({"name": str(names[code])[:200], "share": int(mask.sum()), **sizes(mask)})
     rest = ~in_kept
     if rest.any():
         routes.append({"name": "(other routes)", "share": int(rest.sum()), **sizes(rest)})
@@ -681,7 +681,7 @@ def scenario_toml(f: Fit) -> str:
     lines = [f"# {PROVENANCE_MARK}: sim fit {src.path}"]
     intro = (
         f"Fitted to {src.total:,.0f} requests over {src.hours} clock hours from "
-        f"{_iso(src.first_hour_s)} ({src.kind}). It covers the source's period, so its run "
+        f"{iso_utc(src.first_hour_s)} ({src.kind}). It covers the source's period, so its run "
         "compares hour by hour with the replay; change [scenario] start and duration, or "
         "scale traffic.requests_per_s, for what-if runs and studies."
     )
@@ -739,10 +739,6 @@ def _section_comments(section: str, f: Fit) -> list[str]:
     if section == "backend":
         return ["# the logged target processing times (mean and spread of ln)"]
     return []
-
-
-def _iso(epoch_s: float) -> str:
-    return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 # =========================================================================== the check
@@ -804,7 +800,7 @@ def check_fit(f: Fit, *, seeds: int = 5, fidelity: str = "request") -> dict[str,
     p99_fitted = float(np.mean([np.quantile(col(r, "peak_rps"), 0.99) for r in runs]))
     return {
         "source": f.source.path,
-        "period": {"start": _iso(f.source.first_hour_s), "hours": f.source.hours},
+        "period": {"start": iso_utc(f.source.first_hour_s), "hours": f.source.hours},
         "seeds": seeds,
         "fidelity": fidelity,
         "options": options,
@@ -888,7 +884,7 @@ def summary_lines(f: Fit) -> list[str]:
     src, p, b = f.source, f.profile, f.burst
     lines = [
         f"{src.path}: {src.total:,.0f} requests over {src.hours} clock hours from "
-        f"{_iso(src.first_hour_s)}",
+        f"{iso_utc(src.first_hour_s)}",
         f"  rate: base {p.base_per_s:.6g} requests/s × daily shape (peak/mean "
         f"{p.daily.max():.3g})"
         + (" × weekly shape" if p.weekly is not None else "")

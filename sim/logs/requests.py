@@ -337,12 +337,13 @@ def check_fits(path: str) -> None:
     """Refuse, before reading, logs whose requests could not be held in the memory available."""
     from sim.resources import MEMORY_SHARE, available_memory_bytes, format_bytes
 
-    lines = log_bytes(path) / MIN_LINE_BYTES
+    size = log_bytes(path)
+    lines = size / MIN_LINE_BYTES
     need = lines * BYTES_PER_LINE_READ
     have = available_memory_bytes() * MEMORY_SHARE
     if need > have:
         raise TraceError(
-            f"{path}: {format_bytes(log_bytes(path))} of logs (up to {lines:,.0f} lines) may need "
+            f"{path}: {format_bytes(size)} of logs (up to {lines:,.0f} lines) may need "
             f"{format_bytes(need)} of memory to replay, more than the {format_bytes(have)} this "
             "machine can give; refused before reading. Replay a shorter period (a glob of fewer "
             "files), or convert the logs on a larger machine ('sim logs convert')"
@@ -379,22 +380,20 @@ class ConnectionSpans:
     known: NDArray[np.bool_]  # per request: the log names its connection
 
 
-def connection_spans(
-    log: RequestLog, idle_timeout_s: float, default_duration_ms: float = 0.0
-) -> ConnectionSpans:
+def connection_spans(log: RequestLog, idle_timeout_s: float) -> ConnectionSpans:
     """Which requests open a connection and when each closes, from the logged client connections.
 
     A connection opens with the first request the log shows on it, and with the first after a gap
     longer than the idle timeout (the load balancer has closed it by then; the client's next request
     on that key is a new connection). It closes ``idle_timeout_s`` after its last request's response
-    (arrival + logged processing time, or ``default_duration_ms`` where none is logged): the latest
+    (arrival + logged processing time, or the arrival where none is logged): the latest
     the load balancer would close it. A client that closes its connection sooner makes the true
     connection-seconds smaller; only connection logs could say (stated in the README)."""
     n = log.n
     known = log.known("connection")
     t = log.time_s
     conn = log.column("connection", np.uint64, 0)
-    dur = log.column("duration_ms", np.float64, default_duration_ms) / 1000.0
+    dur = log.column("duration_ms", np.float64, 0.0) / 1000.0
     done = t + np.maximum(dur, 0.0)
     opens = np.zeros(n, dtype=np.bool_)
     end = np.zeros(n, dtype=np.float64)

@@ -3,7 +3,6 @@ connections and their reuse, routes, status codes, durations, and what reading t
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -11,14 +10,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sim.logs.requests import RequestLog, connection_spans
-from sim.units import SECONDS_PER_HOUR
+from sim.units import SECONDS_PER_HOUR, iso_utc
 
 #: Routes listed by name (the rest are summed as "other").
 TOP_ROUTES = 10
-
-
-def _iso(epoch_s: float) -> str:
-    return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _quantiles(values: np.ndarray[Any, Any], qs: tuple[float, ...]) -> dict[str, float] | None:
@@ -73,8 +68,8 @@ def summarize(log: RequestLog, idle_timeout_s: float = 60.0) -> dict[str, Any]:
         "source": dict(log.source),
         "path": log.path,
         "period": {
-            "first": _iso(first),
-            "last": _iso(last),
+            "first": iso_utc(first),
+            "last": iso_utc(last),
             "hours": int(per_hour.size),
             "span_s": last - first,
         },
@@ -82,9 +77,9 @@ def summarize(log: RequestLog, idle_timeout_s: float = 60.0) -> dict[str, Any]:
         "rate": {
             "mean_per_s": log.n / max(1.0, float(per_second.size)),
             "peak_per_s": int(per_second.max()),
-            "peak_second": _iso(sec0 + float(np.argmax(per_second))),
+            "peak_second": iso_utc(sec0 + float(np.argmax(per_second))),
             "busiest_hour": {
-                "start": _iso(float(hour[0] + np.argmax(per_hour)) * SECONDS_PER_HOUR),
+                "start": iso_utc(float(hour[0] + np.argmax(per_hour)) * SECONDS_PER_HOUR),
                 "requests": int(per_hour.max()),
             },
             "quietest_hour_requests": int(per_hour.min()),

@@ -42,6 +42,17 @@ class _Model(StrictModel):
     """Strict, frozen, closed (see :mod:`sim._model`)."""
 
 
+def _beside_scenario(value: str, info: ValidationInfo, *, follow_links: bool) -> Path:
+    """A file a scenario names: a relative path is relative to the scenario file's directory
+    (its symbolic links followed with ``follow_links``, else the path is only normalised)."""
+    path = Path(value).expanduser()
+    source = (info.context or {}).get("source")
+    if path.is_absolute() or not isinstance(source, str) or source.startswith("<"):
+        return path
+    joined = Path(source).parent.resolve() / path
+    return joined.resolve() if follow_links else Path(os.path.normpath(joined))
+
+
 def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
@@ -504,10 +515,7 @@ class ReplayTraffic(_Model):
         from sim.errors import TraceError
         from sim.traffic.traces import load_trace
 
-        path = Path(value).expanduser()
-        source = (info.context or {}).get("source")
-        if not path.is_absolute() and isinstance(source, str) and not source.startswith("<"):
-            path = (Path(source).parent / path).resolve()
+        path = _beside_scenario(value, info, follow_links=True)
         fmt = info.data.get("format", "auto")
         ts_col = info.data.get("timestamp_column", "timestamp")
         count_col = info.data.get("count_column", "requests")
@@ -605,10 +613,7 @@ class AccessLogTraffic(_Model):
         from sim.errors import TraceError
         from sim.logs.requests import load_requests
 
-        path = Path(value).expanduser()
-        source = (info.context or {}).get("source")
-        if not path.is_absolute() and isinstance(source, str) and not source.startswith("<"):
-            path = Path(os.path.normpath(Path(source).parent.resolve() / path))
+        path = _beside_scenario(value, info, follow_links=False)  # a glob stays a glob
         try:
             load_requests(
                 str(path),

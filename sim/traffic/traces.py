@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from sim.errors import TraceError
+from sim.units import iso_utc
 
 if TYPE_CHECKING:
     from sim.traffic.models import ReplayTraffic
@@ -390,8 +391,8 @@ def _counts_trace(
     if bad.size:
         k = int(bad[0]) + 1
         raise TraceError(
-            f"{where(k)}: timestamp {_iso(ts[k])} is not after the previous one "
-            f"({_iso(ts[k - 1])}): timestamps must be sorted and unique"
+            f"{where(k)}: timestamp {iso_utc(int(ts[k]))} is not after the previous one "
+            f"({iso_utc(int(ts[k - 1]))}): timestamps must be sorted and unique"
         )
     step = int(d.min()) if d.size else 1
     if step > MAX_STEP_S:
@@ -403,7 +404,7 @@ def _counts_trace(
     if off.size:
         k = int(off[0])
         raise TraceError(
-            f"{where(k)}: timestamp {_iso(ts[k])} is off the trace's {step}-second grid "
+            f"{where(k)}: timestamp {iso_utc(int(ts[k]))} is off the trace's {step}-second grid "
             "(steps must be regular)"
         )
     n = (int(ts[-1]) - int(ts[0])) // step + 1
@@ -434,10 +435,6 @@ def _timestamps_trace(path: str, seconds: NDArray[np.float64], where: Any) -> Tr
         )
     counts = np.bincount(np.floor(seconds - start).astype(np.int64), minlength=span)
     return Trace(path, "timestamps", start, 1, counts.astype(np.int64))
-
-
-def _iso(epoch_s: int | np.integer[Any]) -> str:
-    return datetime.fromtimestamp(int(epoch_s), UTC).isoformat().replace("+00:00", "Z")
 
 
 def replayed_trace(cfg: ReplayTraffic) -> Trace:
