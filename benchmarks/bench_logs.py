@@ -24,6 +24,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -98,7 +99,11 @@ def write_logs(directory: Path, n: int, seed: int = 1) -> None:
             '"-"', '"-"', '"-"', " ",
         )  # fmt: skip
         text = "\n".join(line.to_pylist()) + "\n"
-        name = f"123456789012_elasticloadbalancing_us-east-1_app.my-alb_{f:03d}.log.gz"
+        end = datetime.fromtimestamp(T0 + 300 * (f + 1), UTC).strftime("%Y%m%dT%H%MZ")
+        name = (
+            f"123456789012_elasticloadbalancing_us-east-1_app.my-alb.50dc6c495c0c9188_{end}_"
+            f"10.0.{f % 4}.7_{f:08x}.log.gz"
+        )  # AWS's naming: the interval's end, the node's address, a random string
         with gzip.open(directory / name, "wt", compresslevel=1) as fh:
             fh.write(text)
 

@@ -815,6 +815,16 @@ IDLE_TIMEOUT_OPTION = click.option(
     "last response.",
 )
 
+REORDER_WINDOW_OPTION = click.option(
+    "--reorder-window",
+    "reorder_window",
+    type=click.FloatRange(0, 86_400),
+    default=300.0,
+    show_default=True,
+    help="How far out of time order a log line may come, s; later lines are left out and "
+    "reported (like malformed lines).",
+)
+
 
 def _log_options(f: F) -> F:
     f = MALFORMED_OPTION(f)
@@ -840,33 +850,50 @@ def logs() -> None:
     "--out", type=click.Path(path_type=Path), required=True, help="The request table (.parquet)."
 )
 @_log_options
+@REORDER_WINDOW_OPTION
 @click.option("--dry-run", is_flag=True, help=DRY_RUN_HELP)
 def logs_convert(
-    source: str, out: Path, log_format: str, max_malformed: float, dry_run: bool
+    source: str,
+    out: Path,
+    log_format: str,
+    max_malformed: float,
+    reorder_window: float,
+    dry_run: bool,
 ) -> None:
     """Convert the logs at SOURCE (a file, a directory or a glob; plain or gzip) to a request
-    table that replays faster than the logs. Client addresses are not stored: each connection
-    keeps an opaque random id (drawn at conversion; nothing kept maps it back)."""
+    table that replays faster than the logs, streaming them in time order through a bounded
+    reorder window (memory does not grow with the lines). Client addresses are not stored: each
+    connection keeps an opaque id (drawn at conversion; nothing kept maps it back)."""
     import time
 
-    from sim.logs.requests import load_requests, table_with_source
-    from sim.output import parquet_writer, plan_file, versions, write_file
+    from sim.logs.requests import write_request_table
+    from sim.logs.source import SourceOptions
+    from sim.output import plan_file, versions, write_file
 
     if out.suffix.lower() not in (".parquet", ".pq"):
         raise click.BadParameter(f"{out}: expected a .parquet file name", param_hint="--out")
     plan = plan_file(out)
     began = time.perf_counter()
-    log = load_requests(source, log_format, max_malformed_share=max_malformed)
+    opts = SourceOptions(source, log_format, max_malformed, (), reorder_window)
     if dry_run:
-        _print_dry_run(plan.describe(), [f"would write {log.n:,} requests"])
+        from sim.logs.source import log_index
+
+        index = log_index(opts)
+        _print_dry_run(plan.describe(), [f"would write {index.n:,} requests"])
         return
     provenance = {"producer": "sim logs convert", "source": source, "versions": versions()}
-    write_file(out, parquet_writer(table_with_source(log), provenance))
-    src = log.source
-    bad = src.get("malformed", 0)
+    got: dict[str, Any] = {}
+
+    def writer(tmp: Path) -> None:
+        got.update(write_request_table(opts, tmp, provenance))
+
+    write_file(out, writer)
+    bad, late = got.get("malformed", 0), got.get("late", 0)
     console.print(
-        f"wrote {out}: {log.n:,} requests from {len(src.get('files', [])) or 1} file(s)"
+        f"wrote {out}: {got.get('rows', 0):,} requests from {len(got.get('files', [])) or 1} "
+        "file(s)"
         + (f", {bad:,} malformed lines left out" if bad else "")
+        + (f", {late:,} lines later than the reorder window left out" if late else "")
         + f" in {time.perf_counter() - began:.1f} s",
         highlight=False,
     )

@@ -872,7 +872,7 @@ def period_from_traffic(data: Mapping[str, Any], source: str) -> Mapping[str, An
         return data  # the whole scenario's validation says what is wrong
     if traffic.model == "access_log":
         begin = traffic.begin_epoch_s()
-        log = traffic.requests()
+        log = traffic.index()
         start = begin if need_start else _epoch_of(sc["start"])
         if start is None:
             return data
@@ -995,7 +995,7 @@ def access_log_problems(scenario: Scenario, fidelity: str | None = None) -> list
                 "connects only the requests whose log names no client connection)",
             )
         )
-    log = traffic.requests()
+    log = traffic.index()
     start = scenario.scenario.start.timestamp()
     shift = start - traffic.begin_epoch_s()
     first, last = log.first_s + shift, log.last_s + shift

@@ -434,6 +434,13 @@ class HourlyMeter:
                 conns.start_s,
                 np.minimum(conns.end_s, self.horizon.end_s),
             )
+            if conns.carried_start_s is not None and conns.carried_end_s is not None:
+                add_interval_seconds(
+                    self._conn_s_per_min,
+                    SECONDS_PER_MINUTE,
+                    conns.carried_start_s,
+                    np.minimum(conns.carried_end_s, self.horizon.end_s),
+                )
 
     def open_at_start(self, remaining_s: NDArray[np.float64]) -> None:
         """Connections already open when the period starts, each for its remaining lifetime:

@@ -202,6 +202,12 @@ def _source(
             ends = ends[order][opens]
             counts = np.bincount(second, minlength=b - a).astype(np.int64)
             conns = Connections(new=opens, start_s=arrival[opens], end_s=ends)
+            if w.carried_start_epoch_s is not None and w.carried_end_epoch_s is not None:
+                conns = replace(
+                    conns,
+                    carried_start_s=w.carried_start_epoch_s - origin,
+                    carried_end_s=w.carried_end_epoch_s - origin,
+                )
             batch = Batch(
                 start_s=a,
                 end_s=b,
@@ -245,7 +251,10 @@ def _merge_connections(
     new = logged.new.copy()
     new[idx[drawn.new]] = True
     end[idx[drawn.new]] = drawn.end_s
-    return Connections(new=new, start_s=arrival_s[new], end_s=end[new])
+    return Connections(
+        new=new, start_s=arrival_s[new], end_s=end[new],
+        carried_start_s=logged.carried_start_s, carried_end_s=logged.carried_end_s,
+    )  # fmt: skip
 
 
 def _shape(

@@ -4,7 +4,7 @@ and line numbering. Nothing here loops over lines in Python."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,16 +66,66 @@ class FileResult:
     first_malformed: MalformedLine | None
 
 
+#: The column of a reader's chunks that holds each row's line number in its file (1-based).
+LINE = "__line"
+
+
+@dataclass
+class FileChunks:
+    """One file read chunk by chunk: :meth:`chunks` yields tables of ``REQUEST_SCHEMA`` plus
+    :data:`LINE` (rows of a chunk in file order; a later chunk may hold lines parsed apart, which
+    come earlier in the file); once they are all read, ``lines`` counts the data lines seen and
+    ``malformed`` the lines left out, the first of them reported by :meth:`first_malformed`."""
+
+    path: str
+    read: Callable[[FileChunks], Iterator[pa.Table]]
+    lines: int = 0
+    malformed: Malformed = field(default_factory=lambda: Malformed())
+
+    def chunks(self) -> Iterator[pa.Table]:
+        for chunk in self.read(self):
+            self.lines += chunk.num_rows
+            yield chunk
+        self.lines += self.malformed.count
+
+    def first_malformed(self) -> MalformedLine | None:
+        return self.malformed.report(self.path)
+
+
+def whole_file(result: Callable[[], FileResult]) -> Callable[[FileChunks], Iterator[pa.Table]]:
+    """A :class:`FileChunks` reader of one chunk from a reader of whole files whose table carries
+    :data:`LINE`."""
+
+    def read(into: FileChunks) -> Iterator[pa.Table]:
+        got = result()
+        into.malformed.add(got.malformed, *_first(got.first_malformed))
+        if got.table.num_rows:
+            yield got.table
+
+    return read
+
+
+def _first(first: MalformedLine | None) -> tuple[int, str | None, str]:
+    if first is None:
+        return 0, None, ""
+    return first.line, first.text, first.reason
+
+
 def is_gzip(path: str) -> bool:
     """Whether the file starts with the gzip magic bytes (the name does not matter)."""
     with open(path, "rb") as f:
         return f.read(2) == GZIP_MAGIC
 
 
-def open_stream(path: str) -> Any:
+def open_stream(path: str, head: bool = False) -> Any:
     """A stream over the file's bytes, decompressed when the file is gzip: with Intel's ISA-L
-    (python-isal), about three times zlib's speed, the reading's largest cost (any gzip file,
-    several members included, reads as with zlib)."""
+    (python-isal), about three times zlib's speed (any gzip file, several members included,
+    reads as with zlib). ``head``: only the whole lines of the first 256 KiB (a sample)."""
+    if head:
+        data = read_head(path)
+        if len(data) == HEAD_BYTES and b"\n" in data:
+            data = data[: data.rfind(b"\n") + 1]
+        return pa.BufferReader(data)
     if not is_gzip(path):
         return pa.input_stream(path, compression=None)
     import isal.igzip
@@ -83,7 +133,11 @@ def open_stream(path: str) -> Any:
     return isal.igzip.open(path, "rb")  # type: ignore[no-untyped-call]
 
 
-def read_head(path: str, n_bytes: int = 1 << 18) -> bytes:
+#: How much of a file a sample reads (``head``), bytes of text.
+HEAD_BYTES = 1 << 18
+
+
+def read_head(path: str, n_bytes: int = HEAD_BYTES) -> bytes:
     """Up to ``n_bytes`` of the file's (decompressed) bytes, for sniffing its format."""
     try:
         with open_stream(path) as s:
@@ -93,10 +147,11 @@ def read_head(path: str, n_bytes: int = 1 << 18) -> bytes:
         raise TraceError(f"{path}: cannot read: {exc}") from None
 
 
-def head_lines(path: str, n: int) -> list[bytes]:
-    """The first ``n`` non-empty lines of the file (whole lines only), without line ends."""
-    data = read_head(path)
-    if len(data) == 1 << 18 and b"\n" in data:
+def head_lines(path: str, n: int, n_bytes: int = HEAD_BYTES) -> list[bytes]:
+    """The first ``n`` non-empty lines of the file (whole lines only, within its first
+    ``n_bytes``), without line ends."""
+    data = read_head(path, n_bytes)
+    if len(data) == n_bytes and b"\n" in data:
         data = data[: data.rfind(b"\n")]
     return [ln.rstrip(b"\r") for ln in data.split(b"\n") if ln.strip()][:n]
 

@@ -29,12 +29,14 @@ from __future__ import annotations
 
 import io
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pv
+from numpy.typing import NDArray
 
 from sim.errors import TraceError
 from sim.logs._common import (
@@ -42,11 +44,11 @@ from sim.logs._common import (
     INT32_PATTERN,
     INT_PATTERN,
     REQUEST_SCHEMA,
+    FileChunks,
     FileResult,
     Malformed,
     Problems,
     Rejects,
-    as_bool,
     assemble,
     checked_cast,
     clip,
@@ -125,9 +127,9 @@ def _parse_options(rejects: Rejects) -> Any:
     )
 
 
-def _options(n_fields: int, threads: bool) -> tuple[Any, Any]:
+def _options(n_fields: int, threads: bool, routes: bool = True) -> tuple[Any, Any]:
     names = _names(n_fields)
-    include = [c for c in _USED if c in names]
+    include = [c for c in _USED if c in names and (routes or c != "request")]
     read = pv.ReadOptions(column_names=names, use_threads=threads, block_size=1 << 22)
     convert = pv.ConvertOptions(
         include_columns=include,
@@ -140,23 +142,32 @@ def _options(n_fields: int, threads: bool) -> tuple[Any, Any]:
 
 
 def _count_fields(lines: list[bytes]) -> list[int]:
-    """How many fields each line has (parsed with ALB's quoting)."""
-    counts: list[int] = []
+    """How many fields each (non-blank) line has, parsed with ALB's quoting. The lines are parsed
+    as having as many fields as the first; pyarrow's handler of rows with another count sees the
+    others (few Python calls, not one per line)."""
+    if not lines:
+        return []
+    # bytes that are not UTF-8 would fail pyarrow's row handler: count fields on a safe copy
+    safe = [_fix_escapes(ln.decode("utf-8", "replace").encode("utf-8")) for ln in lines]
+    other: dict[int, int] = {}
 
     def handler(row: Any) -> str:
-        counts.append(row.actual_columns)
+        other[row.number] = row.actual_columns
         return "skip"
 
-    # bytes that are not UTF-8 would fail pyarrow's row handler: count fields on a safe copy
-    safe = [ln.decode("utf-8", "replace").encode("utf-8") for ln in lines]
-    data = b"\n".join(_fix_escapes(ln) for ln in safe) + b"\n"
-    parse = pv.ParseOptions(
-        delimiter=" ", quote_char='"', escape_char=False, double_quote=False,
-        invalid_row_handler=handler,
-    )  # fmt: skip
-    read = pv.ReadOptions(column_names=["a"], use_threads=False)
-    t = pv.read_csv(io.BytesIO(data), read_options=read, parse_options=parse)
-    return counts + [1] * t.num_rows
+    def parse(data: bytes, n: int) -> None:
+        options = pv.ParseOptions(
+            delimiter=" ", quote_char='"', escape_char=False, double_quote=False,
+            invalid_row_handler=handler,
+        )  # fmt: skip
+        read = pv.ReadOptions(column_names=[f"c{i}" for i in range(n)], use_threads=False)
+        pv.read_csv(io.BytesIO(data), read_options=read, parse_options=options)
+
+    parse(safe[0] + b"\n", 1)  # the first line's count, through the handler
+    n = other.get(1, 1)
+    other.clear()
+    parse(b"\n".join(safe) + b"\n", n)
+    return [other.get(i, n) for i in range(1, len(safe) + 1)]
 
 
 def _fix_escapes(data: bytes) -> bytes:
@@ -169,54 +180,98 @@ def _fix_escapes(data: bytes) -> bytes:
 def field_count(path: str) -> int:
     """The number of fields most of the file's first lines have (at least ``MIN_FIELDS``), so that
     pyarrow can parse the file in one pass; lines with other counts are parsed apart."""
-    sample = head_lines(path, 200)
+    sample = head_lines(path, 200, 1 << 17)
     counts = Counter(c for c in _count_fields(sample) if c >= MIN_FIELDS) if sample else Counter()
     return counts.most_common(1)[0][0] if counts else len(FIELDS)
 
 
+#: Bytes of text parsed at a time: a file is read in blocks of this size (memory per file read).
+BLOCK_BYTES = 1 << 23
+
+
 def read_alb(path: str) -> FileResult:
-    """Read one ALB access log file (plain or gzip)."""
-    n_fields = field_count(path)
-    table, rejects = _read(path, n_fields, threads=True)
-    if rejects.any and not rejects.numbers_known:  # line numbers need the one-thread parser
-        table, rejects = _read(path, n_fields, threads=False)
-    lines = kept_line_numbers(table.num_rows, rejects.numbers(), 1)
-    keep = pc.not_equal(pc.fill_null(table["type"], "-"), "")  # blank lines come as empty rows
-    if not pc.all(keep).as_py():
-        table = table.filter(keep)
-        lines = lines[as_bool(keep)]
-    parts = [table.append_column(_LINE_COLUMN, pa.array(lines))]
-    malformed = Malformed()
-    if rejects.rows:
-        parts.extend(_reparse(rejects, malformed))
-    tables = [_convert(p, malformed) for p in parts if p.num_rows]
+    """Read one ALB access log file (plain or gzip), rows in file order."""
+    reading = alb_chunks(path)
+    tables = list(reading.chunks())
+    out = (
+        pa.concat_tables(tables)
+        if tables
+        else assemble({}, 0).append_column(_LINE_COLUMN, pa.array([], pa.int64()))
+    )
     if len(tables) > 1:
-        out = pa.concat_tables(tables)
         out = out.take(pc.sort_indices(out[_LINE_COLUMN]))
-    else:
-        out = tables[0] if tables else assemble({}, 0)
-    rows = out.num_rows
     return FileResult(
-        out.select(REQUEST_SCHEMA.names), rows + malformed.count, malformed.count,
-        malformed.report(path),
+        out.select(REQUEST_SCHEMA.names), reading.lines, reading.malformed.count,
+        reading.first_malformed(),
     )  # fmt: skip
 
 
-def _read(path: str, n_fields: int, threads: bool) -> tuple[pa.Table, Rejects]:
+def alb_chunks(
+    path: str, *, routes: bool = True, block_bytes: int = BLOCK_BYTES, head: bool = False
+) -> FileChunks:
+    """One ALB access log file (plain or gzip) read in blocks of ``block_bytes`` of text by
+    pyarrow's streaming CSV reader on one thread (each chunk's rows with their line numbers).
+    ``routes=False`` leaves ``route`` and ``method`` null (a replay does not use them): the
+    request field is then not converted at all. ``head``: the first lines only (a sample)."""
+    return FileChunks(path, lambda into: _alb_chunks(into, routes, block_bytes, head))
+
+
+def _alb_chunks(into: FileChunks, routes: bool, block_bytes: int, head: bool) -> Iterator[pa.Table]:
+    path = into.path
+    n_fields = field_count(path)
     rejects = Rejects()
-    read, convert = _options(n_fields, threads)
+    read, convert = _options(n_fields, threads=False, routes=routes)
+    read.block_size = block_bytes
+    pending = np.zeros(0, dtype=np.int64)  # line numbers rejected, not yet passed
+    next_line = 1
+    drained = (0, 0)
     try:
-        with open_stream(path) as stream:
-            table = pv.read_csv(
-                stream, read_options=read, parse_options=_parse_options(rejects),
-                convert_options=convert,
-            )  # fmt: skip
+        with open_stream(path, head) as stream:
+            try:
+                reader = pv.open_csv(
+                    stream, read_options=read, parse_options=_parse_options(rejects),
+                    convert_options=convert,
+                )  # fmt: skip
+            except pa.ArrowInvalid as exc:
+                if "Empty CSV" in str(exc):
+                    return
+                raise
+            for batch in reader:
+                table = pa.Table.from_batches([batch])
+                rows, skipped = rejects.rows[drained[0] :], rejects.skipped_numbers[drained[1] :]
+                drained = (len(rejects.rows), len(rejects.skipped_numbers))
+                new = [r.number for r in rows] + list(skipped)
+                if new:
+                    pending = np.union1d(pending, np.asarray(new, dtype=np.int64))
+                lines = kept_line_numbers(table.num_rows, pending, next_line)
+                if lines.size:
+                    next_line = int(lines[-1]) + 1
+                    pending = pending[pending >= next_line]
+                yield from _chunk(table, lines, into.malformed, routes)
+                if rows:
+                    gone = Rejects(rows=list(rows))
+                    for part in _reparse(gone, into.malformed, routes):
+                        yield from _chunk(part, None, into.malformed, routes)
     except (pa.ArrowException, OSError, EOFError) as exc:
         raise TraceError(f"{path}: cannot read as an ALB access log: {exc}") from None
-    return table, rejects
 
 
-def _reparse(rejects: Rejects, malformed: Malformed) -> list[pa.Table]:
+def _chunk(
+    table: pa.Table, lines: NDArray[np.int64] | None, malformed: Malformed, routes: bool
+) -> Iterator[pa.Table]:
+    """Our columns of a parsed block (``lines``: its rows' line numbers, else in the table)."""
+    if lines is not None:
+        table = table.append_column(_LINE_COLUMN, pa.array(lines, pa.int64()))
+    keep = pc.not_equal(pc.fill_null(table["type"], "-"), "")  # blank lines come as empty rows
+    if not pc.all(keep).as_py():
+        table = table.filter(keep)
+    if table.num_rows:
+        out = _convert(table, malformed, routes)
+        if out.num_rows:
+            yield out
+
+
+def _reparse(rejects: Rejects, malformed: Malformed, routes: bool = True) -> list[pa.Table]:
     """Parse the lines whose field count differed from the file's, grouped by their own count."""
     groups: dict[int, list[tuple[int, bytes]]] = {}
     texts = [(r.number or 0, _fix_escapes(r.text.encode("utf-8"))) for r in rejects.rows]
@@ -231,7 +286,7 @@ def _reparse(rejects: Rejects, malformed: Malformed) -> list[pa.Table]:
     for count, rows in sorted(groups.items()):
         data = b"\n".join(t for _, t in rows) + b"\n"
         inner = Rejects()
-        read, convert = _options(count, threads=False)
+        read, convert = _options(count, threads=False, routes=routes)
         table = pv.read_csv(
             io.BytesIO(data), read_options=read, parse_options=_parse_options(inner),
             convert_options=convert,
@@ -246,29 +301,74 @@ def _reparse(rejects: Rejects, malformed: Malformed) -> list[pa.Table]:
     return tables
 
 
-def _at_least(parts: Any, n: int, filler: list[str]) -> tuple[Any, Any]:
-    """The lists with fewer than ``n`` items replaced by ``filler``, and a mask of the full ones."""
-    full = pc.greater_equal(pc.fill_null(pc.list_value_length(parts), 0), n)
-    if not pc.all(full).as_py():
-        parts = pc.if_else(full, parts, pa.scalar(filler, pa.list_(pa.string())))
-    return parts, full
-
-
-def split_request(request: Any) -> tuple[Any, Any]:
+def split_request(request: Any) -> tuple[pa.Array, pa.Array]:
     """Method and path (without the query) of ALB's request field,
-    ``GET https://host:443/path?query HTTP/1.1``; null where the field has none (``-``). String
-    splits only: regular expressions would take several times as long."""
-    null = pa.scalar(None, pa.string())
-    parts, full = _at_least(pc.split_pattern(request, " ", max_splits=2), 2, ["-", "-"])
-    method = null_if_equal(pc.list_element(parts, 0), "-")
-    url = pc.list_element(parts, 1)  # "scheme://host:port/path?query"
-    pieces, absolute = _at_least(pc.split_pattern(url, "/", max_splits=3), 4, ["", "", "", ""])
-    path = pc.list_element(pc.split_pattern(pc.list_element(pieces, 3), "?", max_splits=1), 0)
-    route = pc.if_else(pc.and_(full, absolute), pc.binary_join_element_wise("/", path, ""), null)
+    ``GET https://host:443/path?query HTTP/1.1``: the method is the text before the first space
+    (null when it is ``-`` or the field has no space); the URL runs from there to the next space;
+    the route from the URL's third ``/`` to its first ``?`` (null when the URL has fewer than
+    three). Found with numpy on the column's bytes (positions of spaces, slashes and question
+    marks), not per line in Python nor with regular expressions."""
+    if isinstance(request, pa.ChunkedArray):
+        request = request.combine_chunks() if request.num_chunks else pa.array([], pa.string())
+    arr = request.cast(pa.string())
+    n = len(arr)
+    if n == 0:
+        empty = pa.array([], pa.string())
+        return empty, empty
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + n + 1]
+    data_buf = arr.buffers()[2]
+    data = (
+        np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    )
+    starts, ends = offsets[:-1].astype(np.int64), offsets[1:].astype(np.int64)
+    base = int(offsets[0])
+    text = data[base : int(offsets[-1])]
+    valid = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
+
+    def after(
+        positions: NDArray[np.int64], at: NDArray[np.int64], skip: int = 0
+    ) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+        """The ``skip``-th position at or after each ``at``, and whether there is one."""
+        i = np.searchsorted(positions, at) + skip
+        ok = i < positions.size
+        pos = positions[np.minimum(i, max(positions.size - 1, 0))] if positions.size else at
+        return np.where(ok, pos, ends), ok
+
+    spaces = np.flatnonzero(text == 32) + base
+    sp1, has1 = after(spaces, starts)
+    has1 &= sp1 < ends
+    sp2, has2 = after(spaces, sp1 + 1)
+    url_end = np.where(has2 & (sp2 < ends), sp2, ends)
+    full = valid & has1
+    slashes = np.flatnonzero(text == 47) + base
+    s3, has3 = after(slashes, sp1 + 1, 2)
+    absolute = full & has3 & (s3 < url_end)
+    marks = np.flatnonzero(text == 63) + base
+    q, hasq = after(marks, s3)
+    route_end = np.where(hasq & (q < url_end), q, url_end)
+    dash = (sp1 - starts == 1) & (data[np.minimum(starts, max(data.size - 1, 0))] == 45)
+    method = _substrings(data, starts, sp1, full & ~dash)
+    route = _substrings(data, s3, route_end, absolute)
     return method, route
 
 
-def _convert(table: pa.Table, malformed: Malformed) -> pa.Table:
+def _substrings(
+    data: NDArray[np.uint8], a: NDArray[np.int64], b: NDArray[np.int64], valid: NDArray[np.bool_]
+) -> pa.Array:
+    """The strings ``data[a:b]`` (null where not ``valid``), copied into a new array."""
+    length = np.where(valid, b - a, 0).astype(np.int32)
+    offsets = np.zeros(length.size + 1, dtype=np.int32)
+    np.cumsum(length, out=offsets[1:])
+    total = int(offsets[-1])
+    index = np.repeat((a - offsets[:-1]).astype(np.int64), length) + np.arange(total)
+    chars = data[index] if total else np.zeros(0, np.uint8)
+    mask = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.Array.from_buffers(
+        pa.string(), length.size, [mask, pa.py_buffer(offsets), pa.py_buffer(chars)]
+    )
+
+
+def _convert(table: pa.Table, malformed: Malformed, routes: bool = True) -> pa.Table:
     """Our columns from ALB's (strings), marking rows whose values do not parse as malformed."""
     n = table.num_rows
     problems = Problems(n)
@@ -297,7 +397,10 @@ def _convert(table: pa.Table, malformed: Malformed) -> pa.Table:
         problems.add(bad, reason_for("elb_status_code", "a status code"))
     duration_ms = pc.multiply(null_if_equal(target_s, -1.0), 1000.0)
 
-    method, route = split_request(col("request"))
+    if routes:
+        method, route = split_request(col("request"))
+    else:
+        method = route = None
     client = col("client:port")
     if "conn_trace_id" in table.column_names:
         client = pc.coalesce(col("conn_trace_id"), client)

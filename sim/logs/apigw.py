@@ -44,6 +44,7 @@ from sim.logs._common import (
     FLOAT_PATTERN,
     INT32_PATTERN,
     INT_PATTERN,
+    LINE,
     REQUEST_SCHEMA,
     FileResult,
     Malformed,
@@ -89,13 +90,16 @@ def field_map(fields: Mapping[str, str] | None) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def read_apigw(path: str, fields: Mapping[str, str] | None = None) -> FileResult:
-    """Read one file of API Gateway JSON access log lines (plain or gzip)."""
+def read_apigw(
+    path: str, fields: Mapping[str, str] | None = None, head: bool = False
+) -> FileResult:
+    """Read one file of API Gateway JSON access log lines (plain or gzip; ``head``: its first
+    lines only)."""
     mapping = field_map(fields)
     keys = sorted({k for ks in mapping.values() for k in ks})
     rejects = Rejects()
     try:
-        with open_stream(path) as stream:
+        with open_stream(path, head) as stream:
             table = pv.read_csv(
                 stream,
                 read_options=pv.ReadOptions(column_names=["line"], use_threads=False),
@@ -260,11 +264,11 @@ def _convert(
     problems.add(pc.is_null(when), lambda i: f"no request time ({name or 'time_s not mapped'})")
     columns["time_s"] = time_s
     columns["whole_second"] = pc.and_(pc.is_null(epoch_ms), pc.is_valid(clf_s))
-    out = assemble(columns, n)
+    out = assemble(columns, n).append_column(LINE, pa.array(np.asarray(lines, dtype=np.int64)))
     if problems.bad.any():
         first = problems.first_bad()
         if first is not None:
             i, reason = first
             malformed.add(int(problems.bad.sum()), int(lines[i]), clip(raw[i].as_py()), reason)
         out = out.filter(pa.array(~problems.bad))
-    return out.select(REQUEST_SCHEMA.names)
+    return out.select([*REQUEST_SCHEMA.names, LINE])

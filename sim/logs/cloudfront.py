@@ -26,6 +26,7 @@ from sim.logs._common import (
     FLOAT_PATTERN,
     INT32_PATTERN,
     INT_PATTERN,
+    LINE,
     REQUEST_SCHEMA,
     FileResult,
     Malformed,
@@ -79,8 +80,8 @@ def _skip_rows(path: str) -> int:
     return n
 
 
-def read_cloudfront(path: str) -> FileResult:
-    """Read one CloudFront standard log file (plain or gzip)."""
+def read_cloudfront(path: str, head: bool = False) -> FileResult:
+    """Read one CloudFront standard log file (plain or gzip; ``head``: its first lines only)."""
     names = header(path)
     missing = [f for f in REQUIRED if f not in names]
     if missing:
@@ -90,9 +91,9 @@ def read_cloudfront(path: str) -> FileResult:
     if len(set(names)) != len(names):
         raise TraceError(f"{path}: CloudFront '#Fields:' line names a field twice")
     skip = _skip_rows(path)
-    table, rejects = _read(path, names, skip, threads=True)
+    table, rejects = _read(path, names, skip, threads=True, head=head)
     if rejects.any and not rejects.numbers_known:
-        table, rejects = _read(path, names, skip, threads=False)
+        table, rejects = _read(path, names, skip, threads=False, head=head)
     lines = kept_line_numbers(table.num_rows, rejects.numbers(), skip + 1)
     keep = pc.not_equal(pc.fill_null(table["date"], "-"), "")  # blank lines come as empty rows
     if not pc.all(keep).as_py():
@@ -107,7 +108,9 @@ def read_cloudfront(path: str) -> FileResult:
     return FileResult(out, out.num_rows + malformed.count, malformed.count, malformed.report(path))
 
 
-def _read(path: str, names: list[str], skip: int, threads: bool) -> tuple[pa.Table, Rejects]:
+def _read(
+    path: str, names: list[str], skip: int, threads: bool, head: bool = False
+) -> tuple[pa.Table, Rejects]:
     rejects = Rejects(skip=lambda text: not text.strip() or text.startswith("#"))
     include = [c for c in _USED if c in names]
     read = pv.ReadOptions(
@@ -124,7 +127,7 @@ def _read(path: str, names: list[str], skip: int, threads: bool) -> tuple[pa.Tab
         strings_can_be_null=True,
     )
     try:
-        with open_stream(path) as stream:
+        with open_stream(path, head) as stream:
             table = pv.read_csv(
                 stream, read_options=read, parse_options=parse, convert_options=convert
             )
@@ -173,10 +176,11 @@ def _convert(table: pa.Table, lines: Any, malformed: Malformed) -> pa.Table:
         },
         n,
     )
+    out = out.append_column(LINE, pa.array(np.asarray(lines, dtype=np.int64)))
     if problems.bad.any():
         first = problems.first_bad()
         if first is not None:
             i, reason = first
             malformed.add(int(problems.bad.sum()), int(lines[i]), None, reason)
         out = out.filter(pa.array(~problems.bad))
-    return out.select(REQUEST_SCHEMA.names)
+    return out.select([*REQUEST_SCHEMA.names, LINE])

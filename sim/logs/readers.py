@@ -16,13 +16,22 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sim.errors import TraceError
-from sim.logs._common import REQUEST_SCHEMA, MalformedLine, empty_table, head_lines
-from sim.logs.alb import TYPES, read_alb
+from sim.logs._common import (
+    HEAD_BYTES,
+    LINE,
+    REQUEST_SCHEMA,
+    FileChunks,
+    MalformedLine,
+    empty_table,
+    head_lines,
+    whole_file,
+)
+from sim.logs.alb import BLOCK_BYTES, TYPES, alb_chunks
 from sim.logs.apigw import _EXPORT_PREFIX, field_map, read_apigw
 from sim.logs.cloudfront import read_cloudfront
 
@@ -80,6 +89,40 @@ def read_access_logs(
         No such file, an unknown or undetectable format, an unreadable file, no log lines, or too
         many malformed lines (the message names the file, line, text, reason and share).
     """
+    check_options(path, format, max_malformed_share, apigw_fields)
+    files = find_files(path)
+    fmt = detect_format(files[0]) if format == "auto" else format
+    tables: list[pa.Table] = []
+    lines = malformed = 0
+    first: MalformedLine | None = None
+
+    def read(file: str) -> tuple[FileChunks, list[pa.Table]]:
+        reading = file_chunks(fmt, file, apigw_fields=apigw_fields)
+        return reading, list(reading.chunks())
+
+    # files read side by side (pyarrow's decompression and parsing release the GIL), in order
+    workers = min(len(files), os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = pool.map(read, files) if workers > 1 else map(read, files)
+        for reading, chunks in results:
+            if chunks:
+                table = pa.concat_tables(chunks)
+                if len(chunks) > 1:  # lines parsed apart come after their block
+                    table = table.take(pc.sort_indices(table[LINE]))
+                tables.append(table.select(REQUEST_SCHEMA.names))
+            lines += reading.lines
+            malformed += reading.malformed.count
+            if first is None and reading.malformed.count:
+                first = reading.first_malformed()
+    check_malformed(path, fmt, files, lines, malformed, first, max_malformed_share)
+    table = pa.concat_tables(tables) if tables else empty_table()
+    report = ReadReport(tuple(files), lines, table.num_rows, malformed, first, fmt)
+    return table, report
+
+
+def check_options(path: str, format: str, max_malformed_share: float,
+                  apigw_fields: Mapping[str, str] | None) -> None:  # fmt: skip
+    """Refuse an unknown format, a share outside 0 to 1 or a wrong API Gateway mapping."""
     if format not in (*FORMATS, "auto"):
         raise TraceError(f"{path}: unknown access log format {format!r}; expected one of "
                          f"{', '.join(FORMATS)} or auto")  # fmt: skip
@@ -89,32 +132,20 @@ def read_access_logs(
         )
     if format == "apigw" or apigw_fields is not None:
         field_map(apigw_fields)  # check the mapping before reading
-    files = find_files(path)
-    fmt = detect_format(files[0]) if format == "auto" else format
-    tables: list[pa.Table] = []
-    lines = malformed = 0
-    first: MalformedLine | None = None
 
-    def read(file: str) -> Any:
-        if fmt == "alb":
-            return read_alb(file)
-        if fmt == "cloudfront":
-            return read_cloudfront(file)
-        return read_apigw(file, apigw_fields)
 
-    # files read side by side (pyarrow's decompression and parsing release the GIL), in order
-    workers = min(len(files), os.cpu_count() or 1)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = pool.map(read, files) if workers > 1 else map(read, files)
-        for result in results:
-            if result.table.num_rows:
-                tables.append(result.table)
-            lines += result.lines
-            malformed += result.malformed
-            if first is None and result.first_malformed is not None:
-                first = result.first_malformed
+def check_malformed(
+    path: str,
+    fmt: str,
+    files: list[str] | tuple[str, ...],
+    lines: int,
+    malformed: int,
+    first: MalformedLine | None,
+    max_malformed_share: float,
+) -> None:
+    """Refuse logs without lines, or with more malformed lines than ``max_malformed_share``."""
     if lines == 0:
-        raise TraceError(f"{path}: no {fmt} access log lines in {_files_phrase(files)}")
+        raise TraceError(f"{path}: no {fmt} access log lines in {_files_phrase(list(files))}")
     share = malformed / lines
     if share > max_malformed_share and first is not None:
         raise TraceError(
@@ -122,9 +153,25 @@ def read_access_logs(
             f"{first.text!r}; {malformed:,} of {lines:,} lines ({share:.3%}) are malformed, "
             f"more than max_malformed_share {max_malformed_share:g}"
         )
-    table = pa.concat_tables(tables) if tables else empty_table()
-    report = ReadReport(tuple(files), lines, table.num_rows, malformed, first, fmt)
-    return table, report
+
+
+def file_chunks(
+    fmt: str,
+    file: str,
+    *,
+    routes: bool = True,
+    apigw_fields: Mapping[str, str] | None = None,
+    head: bool = False,
+) -> FileChunks:
+    """A reader of one log file of format ``fmt``, chunk by chunk (see :class:`FileChunks`);
+    ``routes=False``: ``route`` and ``method`` may be left null (faster for ALB); ``head``: the
+    file's first lines only (a sample)."""
+    if fmt == "alb":
+        return alb_chunks(file, routes=routes, block_bytes=HEAD_BYTES if head else BLOCK_BYTES,
+                          head=head)  # fmt: skip
+    if fmt == "cloudfront":
+        return FileChunks(file, whole_file(lambda: read_cloudfront(file, head)))
+    return FileChunks(file, whole_file(lambda: read_apigw(file, apigw_fields, head)))
 
 
 #: Files a log directory may hold that are not logs (sim's own outputs beside them).

@@ -17,6 +17,7 @@ The client keys are grouped with pyarrow's compute kernels (no Python loop per l
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import secrets
 from collections.abc import Mapping
@@ -271,8 +272,6 @@ def _load(
     fields: tuple[tuple[str, str], ...],
     version: tuple[tuple[str, int, int], ...],
 ) -> RequestLog:
-    import json
-
     del version  # part of the cache key only
     if is_table(path, fmt):
         import pyarrow.parquet as pq
@@ -283,9 +282,9 @@ def _load(
             stored = pq.read_table(path)
         except (pa.ArrowException, OSError) as exc:
             raise TraceError(f"{path}: not a readable Parquet file ({exc})") from None
-        meta = (stored.schema.metadata or {}).get(SOURCE_KEY)
-        source = json.loads(meta) if meta else {"format": "requests"}
-        return RequestLog(path, check_table(stored, path), source)
+        from sim.logs.source import table_source
+
+        return RequestLog(path, check_table(stored, path), table_source(path))
     from sim.logs.readers import read_access_logs
 
     check_fits(path)
@@ -360,7 +359,6 @@ def report_dict(report: Any) -> dict[str, Any]:
 
 def table_with_source(log: RequestLog) -> pa.Table:
     """The request table with where it came from in its schema metadata."""
-    import json
 
     meta = dict(log.table.schema.metadata or {})
     meta[SOURCE_KEY] = json.dumps(log.source, sort_keys=True, default=str).encode()
@@ -430,3 +428,132 @@ def _segmented_running_max(x: NDArray[np.float64], seg: NDArray[np.int64]) -> ND
         m[k:] = np.where(same, np.maximum(m[k:], m[:-k]), m[k:])
         k *= 2
     return m
+
+
+#: How long a client key keeps its connection id after its latest response, s: the longest idle
+#: timeout an ALB takes (4,000 s), so that a replay at any idle timeout splits the same way.
+ID_RETENTION_S = 4000.0
+
+#: Rows of a request table written at a time (one Parquet row group).
+ROW_GROUP_ROWS = 1 << 20
+
+
+class ConnectionIds:
+    """Opaque connection ids for client keys, in a stream of requests in time order.
+
+    A key keeps its id while it is seen within :data:`ID_RETENTION_S` of its latest response; a
+    key seen again later gets a new id (every replay would open a new connection for it anyway).
+    Ids are ``(k × m) mod 2⁶³ xor s`` for the ``k``-th key seen, with ``m`` odd and ``s`` drawn at
+    random from the salt and then forgotten: distinct keys get distinct ids, and nothing kept maps
+    an id back to a client address. Only the keys seen within the retention are held.
+    """
+
+    def __init__(self, salt: bytes) -> None:
+        rng = np.random.default_rng(int.from_bytes(hashlib.blake2b(salt, digest_size=16).digest()))
+        self._mul = int(rng.integers(0, 2**62)) * 2 + 1
+        self._xor = int(rng.integers(0, 2**63))
+        self._next = 0
+        self.keys: pa.Array | None = None
+        self.ids = np.zeros(0, dtype=np.uint64)
+        self.last_done_s = np.zeros(0, dtype=np.float64)
+
+    def assign(
+        self, key: pa.Array, time_s: NDArray[np.float64], done_s: NDArray[np.float64]
+    ) -> pa.Array:
+        """The ids of one batch's keys (null stays null), with the requests' arrivals (in time
+        order, after the previous batch's) and response ends."""
+        n = len(key)
+        known = np.asarray(key.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
+        out = np.zeros(n, dtype=np.uint64)
+        if known.any():
+            encoded = pc.dictionary_encode(key.filter(pa.array(known)))
+            values = encoded.dictionary
+            if self.keys is None or len(self.keys) == 0:
+                pos = np.full(len(values), -1, dtype=np.int64)
+                self.keys = values.slice(0, 0)
+            else:
+                found = pc.index_in(values, value_set=self.keys)
+                pos = np.asarray(
+                    pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64
+                )
+            missing = np.flatnonzero(pos < 0)
+            if missing.size:
+                k = np.arange(self._next, self._next + missing.size, dtype=np.uint64)
+                self._next += missing.size
+                with np.errstate(over="ignore"):  # uint64 arithmetic wraps: mod 2⁶⁴
+                    new_ids = (k * np.uint64(self._mul)) & np.uint64(2**63 - 1)
+                new_ids ^= np.uint64(self._xor)
+                pos[missing] = len(self.keys) + np.arange(missing.size)
+                self.keys = pa.concat_arrays([self.keys, values.take(pa.array(missing))])
+                self.ids = np.concatenate([self.ids, new_ids])
+                self.last_done_s = np.concatenate(
+                    [self.last_done_s, np.full(missing.size, -np.inf)]
+                )
+            codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+            slot = pos[codes]
+            out[known] = self.ids[slot]
+            np.maximum.at(self.last_done_s, slot, done_s[known])
+            keep = self.last_done_s + ID_RETENTION_S >= float(time_s[-1])
+            if not keep.all():
+                self.keys = self.keys.filter(pa.array(keep))
+                self.ids, self.last_done_s = self.ids[keep], self.last_done_s[keep]
+        mask = None if known.all() else pa.array(~known)
+        return pa.array(out, type=pa.uint64(), mask=mask)
+
+
+def write_request_table(
+    opts: Any, target: Path, provenance: Mapping[str, Any], salt: bytes | None = None
+) -> dict[str, Any]:
+    """Stream the logs that ``opts`` (:class:`sim.logs.source.SourceOptions`) names into a request
+    table at ``target``, a row group at a time (memory does not grow with the lines); returns what
+    reading found (also stored in the table's metadata under :data:`SOURCE_KEY`)."""
+    import pyarrow.parquet as pq
+
+    from sim.output import PROVENANCE_KEY
+
+    stream = opts.stream(routes=True)
+    ids = ConnectionIds(secrets.token_bytes(16) if salt is None else salt)
+    meta = {PROVENANCE_KEY: json.dumps(dict(provenance), sort_keys=True).encode()}
+    schema = TABLE_SCHEMA.with_metadata(meta)
+    held: list[pa.Table] = []
+    rows = 0
+    with pq.ParquetWriter(str(target), schema, compression="zstd") as writer:
+
+        def flush() -> None:
+            nonlocal held, rows
+            if held:
+                writer.write_table(_as_request_table(pa.concat_tables(held)))
+            held, rows = [], 0
+
+        for table in stream.tables():
+            t = np.asarray(table["time_s"].to_numpy(), dtype=np.float64)
+            dur = pc.fill_null(table["duration_ms"], 0.0).to_numpy(zero_copy_only=False)
+            done = t + np.maximum(np.nan_to_num(dur), 0.0) / 1000.0
+            client = table["client"].combine_chunks()
+            table = table.append_column("connection", ids.assign(client, t, done))
+            held.append(table)
+            rows += table.num_rows
+            if rows >= ROW_GROUP_ROWS:
+                flush()
+        flush()
+        source: dict[str, Any] = stream.report.as_dict()
+        writer.add_key_value_metadata({SOURCE_KEY: json.dumps(source, default=str)})
+    return source
+
+
+def _as_request_table(t: pa.Table) -> pa.Table:
+    def dictionary(name: str) -> pa.Array:
+        return pc.dictionary_encode(t.column(name).combine_chunks().cast(pa.string()))
+
+    columns = {
+        "time_s": t.column("time_s").cast(pa.float64()),
+        "request_bytes": t.column("request_bytes").cast(pa.int64()),
+        "response_bytes": t.column("response_bytes").cast(pa.int64()),
+        "connection": t.column("connection"),
+        "route": dictionary("route"),
+        "method": dictionary("method"),
+        "duration_ms": t.column("duration_ms").cast(pa.float64()),
+        "status": t.column("status").cast(pa.int32()),
+        "event_type": dictionary("event_type"),
+    }
+    return pa.table({f.name: columns[f.name] for f in TABLE_SCHEMA}, schema=TABLE_SCHEMA)

@@ -74,6 +74,10 @@ class ArrivalWindow:
     response_bytes: IntArray | None = None
     duration_ms: FloatArray | None = None
     unconnected: NDArray[np.bool_] | None = None
+    #: more open time of connections opened in earlier windows (see
+    #: :class:`sim.traffic.connections.Connections`)
+    carried_start_epoch_s: FloatArray | None = None
+    carried_end_epoch_s: FloatArray | None = None
 
 
 @runtime_checkable

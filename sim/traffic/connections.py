@@ -40,6 +40,10 @@ class Connections:
     new: NDArray[np.bool_]  # per request: does it open a connection?
     start_s: NDArray[np.float64]  # per connection
     end_s: NDArray[np.float64]  # per connection
+    #: more open time of connections opened before (``[start, end)`` intervals, not new ones):
+    #: a replayed log learns how long a connection stays open only as its requests arrive
+    carried_start_s: NDArray[np.float64] | None = None
+    carried_end_s: NDArray[np.float64] | None = None
 
 
 class ConnectionModel(Protocol):

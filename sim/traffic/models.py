@@ -14,9 +14,10 @@ from __future__ import annotations
 import itertools
 import math
 import os
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     Field,
@@ -29,6 +30,7 @@ from sim._model import StrictModel
 
 if TYPE_CHECKING:
     from sim.logs.requests import RequestLog
+    from sim.logs.source import LogIndex, SourceOptions
 
 SECONDS_PER_DAY = 86_400
 SECONDS_PER_WEEK = 7 * SECONDS_PER_DAY
@@ -596,6 +598,13 @@ class AccessLogTraffic(_Model):
         description="API Gateway logs: our column -> your $context field name (e.g. "
         "{ time_s = 'requestTimeEpoch', response_bytes = 'responseLength' }).",
     )
+    reorder_window_s: float = Field(
+        default=300.0,
+        ge=0,
+        le=86_400,
+        description="How far out of time order a log line may come, s; later lines are left out "
+        "and reported (like malformed lines).",
+    )
     # last, so that its validator sees the other fields
     path: str = Field(
         description="Log file, directory or glob, or a request table; relative to the scenario file."
@@ -611,22 +620,27 @@ class AccessLogTraffic(_Model):
     def _resolve_and_read(cls, value: str, info: ValidationInfo) -> str:
         """Resolve against the scenario file's directory, then read and check the logs once."""
         from sim.errors import TraceError
-        from sim.logs.requests import load_requests
+        from sim.logs.source import log_index
 
         path = _beside_scenario(value, info, follow_links=False)  # a glob stays a glob
         try:
-            load_requests(
-                str(path),
-                info.data.get("format", "auto"),
-                max_malformed_share=info.data.get("max_malformed_share", 0.001),
-                apigw_fields=info.data.get("apigw_fields") or None,
-            )
+            log_index(_source_options(str(path), info.data))
         except TraceError as exc:
             raise ValueError(str(exc)) from None
         return str(path)
 
+    def source_options(self) -> SourceOptions:
+        """How the logs are read."""
+        return _source_options(self.path, self.model_dump())
+
+    def index(self) -> LogIndex:
+        """What the logs hold (one streaming pass, kept per process and version of the files)."""
+        from sim.logs.source import log_index
+
+        return log_index(self.source_options())
+
     def requests(self) -> RequestLog:
-        """The logged requests (read once per process and version of the files)."""
+        """The logged requests, all in memory (for fitting; a replay streams them)."""
         from sim.logs.requests import load_requests
 
         return load_requests(
@@ -640,8 +654,20 @@ class AccessLogTraffic(_Model):
         """The log instant played at the scenario's start, epoch seconds."""
         if self.begin is not None:
             return self.begin.timestamp()
-        first = self.requests().first_s
+        first = self.index().first_s
         return float(math.floor(first / 3600.0) * 3600)
+
+
+def _source_options(path: str, data: Mapping[str, Any]) -> SourceOptions:
+    from sim.logs.source import SourceOptions
+
+    return SourceOptions(
+        path,
+        data.get("format", "auto"),
+        data.get("max_malformed_share", 0.001),
+        tuple(sorted((data.get("apigw_fields") or {}).items())),
+        data.get("reorder_window_s", 300.0),
+    )
 
 
 TrafficConfig = Annotated[

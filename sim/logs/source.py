@@ -1,0 +1,331 @@
+"""Logged requests as a stream in time order, from access logs or a request table, and the index of
+what they hold (one streaming pass, kept per process).
+
+A replay reads its source twice, each time in bounded memory: once for the :class:`LogIndex` (the
+period the logs cover, requests per second, lines, malformed and late lines: what the scenario's
+period, the resource checks and the summary need before and after the run) and once, batch by batch,
+to play the requests (:func:`request_batches`). What is held is proportional to the logs' span in
+seconds (the per-second counts, 4 bytes a second: 10 MB for a month), never to their lines.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from numpy.typing import NDArray
+
+from sim.errors import TraceError
+from sim.logs.requests import LIMITS, SOURCE_KEY, TABLE_SCHEMA, _version, is_table
+from sim.logs.stream import REORDER_WINDOW_S, LogStream
+
+#: The longest span of logs a replay indexes (its per-second counts take 4 bytes a second).
+MAX_SPAN_S = 400 * 86_400
+
+#: Rows of a request table read at a time.
+TABLE_BATCH_ROWS = 1 << 18
+
+
+@dataclass
+class RequestBatch:
+    """Logged requests in time order: arrival ``time_s``, sizes (-1: not logged), ``duration_ms``
+    (NaN: not logged), the client connection ``key`` (null: not logged; a string from logs, an
+    opaque id from a table) and, when asked for, the table's other ``columns``."""
+
+    time_s: NDArray[np.float64]
+    request_bytes: NDArray[np.int64]
+    response_bytes: NDArray[np.int64]
+    duration_ms: NDArray[np.float64]
+    key: pa.Array
+    columns: dict[str, pa.Array] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return int(self.time_s.size)
+
+    def slice(self, a: int, b: int) -> RequestBatch:
+        return RequestBatch(
+            self.time_s[a:b], self.request_bytes[a:b], self.response_bytes[a:b],
+            self.duration_ms[a:b], self.key.slice(a, b - a),
+            {k: v.slice(a, b - a) for k, v in self.columns.items()},
+        )  # fmt: skip
+
+    def done_s(self) -> NDArray[np.float64]:
+        """When each response ends: arrival + logged processing time (the arrival if none)."""
+        d = np.where(np.isnan(self.duration_ms), 0.0, np.maximum(self.duration_ms, 0.0))
+        return self.time_s + d / 1000.0
+
+
+def _filled(col: Any, fill: Any, dtype: Any) -> NDArray[Any]:
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks() if col.num_chunks else pa.array([], col.type)
+    if col.null_count:
+        col = pc.fill_null(col, fill)
+    return np.asarray(col.to_numpy(zero_copy_only=False), dtype=dtype)
+
+
+def _array(col: Any) -> pa.Array:
+    if isinstance(col, pa.ChunkedArray):
+        return col.combine_chunks() if col.num_chunks else pa.array([], col.type)
+    return col
+
+
+def _batch(table: pa.Table, key: str, columns: tuple[str, ...]) -> RequestBatch:
+    return RequestBatch(
+        _filled(table["time_s"], 0.0, np.float64),
+        _filled(table["request_bytes"], -1, np.int64),
+        _filled(table["response_bytes"], -1, np.int64),
+        _filled(table["duration_ms"], math.nan, np.float64),
+        _array(table[key]),
+        {c: _array(table[c]) for c in columns},
+    )
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """How a source is read (the access-log settings of a scenario or a command)."""
+
+    path: str
+    fmt: str = "auto"
+    max_malformed_share: float = 0.001
+    apigw_fields: tuple[tuple[str, str], ...] = ()
+    reorder_window_s: float = REORDER_WINDOW_S
+
+    @property
+    def table(self) -> bool:
+        return is_table(self.path, self.fmt)
+
+    def stream(self, routes: bool = False) -> LogStream:
+        return LogStream(
+            self.path, self.fmt, max_malformed_share=self.max_malformed_share,
+            apigw_fields=dict(self.apigw_fields) or None,
+            reorder_window_s=self.reorder_window_s, routes=routes,
+        )  # fmt: skip
+
+
+def request_batches(
+    opts: SourceOptions, columns: tuple[str, ...] = (), stream: LogStream | None = None
+) -> Iterator[RequestBatch]:
+    """The source's requests in time order, batch by batch (``columns``: also these of
+    ``route``, ``method``, ``status``, ``event_type``)."""
+    if opts.table:
+        yield from _table_batches(opts.path, columns)
+        return
+    s = stream or opts.stream(routes=bool({"route", "method"} & set(columns)))
+    for table in s.tables():
+        yield _batch(table, "client", columns)
+
+
+def _table_batches(
+    path: str, columns: tuple[str, ...], checked: TableCheck | None = None
+) -> Iterator[RequestBatch]:
+    import pyarrow.parquet as pq
+
+    if not Path(path).is_file():
+        raise TraceError(f"{path}: request table not found")
+    try:
+        pf = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise TraceError(f"{path}: not a readable Parquet file ({exc})") from None
+    check = checked or TableCheck(path)
+    check.schema(pf.schema_arrow)
+    try:
+        for rb in pf.iter_batches(batch_size=TABLE_BATCH_ROWS):
+            table = check.batch(pa.Table.from_batches([rb]))
+            yield _batch(table, "connection", columns)
+    except (pa.ArrowException, OSError) as exc:
+        raise TraceError(f"{path}: cannot read the request table ({exc})") from None
+    if check.rows == 0:
+        raise TraceError(f"{path}: holds no requests")
+
+
+def table_source(path: str) -> dict[str, Any]:
+    """What a request table's metadata says of its source (``{"format": "requests"}`` if none)."""
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise TraceError(f"{path}: not a readable Parquet file ({exc})") from None
+    meta = dict(pf.metadata.metadata or {})
+    meta.update(pf.schema_arrow.metadata or {})
+    raw = meta.get(SOURCE_KEY)
+    return dict(json.loads(raw)) if raw else {"format": "requests"}
+
+
+class TableCheck:
+    """The checks of a request table, batch by batch: its columns and types, times finite and
+    sorted (across batches too), sizes and durations within :data:`LIMITS`."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.rows = 0
+        self.last_s = -math.inf
+
+    def schema(self, schema: pa.Schema) -> None:
+        names = schema.names
+        missing = [f.name for f in TABLE_SCHEMA if f.name not in names]
+        if missing:
+            raise TraceError(
+                f"{self.path}: not a request table: no column {missing[0]!r} (a request table "
+                f"is what 'sim logs convert' writes; columns: "
+                f"{', '.join(f.name for f in TABLE_SCHEMA)})"
+            )
+
+    def batch(self, table: pa.Table) -> pa.Table:
+        path, base = self.path, self.rows
+        columns = []
+        for f in TABLE_SCHEMA:
+            try:
+                columns.append(table.column(f.name).cast(f.type))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise TraceError(
+                    f"{path}: column {f.name} is {table.schema.field(f.name).type}, expected "
+                    f"{f.type} ({exc})"
+                ) from None
+        table = pa.Table.from_arrays(columns, schema=TABLE_SCHEMA)
+        t = np.asarray(table.column("time_s").to_numpy(), dtype=np.float64)
+        bad = np.flatnonzero(~np.isfinite(t))
+        if bad.size:
+            raise TraceError(f"{path}, row {base + bad[0] + 1}: time_s is not a finite number")
+        back = np.flatnonzero(np.diff(np.r_[self.last_s, t]) < 0)
+        if back.size:
+            raise TraceError(
+                f"{path}, row {base + back[0] + 1}: time_s goes back in time (a request table "
+                "is sorted by arrival)"
+            )
+        for name, most in LIMITS.items():
+            values = _filled(table.column(name), 0, np.float64)
+            bad = np.flatnonzero(~np.isfinite(values) | (values < 0) | (values > most))
+            if bad.size:
+                raise TraceError(
+                    f"{path}, row {base + bad[0] + 1}: {name} is {values[bad[0]]!r}, expected a "
+                    f"finite number from 0 to {most:,.0f} (or null: unknown)"
+                )
+        self.rows += table.num_rows
+        if t.size:
+            self.last_s = float(t[-1])
+        return table
+
+
+@dataclass(frozen=True, eq=False)
+class LogIndex:
+    """What a source holds, from one streaming pass: its ``first_s`` and ``last_s`` request,
+    requests per second from ``first_second`` (``per_second``), how many name their connection
+    (``with_connection``), and what reading found (``source``: files, lines, malformed and late
+    lines, format, reorder window)."""
+
+    opts: SourceOptions
+    first_s: float
+    last_s: float
+    first_second: int
+    per_second: NDArray[np.int32]
+    rows: int
+    with_connection: int
+    source: Mapping[str, Any]
+
+    @property
+    def path(self) -> str:
+        return self.opts.path
+
+    @property
+    def n(self) -> int:
+        return self.rows
+
+    def count_before(self, t_s: float) -> int:
+        """Requests before the instant ``t_s``: from the per-second counts at a whole second, by
+        reading the source again within one."""
+        if t_s <= self.first_s:
+            return 0
+        if t_s > self.last_s:
+            return self.rows
+        if t_s != math.floor(t_s):
+            return sum(int(np.searchsorted(b.time_s, t_s)) for b in request_batches(self.opts))
+        k = int(t_s) - self.first_second
+        return int(self.per_second[: max(k, 0)].sum(dtype=np.int64))
+
+
+@lru_cache(maxsize=8)
+def _index(opts: SourceOptions, version: tuple[tuple[str, int, int], ...]) -> LogIndex:
+    del version  # part of the cache key only
+    counts = _SecondCounts(opts.path)
+    rows = with_connection = 0
+    first = last = math.nan
+    stream = None if opts.table else opts.stream()
+    for b in request_batches(opts, stream=stream):
+        if b.n == 0:
+            continue
+        if rows == 0:
+            first = float(b.time_s[0])
+        last = float(b.time_s[-1])
+        counts.add(b.time_s)
+        rows += b.n
+        with_connection += len(b.key) - b.key.null_count
+    if rows == 0:
+        raise TraceError(f"{opts.path}: the logs hold no requests")
+    if stream is not None:
+        source = stream.report.as_dict()
+        if source["first_malformed"] is not None:
+            source["first_malformed"] = dict(source["first_malformed"])
+    else:
+        source = table_source(opts.path)
+    sec0, per_second = counts.result()
+    return LogIndex(opts, first, last, sec0, per_second, rows, with_connection, source)
+
+
+def log_index(opts: SourceOptions) -> LogIndex:
+    """The index of a source (one streaming pass, kept per process and version of its files)."""
+    return _index(opts, _version(opts.path))
+
+
+def index_cache_clear() -> None:
+    _index.cache_clear()
+
+
+class _SecondCounts:
+    """Requests per second of a time-ordered stream (refused beyond :data:`MAX_SPAN_S`)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.first: int | None = None
+        self.parts: list[NDArray[np.int32]] = []
+        self.size = 0
+
+    def add(self, t: NDArray[np.float64]) -> None:
+        sec = np.floor(t).astype(np.int64)
+        if self.first is None:
+            self.first = int(sec[0])
+        rel = sec - self.first
+        top = int(rel[-1]) + 1
+        if top > MAX_SPAN_S:
+            from sim.units import iso_utc
+
+            raise TraceError(
+                f"{self.path}: the logs span {iso_utc(self.first)} to {iso_utc(float(sec[-1]))}, "
+                f"more than {MAX_SPAN_S // 86_400} days: replay a shorter period (a glob of "
+                "fewer files), or check the logs for a wrong time"
+            )
+        lo = int(rel[0])
+        counts = np.bincount(rel - lo).astype(np.int32)
+        if lo < self.size:  # the batch starts in the last second counted
+            overlap = self.size - lo
+            self.parts[-1][-overlap:] += counts[:overlap]
+            counts = counts[overlap:]
+        elif lo > self.size:
+            self.parts.append(np.zeros(lo - self.size, np.int32))
+        if counts.size:
+            self.parts.append(counts)
+        self.size = max(self.size, top)
+
+    def result(self) -> tuple[int, NDArray[np.int32]]:
+        if self.first is None:
+            return 0, np.zeros(0, np.int32)
+        return self.first, np.concatenate(self.parts) if self.parts else np.zeros(0, np.int32)
