@@ -903,18 +903,25 @@ def logs_convert(
 @click.argument("source")
 @_log_options
 @IDLE_TIMEOUT_OPTION
+@REORDER_WINDOW_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def logs_summary(
-    source: str, log_format: str, max_malformed: float, idle_timeout: float, as_json: bool
+    source: str,
+    log_format: str,
+    max_malformed: float,
+    idle_timeout: float,
+    reorder_window: float,
+    as_json: bool,
 ) -> None:
     """Print what the logs (or request table) at SOURCE hold: period, requests, profile, bytes,
-    connections and their reuse, routes, status codes, durations, malformed lines."""
-    from sim.logs.requests import load_requests
+    connections and their reuse, routes, status codes, durations, malformed and late lines (one
+    streaming pass in bounded memory)."""
+    from sim.logs.source import SourceOptions
     from sim.logs.summary import summarize, summary_lines
     from sim.output import json_text
 
-    log = load_requests(source, log_format, max_malformed_share=max_malformed)
-    doc = summarize(log, idle_timeout)
+    opts = SourceOptions(source, log_format, max_malformed, (), reorder_window)
+    doc = summarize(opts, idle_timeout)
     if as_json:
         click.echo(json_text(doc), nl=False)
         return

@@ -276,10 +276,10 @@ def replay_meters(
     """The ALB's hourly meters on the logged requests, over the clock hours they span."""
     from sim.config import scenario_from_dict
     from sim.engine import simulate
-    from sim.logs.requests import load_requests
+    from sim.logs.source import SourceOptions, log_index
     from sim.pricing.derive import derive_columns
 
-    log = load_requests(source, fmt, max_malformed_share=max_malformed_share)
+    log = log_index(SourceOptions(source, fmt, max_malformed_share))
     first = math.floor(log.first_s / SECONDS_PER_HOUR) * SECONDS_PER_HOUR
     last = math.floor(log.last_s / SECONDS_PER_HOUR) * SECONDS_PER_HOUR + SECONDS_PER_HOUR
     data = {

@@ -114,6 +114,11 @@ class ConnectionTracker:
             carried_a, carried_b = reported[more], end[more]
             closed_a.append(opened[~last])
             closed_b.append(end[~last])
+            # a live connection whose key opens a new one here closed at its bound
+            first_new = first[starts] & ~continues & np.isfinite(state[starts])
+            gone = s[starts[first_new]]
+            closed_a.append(self.opened_s[gone])
+            closed_b.append(self.last_done_s[gone] + self.idle_s)
             tail = starts[last]
             ls = s[tail]
             self.last_done_s[ls] = group_max[last]

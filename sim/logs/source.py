@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -119,6 +120,11 @@ def request_batches(
     if opts.table:
         yield from _table_batches(opts.path, columns)
         return
+    if stream is None and not columns:
+        spill = _spills.get((opts, _version(opts.path)))
+        if spill is not None:
+            yield from spill.batches()
+            return
     s = stream or opts.stream(routes=bool({"route", "method"} & set(columns)))
     for table in s.tables():
         yield _batch(table, "client", columns)
@@ -253,22 +259,122 @@ class LogIndex:
         return int(self.per_second[: max(k, 0)].sum(dtype=np.int64))
 
 
+class Spill:
+    """What a replay plays of the logs, kept in a temporary file (Arrow IPC, LZ4) by the pass
+    that indexes them, so that the replay does not parse the logs again: arrival, sizes,
+    processing time and an opaque connection id (:class:`sim.logs.requests.ConnectionIds`; no
+    client address). The file is removed when the process no longer needs it."""
+
+    SCHEMA = pa.schema(
+        [
+            pa.field("time_s", pa.float64()),
+            pa.field("request_bytes", pa.int64()),
+            pa.field("response_bytes", pa.int64()),
+            pa.field("duration_ms", pa.float64()),
+            pa.field("key", pa.uint64()),
+        ]
+    )
+
+    def __init__(self) -> None:
+        import secrets
+        import tempfile
+
+        from sim.logs.requests import ConnectionIds
+
+        self._dir = tempfile.TemporaryDirectory(prefix="sim-logs-")
+        self.path = os.path.join(self._dir.name, "requests.arrow")
+        self._sink = pa.OSFile(self.path, "wb")
+        options = pa.ipc.IpcWriteOptions(compression="lz4")
+        self._writer: Any = pa.ipc.new_file(self._sink, self.SCHEMA, options=options)
+        self._ids = ConnectionIds(secrets.token_bytes(16))
+        self._held: list[RequestBatch] = []
+        self._rows = 0
+
+    #: Requests given connection ids at a time (each time costs a pass over the keys held).
+    ROWS = 1 << 18
+
+    def add(self, b: RequestBatch) -> None:
+        self._held.append(b)
+        self._rows += b.n
+        if self._rows >= self.ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._held:
+            return
+        from sim.traffic.logreplay import _concat
+
+        b = self._held[0] if len(self._held) == 1 else _concat(self._held)
+        self._held, self._rows = [], 0
+        key = self._ids.assign(b.key, b.time_s, b.done_s())
+        self._writer.write_batch(
+            pa.record_batch(
+                [pa.array(b.time_s), pa.array(b.request_bytes), pa.array(b.response_bytes),
+                 pa.array(b.duration_ms), key],
+                schema=self.SCHEMA,
+            )
+        )  # fmt: skip
+
+    def close(self) -> None:
+        self._flush()
+        self._writer.close()
+        self._sink.close()
+
+    def batches(self) -> Iterator[RequestBatch]:
+        with pa.memory_map(self.path) as source:
+            reader = pa.ipc.open_file(source)
+            for i in range(reader.num_record_batches):
+                rb = reader.get_batch(i)
+                yield RequestBatch(
+                    rb.column(0).to_numpy(), rb.column(1).to_numpy(), rb.column(2).to_numpy(),
+                    rb.column(3).to_numpy(), rb.column(4),
+                )  # fmt: skip
+
+
+#: Spills of the logs indexed in this process (see :class:`Spill`), by source and version.
+_spills: dict[tuple[SourceOptions, tuple[tuple[str, int, int], ...]], Spill] = {}
+
+#: Bytes a spilled request takes at most on disk (five 8-byte columns, before compression).
+SPILL_BYTES_PER_REQUEST = 40
+
+
+def _spill_fits(opts: SourceOptions) -> bool:
+    """Whether the temporary directory has room for the spill of these logs, twice over (their
+    text at 150 bytes a line at least)."""
+    import shutil
+    import tempfile
+
+    from sim.logs.requests import MIN_LINE_BYTES, log_bytes
+
+    need = log_bytes(opts.path) / MIN_LINE_BYTES * SPILL_BYTES_PER_REQUEST
+    try:
+        free = shutil.disk_usage(tempfile.gettempdir()).free
+    except OSError:
+        return False
+    return free > 2 * need
+
+
 @lru_cache(maxsize=8)
 def _index(opts: SourceOptions, version: tuple[tuple[str, int, int], ...]) -> LogIndex:
-    del version  # part of the cache key only
     counts = _SecondCounts(opts.path)
     rows = with_connection = 0
     first = last = math.nan
     stream = None if opts.table else opts.stream()
+    spill = Spill() if stream is not None and _spill_fits(opts) else None
     for b in request_batches(opts, stream=stream):
         if b.n == 0:
             continue
+        if spill is not None:
+            spill.add(b)
         if rows == 0:
             first = float(b.time_s[0])
         last = float(b.time_s[-1])
         counts.add(b.time_s)
         rows += b.n
         with_connection += len(b.key) - b.key.null_count
+    if spill is not None:
+        spill.close()
+        _spills[(opts, version)] = spill
     if rows == 0:
         raise TraceError(f"{opts.path}: the logs hold no requests")
     if stream is not None:
@@ -288,6 +394,7 @@ def log_index(opts: SourceOptions) -> LogIndex:
 
 def index_cache_clear() -> None:
     _index.cache_clear()
+    _spills.clear()
 
 
 class _SecondCounts:

@@ -191,7 +191,11 @@ class _Pending:
         those at or after it stay."""
         if not self.tables:
             return None
-        table = pa.concat_tables(self.tables) if len(self.tables) > 1 else self.tables[0]
+        table = (
+            pa.concat_tables(self.tables, promote_options="default")
+            if len(self.tables) > 1
+            else self.tables[0]
+        )
         t = np.asarray(table["time_s"].to_numpy(), dtype=np.float64)
         out_mask = t < watermark_s
         if not out_mask.any():
@@ -274,8 +278,21 @@ class LogStream:
             self.format, self.files[i], routes=self.routes, apigw_fields=self.apigw_fields
         )
         if _text_bytes(self.files[i]) <= READ_AHEAD_BYTES:
-            return reading, list(reading.chunks())
+            return reading, [self._project(c) for c in reading.chunks()]
         return reading, None
+
+    #: The columns a stream without routes hands on (a replay needs no more).
+    PLAYED = ("time_s", "request_bytes", "response_bytes", "duration_ms", "client", LINE)
+
+    def _project(self, chunk: pa.Table) -> pa.Table:
+        """The chunk with the columns wanted only (``whole_second`` where it is ever true)."""
+        if self.routes:
+            return chunk
+        names = list(self.PLAYED)
+        ws = chunk["whole_second"]
+        if ws.null_count < len(ws) and pc.any(pc.fill_null(ws, False)).as_py():
+            names.append("whole_second")
+        return chunk.select(names)
 
     def tables(self) -> Iterator[pa.Table]:
         """The rows in time order, a table at a time (see the class docstring)."""
@@ -294,7 +311,8 @@ class LogStream:
                     submitted += 1
                 reading, chunks = ahead.popleft().result()
                 following = self.keys[i + 1] if i + 1 < n else math.inf
-                for chunk in chunks if chunks is not None else reading.chunks():
+                parts = chunks if chunks is not None else map(self._project, reading.chunks())
+                for chunk in parts:
                     chunk = self._late(chunk, i, watermark)
                     if chunk.num_rows == 0:
                         continue

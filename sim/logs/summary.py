@@ -3,13 +3,13 @@ connections and their reuse, routes, status codes, durations, and what reading t
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sim.logs.requests import RequestLog, connection_spans
 from sim.units import SECONDS_PER_HOUR, iso_utc
 
 #: Routes listed by name (the rest are summed as "other").
@@ -23,88 +23,186 @@ def _quantiles(values: np.ndarray[Any, Any], qs: tuple[float, ...]) -> dict[str,
     return {f"p{round(q * 100):d}": float(v) for q, v in zip(qs, out, strict=True)}
 
 
-def _sizes(log: RequestLog, name: str) -> dict[str, Any]:
-    known = log.known(name)
-    values = log.column(name, np.int64, 0)[known]
+#: Resolution of the streamed quantiles: bins of ``log2(1 + v)`` this wide (a relative error
+#: below 1.1e-5).
+LOG_BIN = 2.0**-16
+
+
+class StreamedStats:
+    """Count, total, mean and quantiles of a stream of non-negative values in bounded memory:
+    the values counted in bins of ``log2(1 + v)`` :data:`LOG_BIN` wide (distinct bins only), so a
+    quantile is the value at its bin's centre, rounded to 5 significant digits (exact for whole
+    numbers below 10⁴, within 1.1e-5 of it otherwise)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total = 0.0
+        self.bins = np.zeros(0, dtype=np.int64)
+        self.counts = np.zeros(0, dtype=np.int64)
+
+    def add(self, values: np.ndarray[Any, Any]) -> None:
+        v = np.asarray(values, dtype=np.float64)
+        if v.size == 0:
+            return
+        self.count += int(v.size)
+        self.total += float(v.sum())
+        b = np.floor(np.log2(1.0 + v) / LOG_BIN).astype(np.int64)
+        allb = np.concatenate([self.bins, b])
+        allc = np.concatenate([self.counts, np.ones(b.size, dtype=np.int64)])
+        u, inv = np.unique(allb, return_inverse=True)
+        self.bins, self.counts = (
+            u,
+            np.bincount(inv, weights=allc, minlength=u.size).astype(np.int64),
+        )
+
+    def quantiles(self, qs: tuple[float, ...]) -> dict[str, float]:
+        if self.count == 0:
+            return {}
+        cum = np.cumsum(self.counts)
+
+        def at(rank: int) -> float:  # the value of the order statistic ``rank`` (0-based)
+            i = int(np.searchsorted(cum, rank + 1))
+            return float(2.0 ** ((self.bins[i] + 0.5) * LOG_BIN) - 1.0)
+
+        out = {}
+        for q in qs:  # numpy's default: linear between the two order statistics around q(n-1)
+            h = q * (self.count - 1)
+            lo = int(np.floor(h))
+            value = at(lo) + (h - lo) * (at(min(lo + 1, self.count - 1)) - at(lo))
+            out[f"p{round(q * 100):d}"] = float(f"{value:.5g}")
+        return out
+
+    @property
+    def mean(self) -> float | None:
+        return self.total / self.count if self.count else None
+
+
+def summarize(opts: Any, idle_timeout_s: float = 60.0) -> dict[str, Any]:
+    """The summary of the logs or request table ``opts`` (:class:`sim.logs.source.SourceOptions`)
+    names, as plain data (JSON-ready), from one streaming pass (memory does not grow with the
+    lines: per-second counts, live connections, the distinct routes and methods)."""
+    from sim.logs.conntrack import ConnectionTracker
+    from sim.logs.source import _SecondCounts, request_batches, table_source
+
+    stream = None if opts.table else opts.stream(routes=True)
+    seconds = _SecondCounts(opts.path)
+    tracker = ConnectionTracker(idle_timeout_s)
+    sizes = {"request_bytes": StreamedStats(), "response_bytes": StreamedStats()}
+    durations = StreamedStats()
+    routes: Counter[str] = Counter()
+    methods: Counter[str] = Counter()
+    classes = np.zeros(6, dtype=np.int64)
+    status_logged = n = connected = n_conn = 0
+    life_s = 0.0
+    life_n = 0
+    first = last = float("nan")
+    cols = ("route", "method", "status")
+    for b in request_batches(opts, cols, stream=stream):
+        if b.n == 0:
+            continue
+        if n == 0:
+            first = float(b.time_s[0])
+        last = float(b.time_s[-1])
+        n += b.n
+        seconds.add(b.time_s)
+        for name, stats in sizes.items():
+            v = getattr(b, name)
+            stats.add(v[v >= 0])
+        d = b.duration_ms
+        durations.add(d[~np.isnan(d)])
+        spans = tracker.add(b.time_s, b.key, b.done_s())
+        n_conn += int(spans.opens.sum())
+        connected += int(spans.known.sum())
+        life_s += float((spans.closed_end_s - spans.closed_start_s).sum())
+        life_n += int(spans.closed_end_s.size)
+        _count(routes, b.columns["route"])
+        _count(methods, b.columns["method"])
+        status = b.columns["status"]
+        if status.null_count < len(status):
+            st = np.asarray(status.drop_null().to_numpy(), dtype=np.int64)
+            status_logged += st.size
+            classes += np.bincount(np.clip(st // 100, 0, 5), minlength=6)[:6]
+    if n == 0:
+        from sim.errors import TraceError
+
+        raise TraceError(f"{opts.path}: the logs hold no requests")
+    opened, closed = tracker.finish()
+    life_s += float((closed - opened).sum())
+    life_n += int(closed.size)
+    sec0, per_second = seconds.result()
+    hour0 = int(np.floor(first / SECONDS_PER_HOUR))
+    hour_of_second = (sec0 + np.arange(per_second.size)) // SECONDS_PER_HOUR - hour0
+    per_hour = np.bincount(hour_of_second, weights=per_second).astype(np.int64)
+    hod = np.bincount(
+        (hour0 + np.arange(per_hour.size)) % 24, weights=per_hour, minlength=24
+    ).astype(np.int64)
+    source = stream.report.as_dict() if stream is not None else table_source(opts.path)
+    ranked = sorted(routes.items(), key=lambda p: (-p[1], p[0]))
+    top = ranked[:TOP_ROUTES]
+    other = sum(c for _, c in ranked[TOP_ROUTES:])
+
+    def size_doc(st: StreamedStats) -> dict[str, Any]:
+        return {
+            "logged": st.count,
+            "total": round(st.total),
+            "mean": st.mean,
+            **st.quantiles((0.5, 0.99)),
+        }
+
     return {
-        "logged": int(known.sum()),
-        "total": int(values.sum()),
-        "mean": float(values.mean()) if values.size else None,
-        **(_quantiles(values.astype(np.float64), (0.5, 0.99)) or {}),
-    }
-
-
-def _counts(table: pa.Table, name: str) -> list[tuple[str, int]]:
-    col = table.column(name).combine_chunks()
-    if isinstance(col, pa.DictionaryArray):
-        col = col.dictionary_decode()
-    counted = pc.value_counts(col)
-    pairs = [(v if v is not None else "-", int(c)) for v, c in zip(
-        counted.field("values").to_pylist(), counted.field("counts").to_pylist(), strict=True
-    )]  # fmt: skip
-    return sorted(pairs, key=lambda p: (-p[1], p[0]))
-
-
-def summarize(log: RequestLog, idle_timeout_s: float = 60.0) -> dict[str, Any]:
-    """The summary of ``log`` as plain data (JSON-ready)."""
-    t = log.time_s
-    first, last = float(t[0]), float(t[-1])
-    hour = np.floor(t / SECONDS_PER_HOUR).astype(np.int64)
-    per_hour = np.bincount(hour - hour[0])
-    sec0, per_second = log.per_second()
-    hour_of_day = np.bincount(hour % 24, minlength=24)
-    spans = connection_spans(log, idle_timeout_s)
-    n_conn = int(spans.opens.sum())
-    connected = int(spans.known.sum())
-    life = spans.end_s - t[spans.opens]
-    status = log.column("status", np.int64, 0)[log.known("status")]
-    classes = {f"{c}xx": int(np.sum(status // 100 == c)) for c in (1, 2, 3, 4, 5)}
-    dur_known = log.known("duration_ms")
-    dur = log.column("duration_ms", np.float64, 0.0)[dur_known]
-    routes = _counts(log.table, "route")
-    top = routes[:TOP_ROUTES]
-    other = sum(c for _, c in routes[TOP_ROUTES:])
-    return {
-        "source": dict(log.source),
-        "path": log.path,
+        "source": source,
+        "path": opts.path,
         "period": {
             "first": iso_utc(first),
             "last": iso_utc(last),
             "hours": int(per_hour.size),
             "span_s": last - first,
         },
-        "requests": log.n,
+        "requests": n,
         "rate": {
-            "mean_per_s": log.n / max(1.0, float(per_second.size)),
+            "mean_per_s": n / max(1.0, float(per_second.size)),
             "peak_per_s": int(per_second.max()),
             "peak_second": iso_utc(sec0 + float(np.argmax(per_second))),
             "busiest_hour": {
-                "start": iso_utc(float(hour[0] + np.argmax(per_hour)) * SECONDS_PER_HOUR),
+                "start": iso_utc(float(hour0 + np.argmax(per_hour)) * SECONDS_PER_HOUR),
                 "requests": int(per_hour.max()),
             },
             "quietest_hour_requests": int(per_hour.min()),
-            "per_hour_of_day": [int(x) for x in hour_of_day],
+            "per_hour_of_day": [int(x) for x in hod],
         },
-        "request_bytes": _sizes(log, "request_bytes"),
-        "response_bytes": _sizes(log, "response_bytes"),
+        "request_bytes": size_doc(sizes["request_bytes"]),
+        "response_bytes": size_doc(sizes["response_bytes"]),
         "connections": {
             "idle_timeout_s": idle_timeout_s,
             "requests_with_connection": connected,
             "connections": n_conn,
             "requests_per_connection": connected / n_conn if n_conn else None,
-            "mean_lifetime_s": float(life.mean()) if life.size else None,
+            "mean_lifetime_s": life_s / life_n if life_n else None,
         },
         "routes": [{"route": r, "requests": c} for r, c in top]
         + ([{"route": "(other)", "requests": other}] if other else []),
         "distinct_routes": len(routes),
-        "methods": [{"method": m, "requests": c} for m, c in _counts(log.table, "method")],
-        "status": {"logged": int(status.size), **classes},
+        "methods": [
+            {"method": m, "requests": c}
+            for m, c in sorted(methods.items(), key=lambda p: (-p[1], p[0]))
+        ],
+        "status": {"logged": status_logged, **{f"{c}xx": int(classes[c]) for c in (1, 2, 3, 4, 5)}},
         "duration_ms": {
-            "logged": int(dur.size),
-            "mean": float(dur.mean()) if dur.size else None,
-            **(_quantiles(dur, (0.5, 0.99)) or {}),
+            "logged": durations.count,
+            "mean": durations.mean,
+            **durations.quantiles((0.5, 0.99)),
         },
     }
+
+
+def _count(counter: Counter[str], col: pa.Array) -> None:
+    if isinstance(col, pa.DictionaryArray):
+        col = col.dictionary_decode()
+    counted = pc.value_counts(col)
+    for v, c in zip(
+        counted.field("values").to_pylist(), counted.field("counts").to_pylist(), strict=True
+    ):
+        counter["-" if v is None else v] += int(c)
 
 
 def summary_lines(doc: dict[str, Any]) -> list[str]:
@@ -123,7 +221,15 @@ def summary_lines(doc: dict[str, Any]) -> list[str]:
                 if src.get("first_malformed")
                 else ""
             )
+            + (
+                f", later than the {src.get('reorder_window_s', 0):g} s reorder window "
+                f"{src['late']:,} (first: {_first_late(src.get('first_late'))})"
+                if src.get("late")
+                else ""
+            )
         )
+        if src.get("order"):
+            lines.append(f"  files read in time order from their {src['order']}")
     lines += [
         f"  period {p['first']} to {p['last']} ({p['hours']} clock hours)",
         f"  requests {doc['requests']:,}; mean {r['mean_per_s']:.3g}/s; busiest second "
@@ -176,4 +282,13 @@ def _first_bad(first: Any) -> str:
         return f"{where}: {first.get('reason', '')}"
     if isinstance(first, (list, tuple)) and len(first) >= 2:
         return f"{first[0]}, line {first[1]}" + (f": {first[3]}" if len(first) > 3 else "")
+    return str(first)
+
+
+def _first_late(first: Any) -> str:
+    if isinstance(first, dict):
+        return (
+            f"{first.get('file', '?')}, line {first.get('line', '?')}, logged at "
+            f"{iso_utc(float(first.get('time_s', 0.0)))}"
+        )
     return str(first)
