@@ -904,6 +904,12 @@ def logs_convert(
 @_log_options
 @IDLE_TIMEOUT_OPTION
 @REORDER_WINDOW_OPTION
+@click.option(
+    "--connection-logs",
+    default="",
+    help="ALB connection logs (a file, directory or glob) read beside the access logs: each "
+    "connection attempt opens a connection.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def logs_summary(
     source: str,
@@ -911,6 +917,7 @@ def logs_summary(
     max_malformed: float,
     idle_timeout: float,
     reorder_window: float,
+    connection_logs: str,
     as_json: bool,
 ) -> None:
     """Print what the logs (or request table) at SOURCE hold: period, requests, profile, bytes,
@@ -920,7 +927,7 @@ def logs_summary(
     from sim.logs.summary import summarize, summary_lines
     from sim.output import json_text
 
-    opts = SourceOptions(source, log_format, max_malformed, (), reorder_window)
+    opts = SourceOptions(source, log_format, max_malformed, (), reorder_window, connection_logs)
     doc = summarize(opts, idle_timeout)
     if as_json:
         click.echo(json_text(doc), nl=False)

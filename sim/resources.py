@@ -395,6 +395,14 @@ def estimate_run(
     n_batches = math.ceil((horizon.end_s - horizon.start_s) / scenario.engine.batch_s) + 1
     est.memory_bytes += n_hours * 200 * 8 * 4  # hourly meters, costs and summary
     est.disk_bytes = n_hours * 200 * 8 + (600_000 if plots else 0)
+    if scenario.traffic.model == "access_log":  # streamed: nothing grows with the lines
+        from sim.logs.source import replay_memory_bytes
+
+        logs_bytes, why = replay_memory_bytes(
+            scenario.traffic.source_options(), load.peak_rate, scenario.traffic.idle_timeout_s
+        )
+        est.memory_bytes += logs_bytes
+        est.details.append(why)
     pending = _pending_session_requests(scenario, load)
     if pending:
         est.memory_bytes += pending * BYTES_PER_PENDING_REQUEST

@@ -208,6 +208,12 @@ def _source(
                     carried_start_s=w.carried_start_epoch_s - origin,
                     carried_end_s=w.carried_end_epoch_s - origin,
                 )
+            if w.opened_start_epoch_s is not None and w.opened_end_epoch_s is not None:
+                conns = replace(
+                    conns,
+                    start_s=np.concatenate([conns.start_s, w.opened_start_epoch_s - origin]),
+                    end_s=np.concatenate([conns.end_s, w.opened_end_epoch_s - origin]),
+                )
             batch = Batch(
                 start_s=a,
                 end_s=b,
@@ -246,13 +252,16 @@ def _merge_connections(
     """The source's connections with the model's for the requests it did not connect (each
     opening request's connection starts with it)."""
     end = np.full(unconnected.size, np.nan)
-    end[logged.new] = logged.end_s
+    k = int(logged.new.sum())  # the rest: connections opened by no request
+    end[logged.new] = logged.end_s[:k]
     idx = np.flatnonzero(unconnected)
     new = logged.new.copy()
     new[idx[drawn.new]] = True
     end[idx[drawn.new]] = drawn.end_s
     return Connections(
-        new=new, start_s=arrival_s[new], end_s=end[new],
+        new=new,
+        start_s=np.concatenate([arrival_s[new], logged.start_s[k:]]),
+        end_s=np.concatenate([end[new], logged.end_s[k:]]),
         carried_start_s=logged.carried_start_s, carried_end_s=logged.carried_end_s,
     )  # fmt: skip
 

@@ -224,20 +224,29 @@ def alb_chunks(
 WHOLE_BYTES = 256 << 20
 
 
+def _guess_fields(data: bytes) -> int:
+    """The number of fields of the text's first line, counting spaces outside double quotes (a
+    guess: the typed read checks every line against it)."""
+    end = data.find(b"\n", 0, 1 << 16)
+    line = data[: end if end >= 0 else 1 << 16].rstrip(b"\r")
+    return sum(part.count(b" ") for part in line.split(b'"')[::2]) + 1
+
+
 def _alb_chunks(into: FileChunks, routes: bool, block_bytes: int, head: bool) -> Iterator[pa.Table]:
     path = into.path
-    n_fields = field_count(path)
     data: bytes | None = None
     if not head and text_bytes(path) <= WHOLE_BYTES:
         try:
             data = read_text(path)
         except OSError as exc:
             raise TraceError(f"{path}: cannot read as an ALB access log: {exc}") from None
-        fast = _typed(data, n_fields, routes)
+        guess = _guess_fields(data)
+        fast = _typed(data, guess, routes) if guess >= MIN_FIELDS else None
         if fast is not None:
             if fast.num_rows:
                 yield fast
             return
+    n_fields = field_count(path)
     rejects = Rejects()
     read, convert = _options(n_fields, threads=False, routes=routes)
     read.block_size = block_bytes

@@ -39,6 +39,8 @@ __all__ = ["FORMATS", "REQUEST_SCHEMA", "MalformedLine", "ReadReport", "read_acc
 
 #: The formats ``read_access_logs`` reads (and ``"auto"``).
 FORMATS = ("alb", "apigw", "cloudfront")
+#: ALB connection logs (read beside an ALB's access logs, never detected).
+CONNECTION_FORMAT = "alb_connection"
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,7 @@ def read_access_logs(
 def check_options(path: str, format: str, max_malformed_share: float,
                   apigw_fields: Mapping[str, str] | None) -> None:  # fmt: skip
     """Refuse an unknown format, a share outside 0 to 1 or a wrong API Gateway mapping."""
-    if format not in (*FORMATS, "auto"):
+    if format not in (*FORMATS, "auto", CONNECTION_FORMAT):
         raise TraceError(f"{path}: unknown access log format {format!r}; expected one of "
                          f"{', '.join(FORMATS)} or auto")  # fmt: skip
     if not 0 <= max_malformed_share <= 1:
@@ -169,6 +171,10 @@ def file_chunks(
     if fmt == "alb":
         return alb_chunks(file, routes=routes, block_bytes=HEAD_BYTES if head else BLOCK_BYTES,
                           head=head)  # fmt: skip
+    if fmt == CONNECTION_FORMAT:
+        from sim.logs.connlogs import connection_chunks
+
+        return connection_chunks(file, head)
     if fmt == "cloudfront":
         return FileChunks(file, whole_file(lambda: read_cloudfront(file, head)))
     return FileChunks(file, whole_file(lambda: read_apigw(file, apigw_fields, head)))

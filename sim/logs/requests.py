@@ -434,8 +434,8 @@ def _segmented_running_max(x: NDArray[np.float64], seg: NDArray[np.int64]) -> ND
 #: timeout an ALB takes (4,000 s), so that a replay at any idle timeout splits the same way.
 ID_RETENTION_S = 4000.0
 
-#: Rows of a request table written at a time (one Parquet row group).
-ROW_GROUP_ROWS = 1 << 20
+#: Rows of a request table written at a time (one Parquet row group; memory while converting).
+ROW_GROUP_ROWS = 1 << 18
 
 
 class ConnectionIds:
@@ -522,15 +522,16 @@ def write_request_table(
         def flush() -> None:
             nonlocal held, rows
             if held:
-                writer.write_table(_as_request_table(pa.concat_tables(held)))
+                table = pa.concat_tables(held, promote_options="default")
+                t = np.asarray(table["time_s"].to_numpy(), dtype=np.float64)
+                dur = pc.fill_null(table["duration_ms"], 0.0).to_numpy(zero_copy_only=False)
+                done = t + np.maximum(np.nan_to_num(dur), 0.0) / 1000.0
+                client = table["client"].combine_chunks()
+                table = table.append_column("connection", ids.assign(client, t, done))
+                writer.write_table(_as_request_table(table))
             held, rows = [], 0
 
         for table in stream.tables():
-            t = np.asarray(table["time_s"].to_numpy(), dtype=np.float64)
-            dur = pc.fill_null(table["duration_ms"], 0.0).to_numpy(zero_copy_only=False)
-            done = t + np.maximum(np.nan_to_num(dur), 0.0) / 1000.0
-            client = table["client"].combine_chunks()
-            table = table.append_column("connection", ids.assign(client, t, done))
             held.append(table)
             rows += table.num_rows
             if rows >= ROW_GROUP_ROWS:

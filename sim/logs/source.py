@@ -47,22 +47,70 @@ class RequestBatch:
     duration_ms: NDArray[np.float64]
     key: pa.Array
     columns: dict[str, pa.Array] = field(default_factory=dict)
+    #: with connection logs: per row, a connection attempt (not a request), its TLS handshake
+    #: time and whether it failed (the load balancer closed it at once)
+    attempt: NDArray[np.bool_] | None = None
+    handshake_s: NDArray[np.float64] | None = None
+    failed: NDArray[np.bool_] | None = None
 
     @property
     def n(self) -> int:
         return int(self.time_s.size)
 
     def slice(self, a: int, b: int) -> RequestBatch:
+        def cut(x: NDArray[Any] | None) -> Any:
+            return None if x is None else x[a:b]
+
         return RequestBatch(
             self.time_s[a:b], self.request_bytes[a:b], self.response_bytes[a:b],
             self.duration_ms[a:b], self.key.slice(a, b - a),
             {k: v.slice(a, b - a) for k, v in self.columns.items()},
+            cut(self.attempt), cut(self.handshake_s), cut(self.failed),
         )  # fmt: skip
 
-    def done_s(self) -> NDArray[np.float64]:
-        """When each response ends: arrival + logged processing time (the arrival if none)."""
+    def take(self, mask: NDArray[np.bool_]) -> RequestBatch:
+        """The rows where ``mask`` holds."""
+
+        def pick(x: NDArray[Any] | None) -> Any:
+            return None if x is None else x[mask]
+
+        arrow = pa.array(mask)
+        return RequestBatch(
+            self.time_s[mask], self.request_bytes[mask], self.response_bytes[mask],
+            self.duration_ms[mask], self.key.filter(arrow),
+            {k: v.filter(arrow) for k, v in self.columns.items()},
+            pick(self.attempt), pick(self.handshake_s), pick(self.failed),
+        )  # fmt: skip
+
+    def take_order(self, order: NDArray[np.intp]) -> RequestBatch:
+        """The rows in ``order``."""
+
+        def pick(x: NDArray[Any] | None) -> Any:
+            return None if x is None else x[order]
+
+        idx = pa.array(order)
+        return RequestBatch(
+            self.time_s[order], self.request_bytes[order], self.response_bytes[order],
+            self.duration_ms[order], self.key.take(idx),
+            {k: v.take(idx) for k, v in self.columns.items()},
+            pick(self.attempt), pick(self.handshake_s), pick(self.failed),
+        )  # fmt: skip
+
+    def requests(self) -> NDArray[np.bool_]:
+        """Per row: a logged request (not a connection attempt)."""
+        return np.ones(self.n, np.bool_) if self.attempt is None else ~self.attempt
+
+    def done_s(self, idle_timeout_s: float = 0.0) -> NDArray[np.float64]:
+        """When each response ends: arrival + logged processing time (the arrival if none). A
+        connection attempt (logged when the connection is established, after its handshake)
+        counts as a response at that instant; a failed one ``idle_timeout_s`` before it, so that
+        a connection that closes at its latest response + the idle timeout closes at once."""
         d = np.where(np.isnan(self.duration_ms), 0.0, np.maximum(self.duration_ms, 0.0))
-        return self.time_s + d / 1000.0
+        done = self.time_s + d / 1000.0
+        if self.attempt is not None and self.failed is not None:
+            att = self.time_s - np.where(self.failed, idle_timeout_s, 0.0)
+            done = np.where(self.attempt, att, done)
+        return done
 
 
 def _filled(col: Any, fill: Any, dtype: Any) -> NDArray[Any]:
@@ -99,10 +147,18 @@ class SourceOptions:
     max_malformed_share: float = 0.001
     apigw_fields: tuple[tuple[str, str], ...] = ()
     reorder_window_s: float = REORDER_WINDOW_S
+    #: ALB connection logs read beside the access logs (a file, directory or glob), or ""
+    connection_logs: str = ""
 
     @property
     def table(self) -> bool:
         return is_table(self.path, self.fmt)
+
+    def connection_stream(self) -> LogStream:
+        return LogStream(
+            self.connection_logs, "alb_connection", max_malformed_share=self.max_malformed_share,
+            reorder_window_s=self.reorder_window_s,
+        )  # fmt: skip
 
     def stream(self, routes: bool = False) -> LogStream:
         return LogStream(
@@ -113,7 +169,10 @@ class SourceOptions:
 
 
 def request_batches(
-    opts: SourceOptions, columns: tuple[str, ...] = (), stream: LogStream | None = None
+    opts: SourceOptions,
+    columns: tuple[str, ...] = (),
+    stream: LogStream | None = None,
+    reports: list[Any] | None = None,
 ) -> Iterator[RequestBatch]:
     """The source's requests in time order, batch by batch (``columns``: also these of
     ``route``, ``method``, ``status``, ``event_type``)."""
@@ -121,13 +180,90 @@ def request_batches(
         yield from _table_batches(opts.path, columns)
         return
     if stream is None and not columns:
-        spill = _spills.get((opts, _version(opts.path)))
+        version = _version(opts.path)
+        if opts.connection_logs:
+            version += _version(opts.connection_logs)
+        spill = _spills.get((opts, version))
         if spill is not None:
             yield from spill.batches()
             return
     s = stream or opts.stream(routes=bool({"route", "method"} & set(columns)))
-    for table in s.tables():
-        yield _batch(table, "client", columns)
+    requests = (_batch(table, "client", columns) for table in s.tables())
+    if not opts.connection_logs:
+        yield from requests
+        return
+    yield from merge_by_time(requests, attempt_batches(opts, columns, reports), s)
+
+
+def attempt_batches(
+    opts: SourceOptions, columns: tuple[str, ...] = (), reports: list[Any] | None = None
+) -> Iterator[RequestBatch]:
+    """The connection attempts of the ALB connection logs ``opts`` names, in time order (the
+    stream's report appended to ``reports`` once they are read)."""
+    stream = opts.connection_stream()
+    for t in stream.tables():
+        n = t.num_rows
+        yield RequestBatch(
+            _filled(t["time_s"], 0.0, np.float64), np.full(n, -1, np.int64),
+            np.full(n, -1, np.int64), np.full(n, np.nan), _array(t["client"]),
+            {c: pa.nulls(n, pa.int32() if c == "status" else pa.string()) for c in columns},
+            np.ones(n, np.bool_), _filled(t["handshake_s"], 0.0, np.float64),
+            _filled(t["failed"], False, np.bool_),
+        )  # fmt: skip
+    if reports is not None:
+        reports.append(stream.report)
+
+
+def merge_by_time(
+    requests: Iterator[RequestBatch], attempts: Iterator[RequestBatch], stream: Any = None
+) -> Iterator[RequestBatch]:
+    """Two time-ordered streams as one (an attempt before a request of the same instant: the
+    connection opens before it carries the request)."""
+    its = (attempts, requests)
+    held: list[list[RequestBatch]] = [[], []]
+    done = [False, False]
+
+    def pull(k: int) -> None:
+        try:
+            b = next(its[k])
+        except StopIteration:
+            done[k] = True
+            return
+        if b.n:
+            if k == 1 and b.attempt is None:
+                b.attempt = np.zeros(b.n, np.bool_)
+                b.handshake_s = np.zeros(b.n)
+                b.failed = np.zeros(b.n, np.bool_)
+            held[k].append(b)
+
+    while True:
+        for k in (0, 1):
+            while not done[k] and not held[k]:
+                pull(k)
+        if not held[0] and not held[1]:
+            return
+        active = [float(held[k][-1].time_s[-1]) for k in (0, 1) if held[k] and not done[k]]
+        bound = min(active) if active else np.inf
+        parts: list[RequestBatch] = []
+        for k in (0, 1):
+            rest = []
+            for b in held[k]:
+                j = int(np.searchsorted(b.time_s, bound, side="left"))
+                if j:
+                    parts.append(b.slice(0, j) if j < b.n else b)
+                if j < b.n:
+                    rest.append(b.slice(j, b.n) if j else b)
+            held[k] = rest
+        if parts:
+            from sim.traffic.logreplay import _concat
+
+            merged = _concat(parts)
+            order = np.lexsort((~merged.requests(), merged.time_s)) if len(parts) > 1 else None
+            yield merged.take_order(order) if order is not None else merged
+        else:  # the stream that sets the bound must move on
+            k = min((k for k in (0, 1) if held[k] and not done[k]),
+                    key=lambda k: float(held[k][-1].time_s[-1]))  # fmt: skip
+            pull(k)
 
 
 def _table_batches(
@@ -272,6 +408,9 @@ class Spill:
             pa.field("response_bytes", pa.int64()),
             pa.field("duration_ms", pa.float64()),
             pa.field("key", pa.uint64()),
+            pa.field("attempt", pa.bool_()),
+            pa.field("handshake_s", pa.float64()),
+            pa.field("failed", pa.bool_()),
         ]
     )
 
@@ -307,10 +446,14 @@ class Spill:
         b = self._held[0] if len(self._held) == 1 else _concat(self._held)
         self._held, self._rows = [], 0
         key = self._ids.assign(b.key, b.time_s, b.done_s())
+        zero = np.zeros(b.n, np.bool_)
         self._writer.write_batch(
             pa.record_batch(
                 [pa.array(b.time_s), pa.array(b.request_bytes), pa.array(b.response_bytes),
-                 pa.array(b.duration_ms), key],
+                 pa.array(b.duration_ms), key,
+                 pa.array(b.attempt if b.attempt is not None else zero),
+                 pa.array(b.handshake_s if b.handshake_s is not None else np.zeros(b.n)),
+                 pa.array(b.failed if b.failed is not None else zero)],
                 schema=self.SCHEMA,
             )
         )  # fmt: skip
@@ -325,10 +468,15 @@ class Spill:
             reader = pa.ipc.open_file(source)
             for i in range(reader.num_record_batches):
                 rb = reader.get_batch(i)
-                yield RequestBatch(
+                b = RequestBatch(
                     rb.column(0).to_numpy(), rb.column(1).to_numpy(), rb.column(2).to_numpy(),
                     rb.column(3).to_numpy(), rb.column(4),
                 )  # fmt: skip
+                attempt = rb.column(5).to_numpy(zero_copy_only=False)
+                if attempt.any():
+                    b.attempt, b.failed = attempt, rb.column(7).to_numpy(zero_copy_only=False)
+                    b.handshake_s = rb.column(6).to_numpy()
+                yield b
 
 
 #: Spills of the logs indexed in this process (see :class:`Spill`), by source and version.
@@ -361,11 +509,19 @@ def _index(opts: SourceOptions, version: tuple[tuple[str, int, int], ...]) -> Lo
     first = last = math.nan
     stream = None if opts.table else opts.stream()
     spill = Spill() if stream is not None and _spill_fits(opts) else None
-    for b in request_batches(opts, stream=stream):
+    reports: list[Any] = []
+    attempts = failed = 0
+    for b in request_batches(opts, stream=stream, reports=reports):
         if b.n == 0:
             continue
         if spill is not None:
             spill.add(b)
+        if b.attempt is not None and b.attempt.any():
+            attempts += int(b.attempt.sum())
+            failed += int(b.failed.sum()) if b.failed is not None else 0
+            b = b.take(~b.attempt)
+            if b.n == 0:
+                continue
         if rows == 0:
             first = float(b.time_s[0])
         last = float(b.time_s[-1])
@@ -383,13 +539,23 @@ def _index(opts: SourceOptions, version: tuple[tuple[str, int, int], ...]) -> Lo
             source["first_malformed"] = dict(source["first_malformed"])
     else:
         source = table_source(opts.path)
+    if opts.connection_logs:
+        conn = reports[0].as_dict() if reports else {}
+        if conn.get("first_malformed") is not None:
+            conn["first_malformed"] = dict(conn["first_malformed"])
+        source["connection_logs"] = {
+            "path": opts.connection_logs, "attempts": attempts, "failed": failed, **conn,
+        }  # fmt: skip
     sec0, per_second = counts.result()
     return LogIndex(opts, first, last, sec0, per_second, rows, with_connection, source)
 
 
 def log_index(opts: SourceOptions) -> LogIndex:
     """The index of a source (one streaming pass, kept per process and version of its files)."""
-    return _index(opts, _version(opts.path))
+    version = _version(opts.path)
+    if opts.connection_logs:
+        version += _version(opts.connection_logs)
+    return _index(opts, version)
 
 
 def index_cache_clear() -> None:
@@ -436,3 +602,48 @@ class _SecondCounts:
         if self.first is None:
             return 0, np.zeros(0, np.int32)
         return self.first, np.concatenate(self.parts) if self.parts else np.zeros(0, np.int32)
+
+
+#: Bytes a logged request takes while read: its text's parsed columns (a read-ahead file is held
+#: as text and as columns), and while it waits in the reorder window or on a live connection.
+BYTES_PER_READ_REQUEST = 200
+BYTES_PER_LIVE_CONNECTION = 120
+
+
+def replay_memory_bytes(
+    opts: SourceOptions, peak_per_s: float, idle_timeout_s: float
+) -> tuple[float, str]:
+    """Memory a replay of these logs takes besides the engine's batch, and how it was reckoned:
+    the files read ahead (one per core and one more, each as text and as columns), the reorder
+    window at the busiest rate, the live connections, the per-second counts of the logs' span.
+    None of it grows with the number of lines (the spill is on disk)."""
+    from sim.logs._common import text_bytes
+    from sim.logs.readers import find_files
+
+    window_rows: float
+    if opts.table:
+        window_rows = TABLE_BATCH_ROWS * 2.0
+        files_part = 0.0
+        largest = 0
+    else:
+        files = find_files(opts.path)
+        largest = max((text_bytes(f) for f in files), default=0)
+        files_part = float((os.cpu_count() or 1) + 1) * largest * 2.0
+        window_rows = peak_per_s * (opts.reorder_window_s + 300.0)
+    index = log_index(opts)
+    live = peak_per_s * (idle_timeout_s + opts.reorder_window_s)
+    need = (
+        files_part
+        + window_rows * BYTES_PER_READ_REQUEST
+        + live * BYTES_PER_LIVE_CONNECTION
+        + index.per_second.nbytes
+    )
+    from sim.resources import format_bytes
+
+    why = (
+        f"access logs: {format_bytes(files_part)} of files read ahead (largest "
+        f"{format_bytes(largest)} of text), {window_rows:,.0f} requests in the reorder window, "
+        f"{live:,.0f} live connections, {format_bytes(index.per_second.nbytes)} of per-second "
+        "counts"
+    )
+    return need, why

@@ -102,7 +102,7 @@ def name_time_s(path: str, fmt: str) -> float | None:
     there): an ALB file's interval end (``_YYYYMMDDTHHMMZ_``) less 5 minutes, a CloudFront
     file's hour (``.YYYY-MM-DD-HH.``)."""
     name = os.path.basename(path)
-    if fmt == "alb":
+    if fmt in ("alb", "alb_connection"):
         m = _ALB_STAMP.search(name)
         if m:
             try:
@@ -286,7 +286,7 @@ class LogStream:
 
     def _project(self, chunk: pa.Table) -> pa.Table:
         """The chunk with the columns wanted only (``whole_second`` where it is ever true)."""
-        if self.routes:
+        if self.routes or "request_bytes" not in chunk.column_names:  # connection logs
             return chunk
         names = list(self.PLAYED)
         ws = chunk["whole_second"]

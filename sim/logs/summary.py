@@ -97,9 +97,29 @@ def summarize(opts: Any, idle_timeout_s: float = 60.0) -> dict[str, Any]:
     life_n = 0
     first = last = float("nan")
     cols = ("route", "method", "status")
-    for b in request_batches(opts, cols, stream=stream):
+    attempts = failed = unlogged = 0
+    reports: list[Any] = []
+    for b in request_batches(opts, cols, stream=stream, reports=reports):
         if b.n == 0:
             continue
+        spans = tracker.add(b.time_s, b.key, b.done_s(idle_timeout_s))
+        n_conn += int(spans.opens.sum())
+        life_s += float((spans.closed_end_s - spans.closed_start_s).sum())
+        life_n += int(spans.closed_end_s.size)
+        req = b.requests()
+        if not req.all():  # connection logs: attempts open connections, requests do not
+            attempts += int((~req).sum())
+            failed += int(b.failed[~req].sum()) if b.failed is not None else 0
+            unlogged += int(spans.opens[req].sum())
+            connected += int(spans.known[req].sum())
+            b = b.take(req)
+            if b.n == 0:
+                continue
+        elif opts.connection_logs:
+            unlogged += int(spans.opens.sum())
+            connected += int(spans.known.sum())
+        else:
+            connected += int(spans.known.sum())
         if n == 0:
             first = float(b.time_s[0])
         last = float(b.time_s[-1])
@@ -110,11 +130,6 @@ def summarize(opts: Any, idle_timeout_s: float = 60.0) -> dict[str, Any]:
             stats.add(v[v >= 0])
         d = b.duration_ms
         durations.add(d[~np.isnan(d)])
-        spans = tracker.add(b.time_s, b.key, b.done_s())
-        n_conn += int(spans.opens.sum())
-        connected += int(spans.known.sum())
-        life_s += float((spans.closed_end_s - spans.closed_start_s).sum())
-        life_n += int(spans.closed_end_s.size)
         _count(routes, b.columns["route"])
         _count(methods, b.columns["method"])
         status = b.columns["status"]
@@ -178,6 +193,17 @@ def summarize(opts: Any, idle_timeout_s: float = 60.0) -> dict[str, Any]:
             "connections": n_conn,
             "requests_per_connection": connected / n_conn if n_conn else None,
             "mean_lifetime_s": life_s / life_n if life_n else None,
+            **(
+                {
+                    "connection_logs": opts.connection_logs,
+                    "attempts": attempts,
+                    "failed_attempts": failed,
+                    "opened_by_requests": unlogged,
+                    "read": reports[0].as_dict() if reports else None,
+                }
+                if opts.connection_logs
+                else {}
+            ),
         },
         "routes": [{"route": r, "requests": c} for r, c in top]
         + ([{"route": "(other)", "requests": other}] if other else []),
@@ -239,6 +265,12 @@ def summary_lines(doc: dict[str, Any]) -> list[str]:
         f"  request bytes: {_size_line(q, doc['requests'])}",
         f"  response bytes: {_size_line(s, doc['requests'])}",
     ]
+    if c.get("connection_logs"):
+        lines.append(
+            f"  connection logs: {c['attempts']:,} connection attempts ({c['failed_attempts']:,} "
+            f"failed) open the connections; {c['opened_by_requests']:,} more opened by requests "
+            "whose connection they do not show"
+        )
     if c["connections"]:
         lines.append(
             f"  connections {c['connections']:,} for {c['requests_with_connection']:,} requests "

@@ -78,6 +78,10 @@ class ArrivalWindow:
     #: :class:`sim.traffic.connections.Connections`)
     carried_start_epoch_s: FloatArray | None = None
     carried_end_epoch_s: FloatArray | None = None
+    #: new connections opened by no request of the window (connection logs' attempts): when
+    #: each opens and closes
+    opened_start_epoch_s: FloatArray | None = None
+    opened_end_epoch_s: FloatArray | None = None
 
 
 @runtime_checkable

@@ -38,8 +38,10 @@ class Connections:
     """Connections opened by one batch of requests (times in seconds from the run's origin)."""
 
     new: NDArray[np.bool_]  # per request: does it open a connection?
-    start_s: NDArray[np.float64]  # per connection
-    end_s: NDArray[np.float64]  # per connection
+    #: per connection: first those the requests open (in order), then any opened by no request
+    #: (a replayed ALB connection log's attempts)
+    start_s: NDArray[np.float64]
+    end_s: NDArray[np.float64]
     #: more open time of connections opened before (``[start, end)`` intervals, not new ones):
     #: a replayed log learns how long a connection stays open only as its requests arrive
     carried_start_s: NDArray[np.float64] | None = None

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -119,7 +120,7 @@ class LogArrivals:
             k = int(np.searchsorted(b.time_s, log_s, side="left"))
             if k:
                 part = b.slice(0, k) if k < b.n else b
-                self._tracker.add(part.time_s, part.key, part.done_s())
+                self._tracker.add(part.time_s, part.key, part.done_s(self.idle_timeout_s))
             if k < b.n:
                 self._held.append(b.slice(k, b.n) if k else b)
                 break
@@ -151,26 +152,42 @@ class LogArrivals:
                 carried_start_epoch_s=carried_a + self.shift_s,
                 carried_end_epoch_s=carried_b + self.shift_s,
             )  # fmt: skip
-        spans = self._tracker.add(got.time_s, got.key, got.done_s())
-        # a logged time 1 ulp under the window's end can play at the end itself: keep it inside
-        times = np.minimum(got.time_s + self.shift_s, np.nextafter(b, -np.inf))
-        times = np.maximum(times, a)
+        spans = self._tracker.add(got.time_s, got.key, got.done_s(self.idle_timeout_s))
+        opens, open_end, known = spans.opens, spans.open_end_s, spans.known
+        attempted_a = attempted_b = np.zeros(0)
+        req = got.requests()
+        if not req.all():  # connection logs: attempts open connections without a request
+            by_request = req[np.flatnonzero(opens)]
+            inside = self._inside(got.time_s[~req] + self.shift_s, a, b)
+            attempted_a = inside[opens[~req]]
+            attempted_b = np.maximum(open_end[~by_request] + self.shift_s, attempted_a)
+            opens, open_end, known = opens[req], open_end[by_request], known[req]
+            got = got.take(req)
+        times = self._inside(got.time_s + self.shift_s, a, b)
         second = np.clip(np.floor(times - a).astype(np.int64), 0, int(b - a) - 1)
         counts = np.bincount(second, minlength=int(b - a)).astype(np.int64)
-        ends = np.maximum(spans.open_end_s + self.shift_s, times[spans.opens])
+        ends = np.maximum(open_end + self.shift_s, times[opens])
         duration = got.duration_ms if self.use_durations else np.full(times.size, np.nan)
         return ArrivalWindow(
             counts,
             times,
-            spans.opens,
+            opens,
             ends,
             request_bytes=got.request_bytes,
             response_bytes=got.response_bytes,
             duration_ms=duration,
-            unconnected=~spans.known,
+            unconnected=~known,
             carried_start_epoch_s=np.concatenate([carried_a, spans.carried_start_s]) + self.shift_s,
             carried_end_epoch_s=np.concatenate([carried_b, spans.carried_end_s]) + self.shift_s,
+            opened_start_epoch_s=attempted_a,
+            opened_end_epoch_s=attempted_b,
         )
+
+    @staticmethod
+    def _inside(t: FloatArray, a: float, b: float) -> FloatArray:
+        """Times kept inside ``[a, b)``: a logged time 1 ulp under the window's end could play
+        at the end itself."""
+        return np.maximum(np.minimum(t, np.nextafter(b, -np.inf)), a)
 
     def open_at_start(self, start_epoch_s: float) -> FloatArray:
         """Nothing: the connections open when the period starts come with its first window (their
@@ -182,14 +199,26 @@ class LogArrivals:
 def _concat(parts: list[RequestBatch]) -> RequestBatch:
     import pyarrow as pa
 
+    def join(name: str) -> Any:
+        got = [getattr(p, name) for p in parts]
+        if all(x is None for x in got):
+            return None
+        fill = {"attempt": False, "handshake_s": 0.0, "failed": False}[name]
+        return np.concatenate([x if x is not None else np.full(p.n, fill)
+                               for x, p in zip(got, parts, strict=True)])  # fmt: skip
+
+    keys = [p.key for p in parts]
+    if len({k.type for k in keys}) > 1:  # logged keys with null-only ones
+        keys = [k.cast(pa.string()) if k.type == pa.null() else k for k in keys]
     return RequestBatch(
         np.concatenate([p.time_s for p in parts]),
         np.concatenate([p.request_bytes for p in parts]),
         np.concatenate([p.response_bytes for p in parts]),
         np.concatenate([p.duration_ms for p in parts]),
-        pa.concat_arrays([p.key for p in parts]),
+        pa.concat_arrays(keys),
         {k: pa.concat_arrays([p.columns[k] for p in parts]) for k in parts[0].columns},
-    )
+        join("attempt"), join("handshake_s"), join("failed"),
+    )  # fmt: skip
 
 
 def replay_summary(
@@ -218,6 +247,7 @@ def replay_summary(
         "replayed": hi - lo,
         "after_period": index.n - hi,
         "with_connection": index.with_connection,
+        **({"connection_logs": src["connection_logs"]} if src.get("connection_logs") else {}),
         "begin": cfg.begin_epoch_s(),
         "idle_timeout_s": cfg.idle_timeout_s,
         "durations": cfg.durations,

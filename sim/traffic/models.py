@@ -605,6 +605,12 @@ class AccessLogTraffic(_Model):
         description="How far out of time order a log line may come, s; later lines are left out "
         "and reported (like malformed lines).",
     )
+    connection_logs: str | None = Field(
+        default=None,
+        description="ALB connection logs (a file, directory or glob; relative to the scenario "
+        "file): each connection attempt opens a connection, so new connections come from them "
+        "exactly (joined to the access log's requests by conn_trace_id).",
+    )
     # last, so that its validator sees the other fields
     path: str = Field(
         description="Log file, directory or glob, or a request table; relative to the scenario file."
@@ -614,6 +620,13 @@ class AccessLogTraffic(_Model):
     @classmethod
     def _begin_utc(cls, value: datetime | None) -> datetime | None:
         return _utc(value)
+
+    @field_validator("connection_logs")
+    @classmethod
+    def _resolve_connection_logs(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        return str(_beside_scenario(value, info, follow_links=False))
 
     @field_validator("path")
     @classmethod
@@ -667,6 +680,7 @@ def _source_options(path: str, data: Mapping[str, Any]) -> SourceOptions:
         data.get("max_malformed_share", 0.001),
         tuple(sorted((data.get("apigw_fields") or {}).items())),
         data.get("reorder_window_s", 300.0),
+        data.get("connection_logs") or "",
     )
 
 

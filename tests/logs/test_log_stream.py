@@ -346,3 +346,80 @@ def test_the_streamed_summary_is_the_whole_tables(tmp_path: Path) -> None:
             assert doc[name][f"p{round(q * 100)}"] == pytest.approx(np.quantile(v, q), rel=2e-5)
     assert doc["duration_ms"]["p50"] == pytest.approx(np.quantile(r["ms"], 0.5), rel=2e-5)
     assert sum(x["requests"] for x in doc["routes"]) == 3000
+
+
+# ----------------------------------------------------------------------------- connection logs
+def conn_line(t_s: float, tid: str, handshake: str = "0.012", status: str = "Success",
+              client: str = "192.0.2.10 51286") -> str:  # fmt: skip
+    """One ALB connection log line, fields in AWS's order (a mutual-TLS certificate named)."""
+    from logs_helpers import iso_us
+
+    return (
+        f"{iso_us(t_s)} {client} 443 TLSv1.2 ECDHE-RSA-AES128-GCM-SHA256 {handshake} "
+        '"CN=client.example.com,O=Example Corp" '
+        "NotBefore=2024-09-21T22:43:21Z;NotAfter=2026-09-21T22:43:21Z "
+        f"FEF257D1AB2C3D4E5F6A {status} {tid}"
+    )
+
+
+def test_connection_logs_give_the_new_connections_exactly(tmp_path: Path) -> None:
+    """Two hours: 300 connections attempted (some carry no request, some fail their TLS
+    verification), each carrying its requests a few seconds apart under its conn_trace_id. New
+    connections per hour are the attempts per hour; each connection is open from its attempt to
+    its latest response + the idle timeout (an unused one: the idle timeout after its attempt; a
+    failed one closes at once)."""
+    rng = np.random.default_rng(7)
+    n_conn = 300
+    opened = np.sort(T0 + rng.random(n_conn) * 7000)
+    handshake = np.round(rng.random(n_conn) * 0.05, 3)
+    failed = rng.random(n_conn) < 0.1
+    idle_only = ~failed & (rng.random(n_conn) < 0.15)
+    times, tids, ms = [], [], []
+    ends = np.where(failed, opened, opened + IDLE)
+    for c in np.flatnonzero(~failed & ~idle_only):
+        t = opened[c] + handshake[c] + rng.random()
+        for _ in range(int(rng.integers(1, 12))):
+            d = float(rng.integers(0, 900))
+            times.append(t)
+            tids.append(f"TID_{c:06x}")
+            ms.append(d)
+            ends[c] = max(ends[c], t + d / 1000 + IDLE)
+            t += 1 + rng.random() * 30  # a gap shorter than the idle timeout
+    order = np.argsort(times)
+    t = np.round(np.asarray(times)[order] * 1e6) / 1e6
+    tid = [tids[i] for i in order]
+    dur = np.asarray(ms)[order]
+    lines = [
+        alb_line(t_s=float(t[i]), conn=tid[i], target_time=f"{dur[i] / 1000:.3f}",
+                 client=f"198.51.100.{i % 200}:{40000 + i}")
+        for i in range(t.size)
+    ]  # fmt: skip
+    write_gz(tmp_path / "access" / alb_name(T0 + 3600), lines)
+    conn = [
+        conn_line(float(opened[c]), f"TID_{c:06x}", f"{handshake[c]:.3f}",
+                  "Failed:ClientCertNotFound" if failed[c] else "Success")
+        for c in range(n_conn)
+    ]  # fmt: skip
+    rng.shuffle(conn)
+    write_gz(tmp_path / "conn" / ("conn_log_" + alb_name(T0 + 7200)), conn)
+    s = scenario(tmp_path / "access", "2025-12-01T00:00:00Z", 2,
+                 connection_logs=str(tmp_path / "conn"))  # fmt: skip
+    got = replayed(s)
+    hour = ((opened - T0) // 3600).astype(int)
+    np.testing.assert_array_equal(got["new_connections"], np.bincount(hour, minlength=2))
+    active = np.zeros(2)
+    for a, b in zip(opened, np.minimum(ends, T0 + 7200), strict=True):
+        for k in range(2):
+            active[k] += max(0.0, min(b, T0 + (k + 1) * 3600) - max(a, T0 + k * 3600))
+    np.testing.assert_allclose(got["active_connections"], active / 3600, rtol=1e-9)
+    assert got["requests"].sum() == t.size
+    index = log_index(s.traffic.source_options())
+    assert index.n == t.size
+    assert index.source["connection_logs"]["attempts"] == n_conn
+    assert index.source["connection_logs"]["failed"] == int(failed.sum())
+    from sim.logs.summary import summarize
+
+    doc = summarize(s.traffic.source_options(), IDLE)
+    assert doc["connections"]["attempts"] == n_conn
+    assert doc["connections"]["opened_by_requests"] == 0
+    assert doc["connections"]["connections"] == n_conn
