@@ -147,9 +147,14 @@ def timed(code: str, taskset: str | None = None) -> dict[str, float]:
 def bench(directory: Path, lines: int, days: int) -> dict[str, dict[str, float]]:
     """Every step on ``days`` days of ``lines`` a day: ``{step: figures}``."""
     logs = directory / f"alb-{lines}-{days}d"
-    if not logs.is_dir():
+    if not logs.is_dir():  # in a child: a process forked from a large one reports its peak RSS
         began = time.perf_counter()
-        write_logs(logs, lines, days)
+        code = (
+            f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+            f"from bench_logs import write_logs; from pathlib import Path\n"
+            f"write_logs(Path({str(logs)!r}), {lines}, {days})"
+        )
+        subprocess.run([sys.executable, "-c", code], check=True)
         print(f"wrote {lines * days:,} lines into {logs} in {time.perf_counter() - began:.0f} s")
     files = list(logs.iterdir())
     size = sum(f.stat().st_size for f in files)

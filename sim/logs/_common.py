@@ -165,6 +165,14 @@ def _isal_error() -> type[Exception]:
     return error
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, e.g. under ``taskset``)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def text_bytes(path: str) -> int:
     """The file's size as text: a plain file's size, a gzip file's uncompressed size from its
     trailer (modulo 4 GiB, as gzip stores it; at least the compressed size)."""

@@ -29,6 +29,7 @@ from sim.logs._common import (
     MalformedLine,
     empty_table,
     head_lines,
+    usable_cores,
     whole_file,
 )
 from sim.logs.alb import BLOCK_BYTES, TYPES, alb_chunks
@@ -103,7 +104,7 @@ def read_access_logs(
         return reading, list(reading.chunks())
 
     # files read side by side (pyarrow's decompression and parsing release the GIL), in order
-    workers = min(len(files), os.cpu_count() or 1)
+    workers = min(len(files), usable_cores())
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = pool.map(read, files) if workers > 1 else map(read, files)
         for reading, chunks in results:

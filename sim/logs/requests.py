@@ -55,7 +55,9 @@ LIMITS = {"request_bytes": 1e12, "response_bytes": 1e12, "duration_ms": 86_400_0
 #: Schema metadata key of a request table: where it came from and what reading it found.
 SOURCE_KEY = b"sim.requests"
 
-#: Largest request table a replay holds in memory, rows (about 60 bytes a row).
+#: Largest request table held whole in memory, rows (about 60 bytes a row): only ``sim fit``
+#: and :func:`load_requests` hold one; a replay, ``sim logs convert`` and ``sim logs summary``
+#: stream (:mod:`sim.logs.source`).
 MAX_ROWS = 400_000_000
 
 
@@ -333,7 +335,8 @@ def log_bytes(path: str) -> int:
 
 
 def check_fits(path: str) -> None:
-    """Refuse, before reading, logs whose requests could not be held in the memory available."""
+    """Refuse, before reading them whole (:func:`load_requests`, for ``sim fit``), logs whose
+    requests could not be held in the memory available."""
     from sim.resources import MEMORY_SHARE, available_memory_bytes, format_bytes
 
     size = log_bytes(path)

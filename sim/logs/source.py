@@ -617,7 +617,7 @@ def replay_memory_bytes(
     the files read ahead (one per core and one more, each as text and as columns), the reorder
     window at the busiest rate, the live connections, the per-second counts of the logs' span.
     None of it grows with the number of lines (the spill is on disk)."""
-    from sim.logs._common import text_bytes
+    from sim.logs._common import text_bytes, usable_cores
     from sim.logs.readers import find_files
 
     window_rows: float
@@ -628,7 +628,7 @@ def replay_memory_bytes(
     else:
         files = find_files(opts.path)
         largest = max((text_bytes(f) for f in files), default=0)
-        files_part = float((os.cpu_count() or 1) + 1) * largest * 2.0
+        files_part = float(usable_cores() + 1) * largest * 2.0
         window_rows = peak_per_s * (opts.reorder_window_s + 300.0)
     index = log_index(opts)
     live = peak_per_s * (idle_timeout_s + opts.reorder_window_s)

@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from sim.errors import TraceError
-from sim.logs._common import LINE, REQUEST_SCHEMA, FileChunks, MalformedLine
+from sim.logs._common import LINE, REQUEST_SCHEMA, FileChunks, MalformedLine, usable_cores
 from sim.logs.readers import (
     check_malformed,
     check_options,
@@ -267,7 +267,7 @@ class LogStream:
         self.apigw_fields = apigw_fields
         self.window_s = float(reorder_window_s)
         self.routes = routes
-        self.workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
+        self.workers = max(1, workers if workers is not None else usable_cores())
         self.files, self.keys, how = ordered_files(files, self.format, apigw_fields)
         self.report = StreamReport(
             files=tuple(self.files), format=self.format, reorder_window_s=self.window_s, order=how
