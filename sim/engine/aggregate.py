@@ -48,6 +48,7 @@ approximate:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -195,8 +196,13 @@ class _SecondDetail:
 
     counts: NDArray[np.int64]
     served_s: NDArray[np.int64]
-    hour_idx: NDArray[np.int64]
     starts: NDArray[np.int64]  # first second of each hour in the window
+
+    @functools.cached_property
+    def hour_idx(self) -> NDArray[np.int64]:
+        """Each second's hour in the window (0, 1, ...)."""
+        hour_s = np.diff(np.append(self.starts, self.counts.size))
+        return np.repeat(np.arange(self.starts.size), hour_s)
 
 
 class _Aggregate:
@@ -448,7 +454,6 @@ class _Aggregate:
             ([0], np.arange(first_hour_end - a, b - a, SECONDS_PER_HOUR, dtype=np.int64))
         ).astype(np.int64)
         hour_s = np.diff(np.append(starts, seconds.size))
-        hour_idx = np.repeat(np.arange(starts.size), hour_s)
         requests = np.add.reduceat(counts, starts).astype(np.int64)
         served = (
             requests - np.add.reduceat(throttled, starts) if throttled is not None else requests
@@ -475,7 +480,7 @@ class _Aggregate:
             peak_rps=np.maximum.reduceat(counts, starts).astype(np.int64),
             new_per_hour=new_per_hour.astype(np.int64),
             first=a == hz.start_s,
-            detail=_SecondDetail(counts, served_s, hour_idx, starts),
+            detail=_SecondDetail(counts, served_s, starts),
         )
 
     # ------------------------------------------------------------------ both paths: the hours
