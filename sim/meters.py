@@ -84,6 +84,11 @@ TRAFFIC_COLUMNS: dict[str, tuple[str, str]] = {
     "requests": ("requests", "requests arriving in the hour"),
     "mean_rps": ("requests/s", "requests / seconds of the hour inside the period"),
     "peak_rps": ("requests/s", "largest count in one second of the hour"),
+    "per_second": (
+        "bool",
+        "simulated second by second (always in request and reference fidelity); false: aggregate "
+        "fidelity drew the hour from its per-hour distributions",
+    ),
     "new_connections": ("connections", "client connections opened in the hour"),
     "active_connections": ("connections", "connection-seconds in the hour / 3600"),
     "peak_active_connections": ("connections", "largest per-minute mean of open connections"),
@@ -381,7 +386,7 @@ class HourlyMeter:
         self.columns = fact_columns(self.paths, self.flags)
         n = horizon.n_hours
         self._peaks = ["peak_rps", *(f"{p.name}_peak_concurrency" for p in self.paths)]
-        derived = {"hour", "hour_s", "mean_rps", *_FLOAT_FACTS, *self._peaks,
+        derived = {"hour", "hour_s", "mean_rps", "per_second", *_FLOAT_FACTS, *self._peaks,
                    *EDGE_POOL_COLUMNS}  # fmt: skip
         self.pool = self._pool() if self.flags.edge_pool else None
         self._pool_path = next((p.name for p in self.paths if p.edge and not p.through_gateway),
@@ -395,6 +400,9 @@ class HourlyMeter:
         self._conn_s_per_min = np.zeros(n * 60, np.float64)
         self._edge_new = np.zeros(n, np.float64)
         self._edge_s = np.zeros(n, np.float64)
+        #: per hour: simulated second by second (``aggregate`` fidelity clears the hours it draws
+        #: from their per-hour distributions)
+        self.second_by_second = np.ones(n, np.bool_)
 
     def _pool(self) -> EdgePool:
         cf = self.scenario.cloudfront
@@ -507,6 +515,7 @@ class HourlyMeter:
             "active_connections": per_min.mean(axis=1),
             "peak_active_connections": per_min.max(axis=1),
             "connection_minutes": per_min.sum(axis=1),
+            "per_second": self.second_by_second,
             **self._f,
         }
         if self.flags.edge_pool:

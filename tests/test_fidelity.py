@@ -122,8 +122,10 @@ def test_units_and_billed_ms_agree(both_modes: dict[str, dict[str, np.ndarray]])
 
 
 def test_peak_rps_has_the_same_distribution(both_modes: dict[str, dict[str, np.ndarray]]) -> None:
-    # both modes draw per-second counts from the same arrival process: the hourly peaks are
-    # identically distributed; their spread is bounded by that of a Poisson count at the peak rate
+    # request fidelity draws per-second counts; aggregate fidelity's hourly path (every hour of
+    # this day: tests/test_aggregate_hourly.py) draws the hour's busiest second from the exact
+    # distribution of their maximum: identically distributed; their spread is bounded by that of
+    # a Poisson count at the peak rate
     req, agg = both_modes["request"]["peak_rps"], both_modes["aggregate"]["peak_rps"]
     sd = np.sqrt(req.max(axis=0))
     _assert_means_agree(req.astype(float), agg.astype(float), sd)

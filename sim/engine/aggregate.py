@@ -1,10 +1,28 @@
-"""``aggregate`` fidelity: per-second counts drawn directly, everything else from sums (for studies).
+"""``aggregate`` fidelity: hours drawn from their per-hour distributions, or second by second.
 
-What is exact and what is approximate:
+Each hour takes one of two paths (the meters' ``per_second`` column says which):
 
-* requests per second: drawn from the same arrival process as ``request`` fidelity, so per-hour counts
-  and the per-second peak have exactly the same distribution; API Gateway's throttle works on these
-  counts exactly as in ``request`` fidelity;
+* **hourly** (:meth:`_Aggregate.hourly_hours`): when the requests are a Poisson stream with a
+  deterministic rate (constant, daily cycle, a composable profile without flash crowds or
+  bursts) and bounds computed from the inputs put the probability that a per-second mechanism
+  acts in the hour below :data:`HOURLY_EPSILON` (the throttle refusing a request, a Lambda
+  concurrency limit being reached; and the hour busy enough that its busiest second, drawn apart
+  from its count, agrees with it). Its counts come from their per-hour distributions
+  (:mod:`sim.traffic.hourly` sums the per-second rates by quadrature): each minute's new
+  connections ``Poisson(p · Λ_minute)`` and the hour's other requests ``Poisson((1 − p) · Λ)``,
+  exactly the per-second path's joint law of requests and new connections; ``peak_rps`` from the
+  exact distribution of the largest of the hour's per-second counts (``Π_s F(m; λ_s)``, inverted),
+  drawn independently of the hour's count: their correlation is ``Σ_s λ_s P(N_s = max) /
+  (σ_N σ_max)`` (Stein's identity for Poisson counts), about ``1 / (0.4 √3600) ≈ 0.04`` whatever
+  the rate; nothing is throttled or refused. CloudFront's cache and its pooled connections to an
+  ALB keep the per-second path (their per-second thinning and pool).
+* **per second**: each second's count drawn from the arrival process (so hourly counts and the
+  per-second peak have exactly ``request`` fidelity's distribution for every arrival process),
+  API Gateway's throttle applied to these counts per second, and the rest as below.
+
+Both paths then share the hourly model of everything else; what is exact and what is
+approximate:
+
 * new connections: ``Binomial(requests in the minute, new connections per request)``;
 * active connections: each minute's new connections spread over the minutes they stay open by the
   lifetime distribution (:class:`ConnectionKernel`; exact in expectation, and nothing past the
@@ -13,21 +31,24 @@ What is exact and what is approximate:
   ``n·mean + sqrt(n·variance)·Z`` (central limit theorem; exact for fixed sizes; request and response
   sums jointly normal with the route mix's covariance); each path's share of them is taken in
   proportion to its invocations (billed ms) or deliveries (response bytes);
-* each path's Lambda concurrency limit: Erlang's loss formula per second (:func:`erlang_b`, exact for
-  Poisson arrivals and any duration distribution in steady state) on the path's arrival rate,
-  smoothed over ``max(60 s, 10 × mean duration)``; the hour's throttles are
-  ``Binomial(invocations, mean blocking)``;
+* each path's Lambda concurrency limit (per-second hours): Erlang's loss formula per second
+  (:func:`erlang_b`, exact for Poisson arrivals and any duration distribution in steady state) on
+  the path's arrival rate, smoothed over ``max(60 s, 10 × mean duration)``; the hour's throttles
+  are ``Binomial(invocations, mean blocking)``; ``<path>_peak_concurrency`` is the busiest
+  second's arrivals × the mean duration (Little's law), on both paths;
 * HTTP API 512 KB units and WebSocket 32 KB units: ``n × E[units per message]``, rounded (exact for
   fixed sizes); messages over 128 KB are counted out in proportion;
 * cache hits, at each size: the TTL cache's hit ratio under Poisson requests, per key and hour,
   ``λ_k·ttl / (1 + λ_k·ttl)``, bounded by Che's approximation of that size's LRU capacity (see
-  :func:`sim.engine.gateway.ttl_hit_ratio`); responses over 1 MB are never cached;
+  :func:`sim.engine.gateway.ttl_hit_ratio`), from the hour's count on either path; responses over
+  1 MB are never cached;
 * requests over a limit (feasibility): ``n × P(X > limit)`` from each distribution's survival
   function.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +56,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
+from scipy.special import pdtr, pdtrc
 
 from sim.config import Scenario
 from sim.engine.core import Horizon, ProgressCallback
@@ -61,6 +83,7 @@ from sim.meters import (
 from sim.traffic import build_connection_model, build_sampler
 from sim.traffic.arrivals import arrivals_for
 from sim.traffic.distributions import expected_units_up_to, expected_value_up_to
+from sim.traffic.hourly import HourlyRates, PoissonRate, hourly_rates
 from sim.traffic.payloads import Payload, build_payload
 from sim.units import SECONDS_PER_DAY, SECONDS_PER_HOUR, SECONDS_PER_MINUTE
 
@@ -144,149 +167,376 @@ def _expected_open_at_start(
     meter.add_connection_seconds(first, per_minute)
 
 
-def run_aggregate(
-    scenario: Scenario,
-    horizon: Horizon,
-    rngs: dict[str, np.random.Generator],
-    progress: ProgressCallback | None = None,
-) -> pa.Table:
-    """Simulate at ``aggregate`` fidelity; returns the same meter table as ``request`` fidelity."""
-    meter = HourlyMeter(scenario, horizon)
-    gw = scenario.apigateway
-    arrivals = arrivals_for(scenario)
-    connections = build_connection_model(scenario.connections)
-    payload = build_payload(scenario.payload)
-    request_size, response_size = payload.request, payload.response
-    duration = build_sampler(scenario.backend.duration)
-    bucket = TokenBucket(gw.throttle.rate_per_s, gw.throttle.burst) if gw.throttle.enabled else None
-    limit = scenario.backend.concurrency_limit
-    paths = engine_paths(scenario)
-    cached = [p for p in paths if p.cache_size_gb is not None]
-    fits_cache = 1.0 - response_size.survival(CACHE_MAX_ITEM)
-    hit_ratio = {
-        p.name: _HitRatio(
-            ZipfKeys(gw.cache.keys.count, gw.cache.keys.exponent),
-            gw.cache.ttl_s,
-            cache_capacity_entries(float(p.cache_size_gb or 0), response_size.mean),
+#: An hour takes the hourly path when the probability that a per-second mechanism acts in it (the
+#: gateway's throttle refuses a request, or a Lambda concurrency limit is reached), bounded from the
+#: inputs, is below this; otherwise it runs second by second.
+HOURLY_EPSILON = 1e-9
+
+
+def throttle_free_count(rate_per_s: float, burst: float) -> int:
+    """The largest count per second that no token bucket of ``rate_per_s`` and ``burst`` ever
+    refuses while it starts full and every second's count stays at or below it:
+    ``min(⌊rate⌋, ⌊burst / 2⌋)``.
+
+    * :class:`~sim.engine.gateway.TokenBucket` (per second, this engine): a full bucket serves a
+      second's ``c ≤ rate`` requests (``c ≤ ⌊tokens + rate⌋``) and ends it full again
+      (``min(burst, burst + rate − c) = burst``).
+    * :class:`~sim.engine.gateway.ContinuousTokenBucket` (``request`` fidelity): a request is
+      refused only if, since the bucket was last full at some ``s``, more than ``burst + rate · ℓ``
+      requests arrived in ``[s, s + ℓ]``; an interval of length ``ℓ`` touches at most ``ℓ + 2``
+      seconds, so with at most ``c`` a second it holds ``c (ℓ + 2) ≤ burst + rate · ℓ`` requests
+      when ``c ≤ rate`` and ``2c ≤ burst``.
+    """
+    return max(0, min(math.floor(rate_per_s), math.floor(burst / 2)))
+
+
+@dataclass(frozen=True)
+class _SecondDetail:
+    """What the per-second path knows of its window beyond the hourly totals."""
+
+    counts: NDArray[np.int64]
+    served_s: NDArray[np.int64]
+    starts: NDArray[np.int64]  # first second of each hour in the window
+
+    @functools.cached_property
+    def hour_idx(self) -> NDArray[np.int64]:
+        """Each second's hour in the window (0, 1, ...)."""
+        hour_s = np.diff(np.append(self.starts, self.counts.size))
+        return np.repeat(np.arange(self.starts.size), hour_s)
+
+
+class _Aggregate:
+    """The ``aggregate`` engine: constants, the state that spans windows, and the two paths."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        horizon: Horizon,
+        rngs: dict[str, np.random.Generator],
+        progress: ProgressCallback | None,
+    ) -> None:
+        self.scenario, self.horizon, self.rngs, self.progress = scenario, horizon, rngs, progress
+        self.meter = meter = HourlyMeter(scenario, horizon)
+        self.gw = gw = scenario.apigateway
+        self.arrivals = arrivals_for(scenario)
+        connections = build_connection_model(scenario.connections)
+        self.payload = payload = build_payload(scenario.payload)
+        request_size, response_size = payload.request, payload.response
+        self.duration = duration = build_sampler(scenario.backend.duration)
+        self.bucket = (
+            TokenBucket(gw.throttle.rate_per_s, gw.throttle.burst) if gw.throttle.enabled else None
         )
-        for p in cached
-    }
-    p_new = min(1.0, connections.expected_new_per_request())
-    kernel = ConnectionKernel.of(connections, horizon)
-    _expected_open_at_start(meter, scenario, horizon, connections)
-    http_per_request = request_size.expected_units(HTTP_UNIT_BYTES)
-    # a client message over 128 KB is refused; a response over 128 KB cannot be sent
-    ws_accepted = 1 - request_size.survival(WEBSOCKET_MAX_BYTES)
-    ws_ok = ws_accepted * (1 - response_size.survival(WEBSOCKET_MAX_BYTES))
-    ws_client = expected_units_up_to(request_size, WEBSOCKET_UNIT_BYTES, WEBSOCKET_MAX_BYTES)
-    ws_server = expected_units_up_to(response_size, WEBSOCKET_UNIT_BYTES, WEBSOCKET_MAX_BYTES)
-    ws_sent_bytes = expected_value_up_to(response_size, WEBSOCKET_MAX_BYTES)
-    billed_ms_per_request = duration.expected_units(1.0)
-    mean_s = duration.mean / 1000.0
-    # P(over a limit) per request; request and response sizes taken as independent here
-    exceed = {
-        "over_alb_lambda_payload": 1
-        - (1 - request_size.survival(LIMITS["over_alb_lambda_payload"][1]))
-        * (1 - response_size.survival(LIMITS["over_alb_lambda_payload"][1])),
-        "over_apigw_payload": request_size.survival(LIMITS["over_apigw_payload"][1]),
-        "over_lambda_payload": 1
-        - (1 - request_size.survival(LIMITS["over_lambda_payload"][1]))
-        * (1 - response_size.survival(LIMITS["over_lambda_payload"][1])),
-        "over_rest_timeout": duration.survival(LIMITS["over_rest_timeout"][1]),
-        "over_http_timeout": duration.survival(LIMITS["over_http_timeout"][1]),
-        "over_websocket_message": 1 - ws_ok,
-    }
-    span = horizon.end_s - horizon.start_s
-    flags = meter.flags
-    cf = scenario.cloudfront
-    edge_ratio = (
-        _HitRatio(
-            ZipfKeys(cf.cache.keys.count, cf.cache.keys.exponent),
-            cf.cache.ttl_s,
-            cf.cache.keys.count,  # every key fits: the TTL alone bounds the hits
+        self.limit = scenario.backend.concurrency_limit
+        self.paths = engine_paths(scenario)
+        self.cached = [p for p in self.paths if p.cache_size_gb is not None]
+        self.fits_cache = 1.0 - response_size.survival(CACHE_MAX_ITEM)
+        self.hit_ratio = {
+            p.name: _HitRatio(
+                ZipfKeys(gw.cache.keys.count, gw.cache.keys.exponent),
+                gw.cache.ttl_s,
+                cache_capacity_entries(float(p.cache_size_gb or 0), response_size.mean),
+            )
+            for p in self.cached
+        }
+        self.p_new = min(1.0, connections.expected_new_per_request())
+        self.kernel = ConnectionKernel.of(connections, horizon)
+        _expected_open_at_start(meter, scenario, horizon, connections)
+        self.http_per_request = request_size.expected_units(HTTP_UNIT_BYTES)
+        # a client message over 128 KB is refused; a response over 128 KB cannot be sent
+        self.ws_accepted = 1 - request_size.survival(WEBSOCKET_MAX_BYTES)
+        ws_ok = self.ws_accepted * (1 - response_size.survival(WEBSOCKET_MAX_BYTES))
+        self.ws_client = expected_units_up_to(
+            request_size, WEBSOCKET_UNIT_BYTES, WEBSOCKET_MAX_BYTES
         )
-        if flags.cloudfront and cf.cache.enabled
-        else None
-    )
-    edge_bucket = (
-        TokenBucket(gw.throttle.rate_per_s, gw.throttle.burst)
-        if flags.edge_gateway and gw.throttle.enabled
-        else None
-    )
-    cf_timeout = duration.survival(flags.cloudfront_timeout_ms) if flags.cloudfront else 0.0
-    stream_excess = response_size.expected_excess(STREAM_FREE_BYTES)
-    if flags.streaming:
-        exceed["over_lambda_url_stream"] = 1 - (1 - request_size.survival(STREAM_FREE_BYTES)) * (
-            1 - response_size.survival(STREAM_MAX_BYTES)
+        self.ws_server = expected_units_up_to(
+            response_size, WEBSOCKET_UNIT_BYTES, WEBSOCKET_MAX_BYTES
+        )
+        self.ws_sent_bytes = expected_value_up_to(response_size, WEBSOCKET_MAX_BYTES)
+        self.billed_ms_per_request = duration.expected_units(1.0)
+        self.mean_s = duration.mean / 1000.0
+        # P(over a limit) per request; request and response sizes taken as independent here
+        self.exceed = {
+            "over_alb_lambda_payload": 1
+            - (1 - request_size.survival(LIMITS["over_alb_lambda_payload"][1]))
+            * (1 - response_size.survival(LIMITS["over_alb_lambda_payload"][1])),
+            "over_apigw_payload": request_size.survival(LIMITS["over_apigw_payload"][1]),
+            "over_lambda_payload": 1
+            - (1 - request_size.survival(LIMITS["over_lambda_payload"][1]))
+            * (1 - response_size.survival(LIMITS["over_lambda_payload"][1])),
+            "over_rest_timeout": duration.survival(LIMITS["over_rest_timeout"][1]),
+            "over_http_timeout": duration.survival(LIMITS["over_http_timeout"][1]),
+            "over_websocket_message": 1 - ws_ok,
+        }
+        self.flags = flags = meter.flags
+        self.cf = cf = scenario.cloudfront
+        self.edge_ratio = (
+            _HitRatio(
+                ZipfKeys(cf.cache.keys.count, cf.cache.keys.exponent),
+                cf.cache.ttl_s,
+                cf.cache.keys.count,  # every key fits: the TTL alone bounds the hits
+            )
+            if flags.cloudfront and cf.cache.enabled
+            else None
+        )
+        self.edge_bucket = (
+            TokenBucket(gw.throttle.rate_per_s, gw.throttle.burst)
+            if flags.edge_gateway and gw.throttle.enabled
+            else None
+        )
+        self.cf_timeout = (
+            duration.survival(flags.cloudfront_timeout_ms) if flags.cloudfront else 0.0
+        )
+        self.stream_excess = response_size.expected_excess(STREAM_FREE_BYTES)
+        if flags.streaming:
+            self.exceed["over_lambda_url_stream"] = 1 - (
+                1 - request_size.survival(STREAM_FREE_BYTES)
+            ) * (1 - response_size.survival(STREAM_MAX_BYTES))
+        self.rates = self._hourly_rates()
+
+    # ------------------------------------------------------------------ which hours run hourly
+    def _hourly_rates(self) -> HourlyRates | None:
+        """The per-hour rates when the run can take the hourly path at all: a Poisson stream
+        with a deterministic rate, and no CloudFront cache or pooled origin connections (their
+        per-second thinning and pool stay per second)."""
+        flags = self.flags
+        if flags.cloudfront and (self.cf.cache.enabled or flags.edge_pool):
+            return None
+        rate = PoissonRate.of(self.arrivals)
+        if rate is None:
+            return None
+        hz = self.horizon
+        return hourly_rates(rate, hz.origin_epoch_s, hz.start_s, hz.end_s)
+
+    def hourly_hours(self) -> NDArray[np.bool_]:
+        """Per hour of the run: may it take the hourly path? True where the bound on the
+        probability that a per-second mechanism acts in it is below :data:`HOURLY_EPSILON`:
+
+        * the throttle: ``P(max_s N_s > c) ≤ n · P(Poisson(λ̄) > c)`` (union bound over the
+          hour's ``n`` seconds, ``λ̄`` an upper bound of their rates, ``c`` from
+          :func:`throttle_free_count`); the bucket must also be full when the hour starts
+          (checked as the run goes);
+        * the concurrency limit ``L``: without it, invocations in flight form an M/G/∞ system,
+          Poisson with mean ``m(t) = ∫ λ(t − v) S(v) dv ≤ E[D] · λ̄_{h−1,h} + λ̄_max ·
+          E[(D − 1 h)⁺]`` (``S`` the duration's survival, ``λ̄_{h−1,h}`` the bound over this hour
+          and the one before); an invocation can only be refused if one finds ``L`` in flight,
+          and the expected number that do is ``∫ λ(t) P(N(t) ≥ L) dt ≤ Λ · P(Poisson(m̄) ≥ L)``
+          (Mecke's formula; every path's invocations are a thinning of the arrivals);
+        * the hour's expected count ``Λ`` is large enough that its busiest second, drawn apart
+          from its count, is consistent with it: ``P(Poisson(Λ) ≤ m_top) < ε`` (``m_top`` the
+          top of the peak's table), so ``peak_rps ≤ requests`` and ``requests ≤ n · peak_rps``
+          but with probability below ε.
+        """
+        rates = self.rates
+        n_hours = self.horizon.n_hours
+        if rates is None:
+            return np.zeros(n_hours, dtype=np.bool_)
+        kind = rates.types
+        seconds = rates.seconds[kind].astype(np.float64)
+        expected = rates.expected[kind]
+        upper = rates.upper[kind]
+        risk = pdtr(rates.m_top[kind].astype(np.float64), expected)
+        if self.bucket is not None:
+            c = throttle_free_count(self.bucket.rate_per_s, self.bucket.burst)
+            risk = risk + seconds * pdtrc(float(c), upper)
+        if self.limit is not None:
+            first = self.horizon.start_s // SECONDS_PER_HOUR
+            before = np.concatenate(([0.0], upper[:-1]))
+            before[: first + 1] = 0.0  # nothing runs before the period starts
+            tail_s = self.duration.expected_excess(SECONDS_PER_HOUR * 1000.0) / 1000.0
+            in_flight = self.mean_s * np.maximum(before, upper) + float(upper.max()) * tail_s
+            risk = risk + expected * pdtrc(float(self.limit - 1), in_flight)
+        return np.asarray(risk < HOURLY_EPSILON, dtype=np.bool_)
+
+    def _buckets_full(self) -> bool:
+        return all(b is None or b.tokens >= b.burst for b in (self.bucket, self.edge_bucket))
+
+    # ------------------------------------------------------------------ the run
+    def run(self) -> pa.Table:
+        """Walk the hours in order: runs of hours that may take the hourly path take it (when
+        the throttle's bucket is full as they start), the others run second by second. New
+        connections are collected per minute and spread over the minutes they stay open at the
+        end (the kernel is linear: the same as spreading window by window)."""
+        hz = self.horizon
+        n_hours = hz.n_hours
+        ok = self.hourly_hours()
+        self.new_per_minute = np.zeros(n_hours * 60)
+        drawn = self._draw_hourly(ok)
+        hourly = np.zeros(n_hours, dtype=np.bool_)
+        h = hz.start_s // SECONDS_PER_HOUR
+        while h < n_hours:
+            if ok[h] and self._buckets_full():
+                h2 = h + 1
+                while h2 < n_hours and ok[h2]:
+                    h2 += 1
+                hourly[h:h2] = True
+            else:
+                h2 = h + 1
+                while h2 < n_hours and not ok[h2]:
+                    h2 += 1
+                a0 = max(h * SECONDS_PER_HOUR, hz.start_s)
+                b0 = min(h2 * SECONDS_PER_HOUR, hz.end_s)
+                for a in range(a0, b0, WINDOW_S):
+                    self._per_second(a, min(a + WINDOW_S, b0))
+                    self._report(min(a + WINDOW_S, b0))
+            h = h2
+        if hourly.any():
+            self._hourly(hourly, drawn)
+        self.kernel.add(self.meter, 0, self.new_per_minute)
+        self.meter.second_by_second[hourly] = False
+        self._report(hz.end_s)
+        return self.meter.table()
+
+    def _report(self, b: int) -> None:
+        if self.progress is not None:
+            hz = self.horizon
+            self.progress((b - hz.start_s) / (hz.end_s - hz.start_s))
+
+    # ------------------------------------------------------------------ the hourly path
+    def _draw_hourly(self, ok: NDArray[np.bool_]) -> dict[str, NDArray[np.int64]]:
+        """For every hour that may take the hourly path, drawn from its per-hour distributions:
+        each minute's new connections ``Poisson(p · Λ_minute)``, the hour's other requests
+        ``Poisson((1 − p) · Λ)`` (Poisson splitting: together exactly the per-second path's
+        ``Binomial(requests, p)`` per minute of ``Poisson`` requests), and its busiest second from
+        the distribution of the maximum of its per-second counts (independently of the count).
+        Draws of hours that end up running per second (the bucket was not full) go unused."""
+        n_hours = self.horizon.n_hours
+        out = {
+            "new_per_minute": np.zeros((n_hours, 60), dtype=np.int64),
+            "requests": np.zeros(n_hours, dtype=np.int64),
+            "peak_rps": np.zeros(n_hours, dtype=np.int64),
+        }
+        rates = self.rates
+        if rates is None or not ok.any():
+            return out
+        kind = rates.types[ok]
+        new = self.rngs["connections"].poisson(self.p_new * rates.per_minute[kind])
+        others = self.rngs["arrivals"].poisson((1.0 - self.p_new) * rates.expected[kind])
+        out["new_per_minute"][ok] = new
+        out["requests"][ok] = new.sum(axis=1) + others
+        out["peak_rps"][ok] = rates.sample_peaks(self.rngs["arrivals"], kind)
+        return out
+
+    def _hourly(self, hourly: NDArray[np.bool_], drawn: dict[str, NDArray[np.int64]]) -> None:
+        """Meter the hours that took the hourly path (one call: the others' entries are zero):
+        nothing throttled, nothing refused (the bounds of :meth:`hourly_hours`)."""
+        rates = self.rates
+        assert rates is not None
+        new = np.where(hourly[:, None], drawn["new_per_minute"], 0)
+        self.new_per_minute += new.ravel()
+        requests = np.where(hourly, drawn["requests"], 0)
+        self._meter_hours(
+            0,
+            hour_s=rates.seconds[rates.types],
+            requests=requests,
+            served=requests,
+            peak_rps=np.where(hourly, drawn["peak_rps"], 0),
+            new_per_hour=new.sum(axis=1),
+            first=bool(hourly[0]),
+            detail=None,
         )
 
-    for a in range(horizon.start_s, horizon.end_s, WINDOW_S):
-        b = min(a + WINDOW_S, horizon.end_s)
+    # ------------------------------------------------------------------ the per-second path
+    def _per_second(self, a: int, b: int) -> None:
+        """Seconds ``[a, b)`` one by one (counts drawn per second)."""
+        hz, rngs = self.horizon, self.rngs
         seconds = np.arange(a, b, dtype=np.int64)
-        midpoints = (horizon.origin_epoch_s + seconds + 0.5).astype(np.float64)
-        counts = arrivals.counts(rngs["arrivals"], midpoints)
-        throttled = bucket.throttle(counts) if bucket is not None else np.zeros_like(counts)
-        served_s = counts - throttled
+        midpoints = (hz.origin_epoch_s + seconds + 0.5).astype(np.float64)
+        counts = self.arrivals.counts(rngs["arrivals"], midpoints)
+        bucket = self.bucket
+        throttled = bucket.throttle(counts) if bucket is not None else None
+        served_s = counts - throttled if throttled is not None else counts
 
-        hour = seconds // SECONDS_PER_HOUR
-        h0 = int(hour[0])
-        hour_idx = hour - h0
-        starts = np.flatnonzero(np.diff(hour, prepend=hour[0] - 1))
+        h0 = a // SECONDS_PER_HOUR
+        first_hour_end = (h0 + 1) * SECONDS_PER_HOUR
+        # the window's hours: a partial first one, then whole ones (windows end on the hour or
+        # at the period's end)
+        starts = np.concatenate(
+            ([0], np.arange(first_hour_end - a, b - a, SECONDS_PER_HOUR, dtype=np.int64))
+        ).astype(np.int64)
         hour_s = np.diff(np.append(starts, seconds.size))
-
-        def per_hour(x: NDArray[Any]) -> NDArray[np.int64]:
-            return np.asarray(np.rint(np.bincount(hour_idx, weights=x)), dtype=np.int64)  # noqa: B023
-
-        requests = per_hour(counts)
-        served = requests - per_hour(throttled)
+        requests = np.add.reduceat(counts, starts).astype(np.int64)
+        served = (
+            requests - np.add.reduceat(throttled, starts) if throttled is not None else requests
+        )
 
         # connections: new ones per minute, their open time spread over the minutes (exact in
         # expectation, ending at the period's end)
-        minute = seconds // SECONDS_PER_MINUTE
-        m0 = int(minute[0])
-        per_minute = np.asarray(np.bincount(minute - m0, weights=counts), dtype=np.int64)
-        new_per_minute = rngs["connections"].binomial(per_minute, p_new)
+        m0 = a // SECONDS_PER_MINUTE
+        m_starts = np.concatenate(
+            ([0], np.arange((m0 + 1) * SECONDS_PER_MINUTE - a, b - a, SECONDS_PER_MINUTE))
+        ).astype(np.int64)
+        per_minute = np.add.reduceat(counts, m_starts).astype(np.int64)
+        new_per_minute = rngs["connections"].binomial(per_minute, self.p_new)
         minute_hour = (np.arange(m0, m0 + per_minute.size) * SECONDS_PER_MINUTE) // SECONDS_PER_HOUR
         new_per_hour = np.bincount(
             minute_hour - h0, weights=new_per_minute, minlength=requests.size
         )
-        kernel.add(meter, m0, new_per_minute)
+        self.new_per_minute[m0 : m0 + new_per_minute.size] += new_per_minute
+        self._meter_hours(
+            h0,
+            hour_s=hour_s,
+            requests=requests,
+            served=served,
+            peak_rps=np.maximum.reduceat(counts, starts).astype(np.int64),
+            new_per_hour=new_per_hour.astype(np.int64),
+            first=a == hz.start_s,
+            detail=_SecondDetail(counts, served_s, starts),
+        )
+
+    # ------------------------------------------------------------------ both paths: the hours
+    def _meter_hours(
+        self,
+        h0: int,
+        *,
+        hour_s: NDArray[np.int64],
+        requests: NDArray[np.int64],
+        served: NDArray[np.int64],
+        peak_rps: NDArray[np.int64],
+        new_per_hour: NDArray[np.int64],
+        first: bool,
+        detail: _SecondDetail | None,
+    ) -> None:
+        """The hours' facts from their counts (``detail``: the per-second path's seconds)."""
+        rngs, meter, flags, gw, cf = self.rngs, self.meter, self.flags, self.gw, self.cf
+        mean_s = self.mean_s
+        n = requests.size
 
         # the cache, at each size: hits per hour
-        cache_requests = np.zeros(requests.size, dtype=np.int64)
+        cache_requests = np.zeros(n, dtype=np.int64)
         hits: dict[str, NDArray[np.int64]] = {}
-        if cached:
+        if self.cached:
             cache_requests = rngs["cache"].binomial(served, gw.cache.cacheable_share)
-            storable = cache_requests * fits_cache
-            for p in cached:
+            storable = cache_requests * self.fits_cache
+            for p in self.cached:
                 ratio = np.array(
-                    [hit_ratio[p.name](r / s) for r, s in zip(storable, hour_s, strict=True)]
+                    [self.hit_ratio[p.name](r / s) for r, s in zip(storable, hour_s, strict=True)]
                 )
                 expected = storable * ratio
-                if a == horizon.start_s and expected.size:  # the cache starts empty
-                    cold = hit_ratio[p.name].cold_start_misses(storable[0] / hour_s[0])
+                if first and expected.size:  # the cache starts empty
+                    cold = self.hit_ratio[p.name].cold_start_misses(storable[0] / hour_s[0])
                     expected[0] = max(0.0, expected[0] - cold)
                 hits[p.name] = np.asarray(np.rint(expected), dtype=np.int64)
 
-        request_bytes, response_bytes = _payload_sums(rngs["payload"], requests, payload)
+        request_bytes, response_bytes = _payload_sums(rngs["payload"], requests, self.payload)
+        duration = self.duration
         billed_ms = np.asarray(
             np.rint(
                 np.maximum(
-                    requests * billed_ms_per_request
-                    + np.sqrt(requests * duration.variance)
-                    * rngs["backend"].standard_normal(requests.size),
+                    requests * self.billed_ms_per_request
+                    + np.sqrt(requests * duration.variance) * rngs["backend"].standard_normal(n),
                     requests,
                 )
             ),
             dtype=np.int64,
         )
         facts: dict[str, NDArray[Any]] = {}
-        edge_hits = np.zeros(requests.size, dtype=np.int64)
-        misses_s = counts
-        edge_accepted_s = counts
+        edge_hits = np.zeros(n, dtype=np.int64)
+        misses_s = detail.counts if detail is not None else None
+        edge_accepted_s = misses_s
         if flags.cloudfront:
             rng_cf = rngs["cloudfront"]
-            miss = np.ones(requests.size)
+            miss = np.ones(n)
+            edge_ratio = self.edge_ratio
             if edge_ratio is not None:
                 cacheable = rng_cf.binomial(requests, cf.cache.cacheable_share)
                 per_edge = cf.edge_locations
@@ -294,65 +544,90 @@ def run_aggregate(
                     [edge_ratio(c / s / per_edge) for c, s in zip(cacheable, hour_s, strict=True)]
                 )
                 expected = cacheable * ratio
-                if a == horizon.start_s and expected.size:  # every edge cache starts empty
+                if first and expected.size:  # every edge cache starts empty
                     rate = cacheable[0] / hour_s[0] / per_edge
                     expected[0] = max(
                         0.0, expected[0] - per_edge * edge_ratio.cold_start_misses(rate)
                     )
-                hit = np.divide(expected, requests, out=np.zeros(requests.size), where=requests > 0)
+                hit = np.divide(expected, requests, out=np.zeros(n), where=requests > 0)
                 miss = 1.0 - np.clip(hit, 0.0, 1.0)
-            # the forwarded requests second by second, and so per hour (hits: the rest)
-            misses_s = rng_cf.binomial(counts, miss[hour_idx])
-            forwarded = per_hour(misses_s)
+            if detail is not None:
+                # the forwarded requests second by second, and so per hour (hits: the rest)
+                misses_s = rng_cf.binomial(detail.counts, miss[detail.hour_idx])
+                forwarded = np.add.reduceat(misses_s, detail.starts).astype(np.int64)
+            else:  # the hourly path runs CloudFront only without its cache: it forwards all
+                forwarded = requests
             edge_hits = requests - forwarded
             facts["edge_requests"] = forwarded
             facts["edge_request_bytes"] = _share(request_bytes, forwarded, requests)
             facts["edge_hits"] = edge_hits
             facts["edge_hit_bytes"] = _share(response_bytes, edge_hits, requests)
-            facts["over_cloudfront_timeout"] = np.rint(forwarded * cf_timeout).astype(np.int64)
+            facts["over_cloudfront_timeout"] = np.rint(forwarded * self.cf_timeout).astype(np.int64)
             edge_accepted_s = misses_s
             if flags.edge_gateway:
+                assert detail is not None and misses_s is not None
+                edge_bucket = self.edge_bucket
                 refused_s = (
                     edge_bucket.throttle(misses_s) if edge_bucket is not None
                     else np.zeros_like(misses_s)
                 )  # fmt: skip
                 edge_accepted_s = misses_s - refused_s
-                accepted = per_hour(edge_accepted_s)
+                accepted = np.add.reduceat(edge_accepted_s, detail.starts).astype(np.int64)
                 facts["edge_gateway_accepted"] = accepted
-                facts["edge_gateway_throttled"] = per_hour(misses_s) - accepted
-                facts["edge_gateway_http_units"] = np.rint(accepted * http_per_request).astype(
+                facts["edge_gateway_throttled"] = forwarded - accepted
+                facts["edge_gateway_http_units"] = np.rint(accepted * self.http_per_request).astype(
                     np.int64
                 )
             if flags.edge_pool:
+                assert detail is not None and misses_s is not None
                 rate = smoothed(misses_s.astype(np.float64), mean_s) / cf.edge_locations
                 opened, open_ = expected_pool(rate, mean_s, cf.origin_keepalive_s)
                 meter.add_edge_pool(
                     h0,
-                    np.bincount(hour_idx, weights=opened * cf.edge_locations).astype(np.float64),
-                    np.bincount(hour_idx, weights=open_ * cf.edge_locations).astype(np.float64),
+                    np.bincount(detail.hour_idx, weights=opened * cf.edge_locations).astype(
+                        np.float64
+                    ),
+                    np.bincount(detail.hour_idx, weights=open_ * cf.edge_locations).astype(
+                        np.float64
+                    ),
                 )
-        for p in paths:
+        for p in self.paths:
+            # the hour's invocations, and each second's arrivals as a share of the window's
+            # arriving or served ones (``share``) or as their own series (``own``)
+            own: NDArray[Any] | None = None
+            share: NDArray[np.float64] | float = 1.0
+            through = p.through_gateway
             if p.edge:
-                arrivals_s = (edge_accepted_s if p.through_gateway else misses_s).astype(np.float64)
-                invoked = per_hour(arrivals_s)
+                assert detail is not None and misses_s is not None and edge_accepted_s is not None
+                own = edge_accepted_s if through else misses_s
+                invoked = np.add.reduceat(own, detail.starts).astype(np.int64)
             elif p.cache_size_gb is not None:
                 invoked = served - hits[p.name]
-                share = np.divide(invoked, served, out=np.zeros(served.size), where=served > 0)
-                arrivals_s = served_s * share[hour_idx]
+                share = np.divide(invoked, served, out=np.zeros(n), where=served > 0)
             elif p.websocket:
-                arrivals_s = np.asarray(served_s * ws_accepted, dtype=np.float64)
-                invoked = np.asarray(np.rint(served * ws_accepted), dtype=np.int64)
-            elif p.through_gateway:
-                invoked, arrivals_s = served, served_s.astype(np.float64)
+                share = self.ws_accepted
+                invoked = np.asarray(np.rint(served * self.ws_accepted), dtype=np.int64)
             else:
-                invoked, arrivals_s = requests, counts.astype(np.float64)
-            concurrency = arrivals_s * mean_s
-            refused = np.zeros(requests.size, dtype=np.int64)
-            if limit is not None:
-                blocked = erlang_b(limit, smoothed(arrivals_s, mean_s) * mean_s)
-                weight = np.bincount(hour_idx, weights=arrivals_s * blocked)
-                p_block = np.divide(weight, invoked, out=np.zeros(invoked.size), where=invoked > 0)
-                refused = rngs["backend"].binomial(invoked, np.clip(p_block, 0.0, 1.0))
+                invoked = served if through else requests
+            refused = np.zeros(n, dtype=np.int64)
+            if detail is None:  # the hourly path: nothing throttled, nothing refused (bounds)
+                peak = peak_rps * share * mean_s
+            else:
+                if own is None:
+                    base = detail.served_s if through else detail.counts
+                    arrivals_s = (
+                        base * share[detail.hour_idx] if isinstance(share, np.ndarray)
+                        else base * share
+                    )  # fmt: skip
+                else:
+                    arrivals_s = own
+                arrivals_s = np.asarray(arrivals_s, dtype=np.float64)
+                peak = np.maximum.reduceat(arrivals_s, detail.starts) * mean_s
+                if self.limit is not None:
+                    blocked = erlang_b(self.limit, smoothed(arrivals_s, mean_s) * mean_s)
+                    weight = np.bincount(detail.hour_idx, weights=arrivals_s * blocked)
+                    p_block = np.divide(weight, invoked, out=np.zeros(n), where=invoked > 0)
+                    refused = rngs["backend"].binomial(invoked, np.clip(p_block, 0.0, 1.0))
             ran = invoked - refused
             delivered = ran + (hits[p.name] if p.cache_size_gb is not None else 0)
             if p.edge:
@@ -363,39 +638,50 @@ def run_aggregate(
             facts[f"{p.name}_response_bytes"] = _share(response_bytes, delivered, requests)
             if p.websocket:
                 # the responses that fit a message (each ≤ 128 KB): their expected bytes
-                facts[f"{p.name}_response_bytes"] = np.rint(ran * ws_sent_bytes).astype(np.int64)
-                facts["gateway_ws_server_units"] = np.rint(ran * ws_server).astype(np.int64)
-            facts[f"{p.name}_peak_concurrency"] = np.maximum.reduceat(concurrency, starts)
+                facts[f"{p.name}_response_bytes"] = np.rint(ran * self.ws_sent_bytes).astype(
+                    np.int64
+                )
+                facts["gateway_ws_server_units"] = np.rint(ran * self.ws_server).astype(np.int64)
+            facts[f"{p.name}_peak_concurrency"] = np.asarray(peak, dtype=np.float64)
             if p.cache_size_gb is not None:
                 facts[f"{p.name}_hits"] = hits[p.name]
             if p.name == "direct" and flags.streaming:
-                facts["direct_stream_excess_bytes"] = np.rint(ran * stream_excess).astype(np.int64)
+                facts["direct_stream_excess_bytes"] = np.rint(ran * self.stream_excess).astype(
+                    np.int64
+                )
         meter.add_hourly(
             h0,
             requests=requests,
-            peak_rps=np.maximum.reduceat(counts, starts).astype(np.int64),
-            new_connections=new_per_hour.astype(np.int64),
+            peak_rps=np.asarray(peak_rps, dtype=np.int64),
+            new_connections=new_per_hour,
             request_bytes=request_bytes,
             response_bytes=response_bytes,
             gateway_requests=served,
             gateway_throttled=requests - served,
-            gateway_http_units=np.rint(served * http_per_request).astype(np.int64),
+            gateway_http_units=np.rint(served * self.http_per_request).astype(np.int64),
             cache_requests=np.asarray(cache_requests, dtype=np.int64),
-            over_cache_item=np.rint(cache_requests * (1 - fits_cache)).astype(np.int64),
+            over_cache_item=np.rint(cache_requests * (1 - self.fits_cache)).astype(np.int64),
             **facts,
             **{
                 name: np.rint(requests * p).astype(np.int64)
-                for name, p in exceed.items()
+                for name, p in self.exceed.items()
                 if meter.websocket or name != "over_websocket_message"
             },
         )
         if meter.websocket:
             meter.add_hourly(
-                h0, gateway_ws_client_units=np.rint(served * ws_client).astype(np.int64)
+                h0, gateway_ws_client_units=np.rint(served * self.ws_client).astype(np.int64)
             )
-        if progress is not None:
-            progress((b - horizon.start_s) / span)
-    return meter.table()
+
+
+def run_aggregate(
+    scenario: Scenario,
+    horizon: Horizon,
+    rngs: dict[str, np.random.Generator],
+    progress: ProgressCallback | None = None,
+) -> pa.Table:
+    """Simulate at ``aggregate`` fidelity; returns the same meter table as ``request`` fidelity."""
+    return _Aggregate(scenario, horizon, rngs, progress).run()
 
 
 def _share(
@@ -451,8 +737,9 @@ class ConnectionKernel:
         w = (h[1:] - h_minus[1:] - h[:-1] + h_minus[:-1]) / 60.0
         return cls(np.asarray(w[: k + 1], dtype=np.float64), horizon.end_s / 60.0)
 
-    def add(self, meter: Any, first_minute: int, new_per_minute: NDArray[np.int64]) -> None:
-        spread = np.convolve(new_per_minute.astype(np.float64), self.weights)
+    def add(self, meter: Any, first_minute: int, new_per_minute: NDArray[Any]) -> None:
+        n = new_per_minute.size
+        spread = np.convolve(np.asarray(new_per_minute, dtype=np.float64), self.weights)
         if self.carry.size:
             # the carried tail starts at minute ``carry_from``: the window's first minute, or the
             # minute before when two windows share a minute (a start off the whole minute)
@@ -463,11 +750,15 @@ class ConnectionKernel:
             if need > spread.size:
                 spread = np.concatenate((spread, np.zeros(need - spread.size)))
             spread[shift:need] += self.carry
-        n = new_per_minute.size
         self.carry, self.carry_from = spread[n:].copy(), first_minute + n
-        out = spread[:n].copy()
-        # the last minute may be cut by the period's end
-        minutes = first_minute + np.arange(n)
-        inside = np.clip(self.end_minute - minutes, 0.0, 1.0)
-        out *= np.where(inside < 1.0, inside, 1.0)
+        out = spread[:n]
+        # the period's end: the minute it cuts keeps its share, the minutes after it nothing
+        cut = self.end_minute - first_minute
+        if cut < n:
+            k = math.floor(cut)
+            if k < 0:
+                out[:] = 0.0
+            else:
+                out[k] *= cut - k
+                out[k + 1 :] = 0.0
         meter.add_connection_seconds(first_minute, out)

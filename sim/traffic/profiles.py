@@ -43,6 +43,25 @@ from sim.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
 FloatArray = NDArray[np.float64]
 #: Thursday 1 January 1970 was day 0 of the epoch: Monday-based weekday = (day + 3) mod 7.
 _EPOCH_WEEKDAY = 3
+_NONE = np.zeros(0)
+
+
+def _times_every(offset_s: float, period_s: float, t0_s: float, t1_s: float) -> FloatArray:
+    """The instants ``offset + k·period`` (any integer k) in ``[t0, t1]``."""
+    first = math.ceil((t0_s - offset_s) / period_s)
+    last = math.floor((t1_s - offset_s) / period_s)
+    return np.asarray(offset_s + np.arange(first, last + 1) * period_s, dtype=np.float64)
+
+
+# Besides the rate, each deterministic profile and factor describes its shape for the ``aggregate``
+# engine's hourly path (:mod:`sim.traffic.hourly`):
+#
+# * ``period_s``: a whole number of seconds after which it repeats exactly (None: it does not);
+# * ``breakpoints(t0, t1)``: the instants in ``(t0, t1)`` where it is not analytic (kinks, steps):
+#   between them, sums of its values over consecutive seconds are computed by Gauss quadrature;
+# * ``critical(t0, t1)``: instants in ``[t0, t1]`` and values there that bound it from above
+#   besides its values at ``t0`` and ``t1`` (its maxima, and the higher side of a step): its
+#   largest value over ``[t0, t1]`` is the largest of those.
 
 
 class RateProfile(Protocol):
@@ -79,6 +98,16 @@ class ConstantProfile:
 
     def rate_per_s(self, t_epoch_s: FloatArray) -> FloatArray:
         return np.full(np.shape(t_epoch_s), self.requests_per_s, dtype=np.float64)
+
+    @property
+    def period_s(self) -> int | None:
+        return SECONDS_PER_HOUR
+
+    def breakpoints(self, t0_s: float, t1_s: float) -> FloatArray:
+        return _NONE
+
+    def critical(self, t0_s: float, t1_s: float) -> tuple[FloatArray, FloatArray]:
+        return _NONE, _NONE
 
     @classmethod
     def from_config(cls, cfg: ConstantTraffic) -> ConstantProfile:
@@ -139,6 +168,18 @@ class DailyCycleProfile:
         scale = self.mean / float(i0e(kappa))
         return np.asarray(scale * np.exp(kappa * (np.cos(theta) - 1.0)), dtype=np.float64)
 
+    @property
+    def period_s(self) -> int | None:
+        return SECONDS_PER_DAY
+
+    def breakpoints(self, t0_s: float, t1_s: float) -> FloatArray:
+        return _NONE
+
+    def critical(self, t0_s: float, t1_s: float) -> tuple[FloatArray, FloatArray]:
+        """The daily peaks: between them the cycle is monotone or has its trough."""
+        t = _times_every(self.peak_hour_utc * SECONDS_PER_HOUR, SECONDS_PER_DAY, t0_s, t1_s)
+        return t, self.rate_per_s(t)
+
     @classmethod
     def from_config(cls, cfg: DailyCycleTraffic) -> DailyCycleProfile:
         return cls(
@@ -185,6 +226,17 @@ class VonMisesDay:
         theta = 2 * math.pi * (t_epoch_s - self.peak_hour_utc * SECONDS_PER_HOUR) / SECONDS_PER_DAY
         return np.asarray(np.exp(kappa * (np.cos(theta) - 1.0)) / float(i0e(kappa)))
 
+    @property
+    def period_s(self) -> int | None:
+        return SECONDS_PER_DAY
+
+    def breakpoints(self, t0_s: float, t1_s: float) -> FloatArray:
+        return _NONE
+
+    def critical(self, t0_s: float, t1_s: float) -> tuple[FloatArray, FloatArray]:
+        t = _times_every(self.peak_hour_utc * SECONDS_PER_HOUR, SECONDS_PER_DAY, t0_s, t1_s)
+        return t, self(t)
+
 
 @dataclass(frozen=True)
 class HourlyDay:
@@ -213,6 +265,23 @@ class HourlyDay:
         xp = np.arange(-1, 25, dtype=np.float64)
         fp = np.concatenate(([levels[-1]], levels, [levels[0]]))
         return np.asarray(np.interp(hour, xp, fp))
+
+    @property
+    def period_s(self) -> int | None:
+        return SECONDS_PER_DAY
+
+    def _nodes(self, t0_s: float, t1_s: float) -> FloatArray:
+        return _times_every(SECONDS_PER_HOUR / 2, SECONDS_PER_HOUR, t0_s, t1_s)
+
+    def breakpoints(self, t0_s: float, t1_s: float) -> FloatArray:
+        """The 24 levels' instants (hh:30 UTC), where the linear pieces meet."""
+        t = self._nodes(t0_s, t1_s)
+        return t[(t > t0_s) & (t < t1_s)]
+
+    def critical(self, t0_s: float, t1_s: float) -> tuple[FloatArray, FloatArray]:
+        t = self._nodes(t0_s, t1_s)
+        hour = (np.mod(t, SECONDS_PER_DAY) // SECONDS_PER_HOUR).astype(np.int64)
+        return t, np.asarray(self.levels[hour], dtype=np.float64)
 
 
 def _daily(cfg: DailyCycleFactor, peak_to_mean: float | None = None) -> Factor:
@@ -248,6 +317,23 @@ class Weekly:
         weekday = (np.floor(local / SECONDS_PER_DAY).astype(np.int64) + _EPOCH_WEEKDAY) % 7
         return np.asarray(self.levels[weekday])
 
+    @property
+    def period_s(self) -> int | None:
+        return 7 * SECONDS_PER_DAY
+
+    def _midnights(self, t0_s: float, t1_s: float) -> FloatArray:
+        return _times_every(-self.utc_offset_hours * SECONDS_PER_HOUR, SECONDS_PER_DAY, t0_s, t1_s)
+
+    def breakpoints(self, t0_s: float, t1_s: float) -> FloatArray:
+        """Local midnights, where the level steps."""
+        t = self._midnights(t0_s, t1_s)
+        return t[(t > t0_s) & (t < t1_s)]
+
+    def critical(self, t0_s: float, t1_s: float) -> tuple[FloatArray, FloatArray]:
+        """At each local midnight, the higher of the two days' levels."""
+        t = self._midnights(t0_s, t1_s)
+        return t, np.maximum(self(t), self(t - 1.0))
+
     @classmethod
     def from_config(cls, cfg: WeeklyCycleFactor) -> Weekly:
         return cls(cfg.levels, cfg.utc_offset_hours)
@@ -271,6 +357,16 @@ class Trend:
     def __call__(self, t_epoch_s: FloatArray) -> FloatArray:
         months = (t_epoch_s - self.start_epoch_s) / SECONDS_PER_MONTH
         return np.asarray(np.exp(months * math.log1p(self.growth_per_month)))
+
+    @property
+    def period_s(self) -> int | None:
+        return SECONDS_PER_HOUR if self.growth_per_month == 0 else None
+
+    def breakpoints(self, t0_s: float, t1_s: float) -> FloatArray:
+        return _NONE
+
+    def critical(self, t0_s: float, t1_s: float) -> tuple[FloatArray, FloatArray]:
+        return _NONE, _NONE  # monotone: its largest value is at an end
 
 
 def trapezoid(dt_s: FloatArray, ramp_up_s: float, plateau_s: float, decay_s: float) -> FloatArray:
@@ -317,6 +413,36 @@ class ScheduledPeak:
         return 1.0 + (self.multiplier - 1) * trapezoid(
             dt, self.ramp_up_s, self.plateau_s, self.decay_s
         )
+
+    @property
+    def period_s(self) -> int | None:
+        return SECONDS_PER_HOUR if self.multiplier == 1 else None
+
+    def _corners(self, t0_s: float, t1_s: float) -> tuple[FloatArray, FloatArray]:
+        """The trapezoid's corners in ``[t0, t1]`` (each repetition's) and the higher of the
+        factor's one-sided limits there: linear in between, so these and the ends bound it."""
+        up, flat, down = self.ramp_up_s, self.plateau_s, self.decay_s
+        offsets = np.array([0.0, up, up + flat, up + flat + down])
+        fp = np.array([0.0 if up > 0 else 1.0, 1.0, 1.0, 0.0 if down > 0 else 1.0])
+        # a corner's value: the inside limit, and 1 (outside the peak) at the first and last
+        value = np.maximum(1.0 + (self.multiplier - 1) * fp, [1.0, -np.inf, -np.inf, 1.0])
+        if self.every_s is None:
+            starts = np.array([self.start_epoch_s])
+        else:
+            lo = max(0, math.floor((t0_s - self.start_epoch_s - offsets[-1]) / self.every_s))
+            hi = max(-1, math.floor((t1_s - self.start_epoch_s) / self.every_s))
+            starts = self.start_epoch_s + np.arange(lo, hi + 1) * self.every_s
+        t = (starts[:, None] + offsets[None, :]).ravel()
+        v = np.tile(value, starts.size)
+        keep = (t >= t0_s) & (t <= t1_s)
+        return t[keep], v[keep]
+
+    def breakpoints(self, t0_s: float, t1_s: float) -> FloatArray:
+        t, _ = self._corners(t0_s, t1_s)
+        return np.unique(t[(t > t0_s) & (t < t1_s)])
+
+    def critical(self, t0_s: float, t1_s: float) -> tuple[FloatArray, FloatArray]:
+        return self._corners(t0_s, t1_s)
 
     @classmethod
     def from_config(cls, cfg: ScheduledPeakFactor) -> ScheduledPeak:
