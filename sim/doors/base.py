@@ -88,11 +88,12 @@ class Facts:
     def __init__(self, meters: pa.Table) -> None:
         self.table = meters
         self.n = meters.num_rows
+        self._names = frozenset(meters.column_names)
         self._cache: dict[str, NDArray[np.float64]] = {}
 
     def __call__(self, name: str) -> NDArray[np.float64]:
         if name not in self._cache:
-            if name not in self.table.column_names:
+            if name not in self._names:
                 raise KeyError(
                     f"the meters have no column {name!r}: they were recorded for other options "
                     "(re-run the simulation with this option enabled)"
@@ -104,7 +105,7 @@ class Facts:
         return np.full(self.n, float(value))
 
     def has(self, name: str) -> bool:
-        return name in self.table.column_names
+        return name in self._names
 
     def hours(self) -> NDArray[np.datetime64]:
         """The start of each metered hour (UTC)."""

@@ -47,7 +47,14 @@ from sim.output import (
 from sim.study import executors
 from sim.study.design import DESIGN_STREAM, DESIGNS, derived_seed, rank_correlate
 from sim.study.executors import ExecutorOptions, open_executor
-from sim.study.outcomes import ChunkTask, RunSpec, outcome_schema, run_chunk, scenario_for_run
+from sim.study.outcomes import (
+    ChunkTask,
+    RunSpec,
+    outcome_schema,
+    run_chunk,
+    run_scenarios,
+    scenario_for_run,
+)
 from sim.study.spec import Study
 
 FORMAT = "sim.study/1"
@@ -165,17 +172,14 @@ def check_scenarios(
 ) -> None:
     """Validate every run's scenario before anything runs (raises ``RunError`` naming the inputs).
 
+    Each run's sections are validated as :class:`~sim.study.outcomes.RunScenarios` makes them
+    (the sections its inputs set; a section seen before is not validated again).
     ``progress(done, total)`` is called every 10,000 runs for long designs.
     """
-    seen: set[str] = set()
+    scenarios = run_scenarios(spec)
     n = len(values)
     for i in range(n):
-        v = values[i]
-        key = repr(sorted(v.items()))
-        if key not in seen:
-            if len(seen) < 1_000_000:  # bounded memory: beyond it, duplicates are checked again
-                seen.add(key)
-            scenario_for_run(spec, i, v, full=False)
+        scenarios(i, values[i])
         if progress is not None and (i + 1) % 10_000 == 0:
             progress(i + 1, n)
 
@@ -489,10 +493,11 @@ def run_study(
 
     results = compact(out, study, refs, schema)
     analysis = None
+    drawn: list[dict[str, str]] = []
     if analyze:
         from sim.study.analysis import write_analysis
 
-        analysis = write_analysis(out, study, design, results, plots=plots)
+        analysis = write_analysis(out, study, design, results, plots=plots, drawn=drawn)
     document = _read_manifest(out)
     document.update(
         status="complete",
@@ -509,7 +514,7 @@ def run_study(
     if analyze:
         from sim.report import REPORT_FILE, render_report
 
-        page = render_report(out, figures=plots, name=str(out)).html
+        page = render_report(out, figures=plots, name=str(out), drawn=drawn if plots else None).html
         write_result(out, PRODUCER, {REPORT_FILE: text_writer(page)}, remove_stale=False)
     return StudyResult(
         out_dir=out,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -347,10 +347,22 @@ def apply_values(
     targets: Sequence[Target],
     values: Mapping[str, Any],
     fidelity: str,
+    *,
+    sections: Collection[str] | None = None,
 ) -> dict[str, Any]:
     """A copy of ``base_data`` with each target set to its value: plain inputs first, then those
-    ``relative_to`` another quantity (multiplied by it); integer fields are rounded."""
-    data = _deep_copy(base_data)
+    ``relative_to`` another quantity (multiplied by it); integer fields are rounded.
+
+    ``sections``: copy only these top-level tables (they must hold every target and ``engine``);
+    the others are shared with ``base_data``, so the result must then be read, never changed.
+    """
+    if sections is None:
+        data = _deep_copy(base_data)
+    else:
+        data = {
+            k: _deep_copy(v) if k in sections and isinstance(v, Mapping) else v
+            for k, v in base_data.items()
+        }
     data.setdefault("engine", {})["fidelity"] = fidelity
     ordered = [t for t in targets if t.relative_to is None] + [
         t for t in targets if t.relative_to is not None
