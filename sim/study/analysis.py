@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,7 +63,10 @@ class AnalysisSettings:
 
 
 IndexRow = dict[str, Any]
-AnalysisFunction = Callable[[AnalysisSettings, FloatArray, FloatArray, str], list[IndexRow]]
+#: ``(settings, unit scores, {outcome: values})`` -> index rows, outcome by outcome in order.
+AnalysisFunction = Callable[
+    [AnalysisSettings, FloatArray, Mapping[str, FloatArray]], list[IndexRow]
+]
 
 
 def _row(outcome: str, name: str, index: str, value: float, conf: float | None) -> IndexRow:
@@ -127,50 +130,167 @@ def morris_indices(
     return rows
 
 
-def sampling_indices(
-    s: AnalysisSettings, x: FloatArray, y: FloatArray, outcome: str
-) -> list[IndexRow]:
-    """For Monte Carlo and Latin hypercube designs: RBD-FAST first-order indices (SALib
-    ``rbd_fast.analyze``, bootstrap interval) and Spearman rank correlations (Fisher-z interval)."""
-    from SALib.analyze import rbd_fast
+#: Most elements of one bootstrap batch of RBD-FAST (outcomes × resamples × sample size): bounds
+#: its memory.
+RBD_BATCH_ELEMENTS = 1 << 22
 
-    n = len(y)
-    rows = []
+
+def _zigzag(x: FloatArray) -> NDArray[np.int64]:
+    """Plischke's (2010) order of each row of ``x``: the even ranks ascending, then the odd ranks
+    descending (the positions, in each row, that reorder the outputs)."""
+    order = np.argsort(x, axis=-1)
+    return np.concatenate([order[..., ::2], order[..., 1::2][..., ::-1]], axis=-1)
+
+
+def _rbd_first_order(permuted: FloatArray, m: int) -> FloatArray:
+    """RBD-FAST first-order index of outputs already in the zig-zag order of an input (along the
+    last axis), with Tissot & Prieur's bias correction.
+
+    The power of the first ``m`` harmonics over the power of all non-zero frequencies of the
+    one-sided periodogram (Tarantola, Gatelli & Mara 2006), as SALib's ``rbd_fast`` computes it
+    with ``scipy.signal.periodogram`` (constant detrend, boxcar window), one sample at a time.
+    Here without the whole spectrum: the DFT coefficients ``C_k``, ``1 ≤ k ≤ m``, are
+    ``y @ exp(−2πi k t / n)`` (a constant has none, so the detrend changes none of them), and by
+    Parseval the one-sided periodogram's non-zero frequencies hold ``n Σ (y − ȳ)²`` (bins
+    1 … n − 1 once each: a real signal's spectrum is symmetric), so
+    ``S1 = 2 Σ_{k ≤ m} |C_k|² / (n Σ (y − ȳ)²)`` (the density's common factor cancels). Unskewed
+    by ``S1 − λ/(1 − λ) (1 − S1)``, ``λ = 2m / n`` (Tissot & Prieur 2012). The outputs should be
+    centred on their overall mean beforehand (the sums of squares then lose no precision).
+    """
+    n = permuted.shape[-1]
+    angle = 2 * np.pi * np.outer(np.arange(n), np.arange(1, m + 1)) / n
+    harmonics = np.concatenate([np.cos(angle), np.sin(angle)], axis=1)  # n × 2m
+    flat = permuted.reshape(-1, n)
+    power = ((flat @ harmonics) ** 2).sum(axis=1)
+    total = flat.sum(axis=1)
+    spread = np.einsum("ij,ij->i", flat, flat) - total * total / n  # Σ (y − ȳ)²
+    s1 = (2 * power / (n * spread)).reshape(permuted.shape[:-1])
+    lam = 2 * m / n
+    return np.asarray(s1 - lam / (1 - lam) * (1 - s1), dtype=np.float64)
+
+
+def rbd_fast(
+    x: FloatArray, y: FloatArray, m: int, resamples: int, confidence: float, seed: int
+) -> tuple[FloatArray, FloatArray]:
+    """RBD-FAST first-order indices of every column of ``x`` and their bootstrap half-widths, for
+    one outcome (``y``: ``n`` values) or several (``outcomes × n``).
+
+    For each outcome, the numbers of SALib's ``rbd_fast.analyze(problem, x, y, M=m,
+    num_resamples=resamples, conf_level=confidence, seed=seed)`` (tested against it): for each
+    input in turn, ``resamples`` bootstrap samples of half the runs (drawn with replacement from
+    ``default_rng(seed)``, in SALib's order, so every outcome gets the same samples), the index of
+    each, and ``z × sd`` of them (``z`` the normal quantile of the confidence level). Vectorised:
+    every resample and outcome of an input in a few array operations, the samples' orders found
+    once for all outcomes, instead of a ``scipy.signal.periodogram`` call per resample.
+
+    Returns
+    -------
+    (S1, half-width)
+        Shaped like ``y`` without its last axis, plus one axis of inputs (``k`` or
+        ``outcomes × k``).
+    """
+    ys = np.atleast_2d(np.asarray(y, dtype=np.float64))
+    ys = ys - ys.mean(axis=1, keepdims=True)  # no index changes; the sums keep their precision
+    rng = np.random.default_rng(seed)
+    n, k = x.shape
+    half = int(n * 0.5)
+    batch = max(1, RBD_BATCH_ELEMENTS // max(1, half * len(ys)))
+    z = float(stats.norm.ppf(0.5 + confidence / 2.0))
+    s1 = np.empty((len(ys), k))
+    conf = np.empty((len(ys), k))
+    for j in range(k):
+        s1[:, j] = _rbd_first_order(ys[:, _zigzag(x[:, j])], m)
+        boot = np.empty((len(ys), resamples))
+        for lo in range(0, resamples, batch):
+            rows = min(batch, resamples - lo)
+            # SALib draws rng.choice(n, size=half) per resample: the same stream as this
+            idx = rng.integers(0, n, size=(rows, half))
+            runs = np.take_along_axis(idx, _zigzag(x[idx, j]), axis=1)
+            boot[:, lo : lo + rows] = _rbd_first_order(ys[:, runs], m)
+        conf[:, j] = z * boot.std(axis=1, ddof=1)
+    if np.ndim(y) == 1:
+        return s1[0], conf[0]
+    return s1, conf
+
+
+def spearman(x: FloatArray, y: FloatArray) -> FloatArray:
+    """Spearman rank correlation of every column of ``x`` with each outcome (rows of ``y``, or one
+    outcome): Pearson's correlation of their average ranks (ties share their mean rank), as
+    ``scipy.stats.spearmanr`` computes it (tested against it); ``outcomes × k`` (or ``k``)."""
+    ys = np.atleast_2d(np.asarray(y, dtype=np.float64))
+    rx = stats.rankdata(x, axis=0)
+    ry = stats.rankdata(ys, axis=1)
+    rx = rx - rx.mean(axis=0)
+    ry = ry - ry.mean(axis=1, keepdims=True)
+    num = ry @ rx
+    den = np.sqrt(np.outer((ry**2).sum(axis=1), (rx**2).sum(axis=0)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = np.clip(num / den, -1.0, 1.0)
+    return rho[0] if np.ndim(y) == 1 else rho
+
+
+def sampling_indices(
+    s: AnalysisSettings, x: FloatArray, outcomes: Mapping[str, FloatArray]
+) -> list[IndexRow]:
+    """For Monte Carlo and Latin hypercube designs: RBD-FAST first-order indices (bootstrap
+    interval; :func:`rbd_fast`, SALib's estimator vectorised) and Spearman rank correlations
+    (Fisher-z interval) of every outcome."""
+    if not outcomes:
+        return []
+    names = list(outcomes)
+    ys = np.vstack([outcomes[o] for o in names])
+    n = ys.shape[1]
     m = max(1, min(10, (n - 1) // 4))
-    if n >= 4 * m + 2:
-        si = rbd_fast.analyze(
-            s.problem, x, y, M=m, num_resamples=s.resamples, conf_level=s.confidence, seed=s.seed
-        )
-        rows += [
-            _row(outcome, name, "S1", si["S1"][j], si["S1_conf"][j])
-            for j, name in enumerate(s.labels)
-        ]
+    fast = n >= 4 * m + 2
+    if fast:
+        s1, conf = rbd_fast(x, ys, m, s.resamples, s.confidence, s.seed)
+    rho_all = spearman(x, ys)
     z = stats.norm.ppf(0.5 + s.confidence / 2)
-    for j, name in enumerate(s.labels):
-        if np.ptp(x[:, j]) == 0:
-            continue
-        rho = float(stats.spearmanr(x[:, j], y).statistic)
-        if n > 3 and abs(rho) < 1:
-            lo, hi = np.tanh(np.arctanh(rho) + np.array([-z, z]) / math.sqrt(n - 3))
-        else:
-            lo = hi = rho
-        rows.append(
-            {
-                "outcome": outcome,
-                "input": name,
-                "index": "spearman",
-                "value": rho,
-                "conf_low": float(lo),
-                "conf_high": float(hi),
-            }
-        )
+    varies = [bool(np.ptp(x[:, j]) > 0) for j in range(x.shape[1])]
+    rows: list[IndexRow] = []
+    for i, outcome in enumerate(names):
+        if fast:
+            rows += [
+                _row(outcome, name, "S1", s1[i, j], conf[i, j]) for j, name in enumerate(s.labels)
+            ]
+        for j, name in enumerate(s.labels):
+            if not varies[j]:
+                continue
+            rho = float(rho_all[i, j])
+            if n > 3 and abs(rho) < 1:
+                lo, hi = np.tanh(np.arctanh(rho) + np.array([-z, z]) / math.sqrt(n - 3))
+            else:
+                lo = hi = rho
+            rows.append(
+                {
+                    "outcome": outcome,
+                    "input": name,
+                    "index": "spearman",
+                    "value": rho,
+                    "conf_low": float(lo),
+                    "conf_high": float(hi),
+                }
+            )
     return rows
+
+
+def _each(
+    fn: Callable[[AnalysisSettings, FloatArray, FloatArray, str], list[IndexRow]],
+) -> AnalysisFunction:
+    """An analysis of one outcome at a time, applied to each outcome in turn."""
+
+    def analyse_each(
+        s: AnalysisSettings, x: FloatArray, outcomes: Mapping[str, FloatArray]
+    ) -> list[IndexRow]:
+        return [row for name, y in outcomes.items() for row in fn(s, x, y, name)]
+
+    return analyse_each
 
 
 #: Design name -> analysis function (SALib estimator matching the design).
 ANALYSES: dict[str, AnalysisFunction] = {
-    "sobol": sobol_indices,
-    "morris": morris_indices,
+    "sobol": _each(sobol_indices),
+    "morris": _each(morris_indices),
     "monte_carlo": sampling_indices,
     "latin_hypercube": sampling_indices,
 }
@@ -239,6 +359,23 @@ def relative_outcome(study: Study, results: pa.Table) -> str | None:
     return next((n for n in candidates if n in names), None)
 
 
+def _analysable(
+    results: pa.Table, names: Sequence[str], n: int | None = None
+) -> tuple[dict[str, FloatArray], list[str]]:
+    """The outcomes (their first ``n`` runs) that can be analysed, and notes on those that cannot."""
+    ys: dict[str, FloatArray] = {}
+    notes: list[str] = []
+    for name in names:
+        y = results.column(name).to_numpy()[:n].astype(np.float64)
+        if not np.all(np.isfinite(y)):
+            notes.append(f"{name}: not analysed (non-finite values)")
+        elif np.ptp(y) == 0:
+            notes.append(f"{name}: not analysed (the same in every run)")
+        else:
+            ys[name] = y
+    return ys, notes
+
+
 def sensitivity(
     settings: AnalysisSettings,
     unit: FloatArray,
@@ -246,20 +383,10 @@ def sensitivity(
     outcomes: Sequence[str],
 ) -> tuple[list[IndexRow], list[str]]:
     """Indices of every outcome; outcomes that cannot be analysed get a note instead."""
-    analyse = ANALYSES[settings.method]
-    rows: list[IndexRow] = []
-    notes: list[str] = []
-    for name in outcomes:
-        y = results.column(name).to_numpy().astype(np.float64)
-        if not np.all(np.isfinite(y)):
-            notes.append(f"{name}: not analysed (non-finite values)")
-            continue
-        if np.ptp(y) == 0:
-            notes.append(f"{name}: not analysed (the same in every run)")
-            continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            rows += analyse(settings, unit, y, name)
+    ys, notes = _analysable(results, outcomes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        rows = ANALYSES[settings.method](settings, unit, ys)
     return rows, notes
 
 
@@ -282,13 +409,10 @@ def convergence(
     )
     rows: list[IndexRow] = []
     for n in prefix_sizes(settings, results.num_rows):
-        for name in outcomes:
-            y = results.column(name).to_numpy()[:n].astype(np.float64)
-            if not np.all(np.isfinite(y)) or np.ptp(y) == 0:
-                continue
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                rows += [{**r, "runs": n} for r in analyse(light, unit[:n], y, name)]
+        ys, _ = _analysable(results, outcomes, n)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            rows += [{**r, "runs": n} for r in analyse(light, unit[:n], ys)]
     return rows
 
 
@@ -458,10 +582,19 @@ def analysis_file_names(plots: bool = True) -> list[str]:
 
 
 def write_analysis(
-    out: Path, study: Study, design: pa.Table, results: pa.Table, *, plots: bool = True
+    out: Path,
+    study: Study,
+    design: pa.Table,
+    results: pa.Table,
+    *,
+    plots: bool = True,
+    drawn: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     """Write ``<out>/analysis/`` (a result directory: its files appear together once all are
-    written, and only files this package wrote there are replaced); return ``analysis.json``."""
+    written, and only files this package wrote there are replaced); return ``analysis.json``.
+
+    ``drawn``: filled with the figures as inline SVG for the report (drawn once, with the PNGs).
+    """
     from sim.study.plots import write_study_plots
 
     doc, tables = analyse(study, design, results)
@@ -472,7 +605,7 @@ def write_analysis(
             parquet_writer(table, prov)(stage / name)
         if plots:
             doc["plots"] = [
-                p.name for p in write_study_plots(stage, study, design, results, doc, tables)
+                p.name for p in write_study_plots(stage, study, design, results, doc, tables, drawn)
             ]
         json_writer(doc)(stage / "analysis.json")
     return doc
