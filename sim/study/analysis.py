@@ -225,7 +225,7 @@ def spearman(x: FloatArray, y: FloatArray) -> FloatArray:
     num = ry @ rx
     den = np.sqrt(np.outer((ry**2).sum(axis=1), (rx**2).sum(axis=0)))
     with np.errstate(invalid="ignore", divide="ignore"):
-        rho = np.clip(num / den, -1.0, 1.0)
+        rho = np.asarray(np.clip(num / den, -1.0, 1.0), dtype=np.float64)
     return rho[0] if np.ndim(y) == 1 else rho
 
 
@@ -489,12 +489,10 @@ def ranking(rows: list[IndexRow], outcome: str, index: str) -> list[dict[str, An
     ]
 
 
-def analyse(
-    study: Study, design: pa.Table, results: pa.Table
-) -> tuple[dict[str, Any], dict[str, pa.Table]]:
-    """The analysis document and its tables (nothing written)."""
+def analysis_settings(study: Study) -> AnalysisSettings:
+    """The analysis' settings of ``study`` (its design's, and the seed derived from its root)."""
     spec = study.spec
-    settings = AnalysisSettings(
+    return AnalysisSettings(
         labels=study.labels,
         method=spec.design.method,
         second_order=spec.design.second_order,
@@ -503,7 +501,88 @@ def analyse(
         confidence=spec.design.confidence,
         seed=derived_seed(study.seed, ANALYSIS_STREAM),
     )
-    unit = np.column_stack([design.column(f"u:{label}").to_numpy() for label in study.labels])
+
+
+def _unit(study: Study, design: pa.Table, runs: int) -> FloatArray:
+    """The design's unit scores of its first ``runs`` runs (``runs × inputs``)."""
+    return np.column_stack(
+        [design.column(f"u:{label}").to_numpy()[:runs] for label in study.labels]
+    )
+
+
+# --------------------------------------------------------------------------- stopping
+def _widths(
+    probability: dict[str, dict[str, Any]] | None,
+    rows: Sequence[IndexRow],
+    outcomes: Sequence[str],
+    index: str,
+) -> dict[str, float | None]:
+    """The widest interval of P(cheapest) over the options, and of ``index`` over the inputs of
+    ``outcomes`` (whole widths; ``None``: not known, e.g. an outcome that could not be
+    analysed)."""
+    out: dict[str, float | None] = {}
+    if probability is not None:
+        out["p_cheapest"] = max(v["ci"][1] - v["ci"][0] for v in probability.values())
+    widest: float | None = None
+    for outcome in outcomes:
+        picked = [r for r in rows if r["outcome"] == outcome and "×" not in r["input"]]
+        ranked = [r for r in picked if r["index"] == index] or [
+            r for r in picked if r["index"] == "spearman"
+        ]
+        spans = [r["conf_high"] - r["conf_low"] for r in ranked]
+        if not spans or not all(math.isfinite(w) for w in spans):
+            return {**out, "indices": None}
+        widest = max(widest or 0.0, *spans)
+    out["indices"] = widest
+    return out
+
+
+def interval_widths(study: Study, design: pa.Table, results: pa.Table) -> dict[str, float | None]:
+    """What ``study.stop_at_ci_width`` judges after a round (``results``: its first runs): the
+    widest interval of P(cheapest) over the options, and of the ranking index (:data:`RANKING_INDEX`)
+    over every input of the key outcome and its relative counterpart, with the study's
+    resamples, confidence and seed (the final analysis' numbers on the same runs)."""
+    settings = analysis_settings(study)
+    probability = (
+        probability_cheapest(results, study.options, settings.confidence)
+        if "cheapest" in results.column_names
+        else None
+    )
+    outcomes = [o for o in (key_outcome(study, results), relative_outcome(study, results)) if o]
+    ys, _ = _analysable(results, outcomes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        rows = ANALYSES[settings.method](settings, _unit(study, design, results.num_rows), ys)
+    return _widths(probability, rows, outcomes, RANKING_INDEX[settings.method])
+
+
+def narrow_enough(widths: dict[str, float | None], stop: Any) -> bool:
+    """Whether every width ``stop`` (a :class:`~sim.study.spec.StopAtWidth`) asks for is at most
+    the width asked (a width not known is not narrow enough)."""
+    for name in ("p_cheapest", "indices"):
+        asked = getattr(stop, name)
+        if asked is None:
+            continue
+        got = widths.get(name)
+        if got is None or got > asked:
+            return False
+    return True
+
+
+def analyse(
+    study: Study,
+    design: pa.Table,
+    results: pa.Table,
+    rounds: Sequence[dict[str, Any]] | None = None,
+) -> tuple[dict[str, Any], dict[str, pa.Table]]:
+    """The analysis document and its tables (nothing written).
+
+    ``rounds``: the rounds a study with ``stop_at_ci_width`` judged before its last (see
+    :func:`interval_widths`); the document then says how it stopped (``stopping``).
+    """
+    spec = study.spec
+    settings = analysis_settings(study)
+    unit = _unit(study, design, results.num_rows)
     outcomes = numeric_outcomes(results)
     rows, notes = sensitivity(settings, unit, results, outcomes)
     decisions = [o for o in outcomes if o.startswith(("savings_usd_", "log_cost_ratio_"))]
@@ -559,6 +638,39 @@ def analyse(
         notes.append(
             "inputs are rank-correlated: first-order indices mix correlated inputs' effects"
         )
+    stop = spec.study.stop_at_ci_width
+    if stop is not None and rounds is not None:
+        judged = [dict(r) for r in rounds if r["runs"] <= results.num_rows]
+        if judged and judged[-1]["runs"] == results.num_rows:  # the round it stopped at
+            reached = bool(judged[-1]["narrow_enough"])
+        else:  # the last round (not judged to stop: no more runs to add): its intervals
+            final = _widths(
+                doc.get("probability_cheapest"),
+                rows,
+                [o for o in (key, relative) if o],
+                RANKING_INDEX[settings.method],
+            )
+            reached = narrow_enough(final, stop)
+            judged.append(
+                {
+                    "round": len(judged) + 1,
+                    "runs": results.num_rows,
+                    "widths": final,
+                    "narrow_enough": reached,
+                }
+            )
+        doc["stopping"] = {
+            "asked": stop.model_dump(mode="json"),
+            "rounds": judged,
+            "runs": results.num_rows,
+            "most_runs": study.runs,
+            "reached": reached,
+        }
+        if not reached:
+            notes.append(
+                f"stop_at_ci_width: the intervals were still wider than asked after the most "
+                f"runs ({study.runs:,}); raise study.runs for narrower ones"
+            )
     doc["notes"] = notes
     tables = {
         "sensitivity.parquet": _index_table(rows),
@@ -589,23 +701,35 @@ def write_analysis(
     *,
     plots: bool = True,
     drawn: list[dict[str, str]] | None = None,
+    rounds: Sequence[dict[str, Any]] | None = None,
+    timings: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Write ``<out>/analysis/`` (a result directory: its files appear together once all are
     written, and only files this package wrote there are replaced); return ``analysis.json``.
 
     ``drawn``: filled with the figures as inline SVG for the report (drawn once, with the PNGs).
+    ``rounds``: see :func:`analyse`. ``timings``: given ``analysis_s`` and ``plots_s``.
     """
+    import time
+
     from sim.study.plots import write_study_plots
 
-    doc, tables = analyse(study, design, results)
+    started = time.perf_counter()
+    doc, tables = analyse(study, design, results, rounds)
     assert tuple(tables) == ANALYSIS_TABLES
     prov = {"study": study.name, "study_hash": study.hashes()["study"]}
+    drawing = 0.0
     with result_directory(out / ANALYSIS_DIR, "analysis", analysis_file_names(plots)) as stage:
         for name, table in tables.items():
             parquet_writer(table, prov)(stage / name)
         if plots:
+            begun = time.perf_counter()
             doc["plots"] = [
                 p.name for p in write_study_plots(stage, study, design, results, doc, tables, drawn)
             ]
+            drawing = time.perf_counter() - begun
         json_writer(doc)(stage / "analysis.json")
+    if timings is not None:
+        timings["analysis_s"] = time.perf_counter() - started - drawing
+        timings["plots_s"] = drawing
     return doc
