@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyarrow as pa
 from numpy.typing import NDArray
 
 from sim.pricing.book import Price, RegionPrices, TieredPrice
@@ -29,6 +28,8 @@ from sim.pricing.freetier import allowance, tiers_after
 from sim.units import BINARY_GB_BYTES
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from sim.config import Scenario
 
 
