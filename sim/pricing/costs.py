@@ -37,6 +37,7 @@ __all__ = [
     "Period",
     "cost_timeline",
     "month_keys",
+    "period_totals",
     "projected_costs",
     "projected_costs_many",
 ]
@@ -242,6 +243,42 @@ def _option_costs(charges: Sequence[Charge], usd: Sequence[float]) -> dict[str, 
     return out
 
 
+def period_totals(
+    charges: Sequence[Charge],
+    hours: pa.Array | pa.ChunkedArray,
+    account_usage: Mapping[str, float] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Per option: USD per category, per component and in total over the period: what the rows
+    of :func:`cost_timeline` add up to, without the rows.
+
+    Each calendar month is its own bill whose tiers start where the rest of the account leaves
+    them, so a month's cost of a tiered charge is the month's cost function at its end minus at
+    its start: ``cumulative(account + Q_month) − cumulative(account)``, exactly the sum of the
+    month's hourly rows (each row prices the part of its hour in each tier); a flat price with
+    nothing before its units costs ``Σ quantity × price``. Tested against the timeline's sums.
+    """
+    usage = account_usage or {}
+    months = month_keys(hours)
+    starts = (
+        np.flatnonzero(np.diff(months, prepend=months[0] - 1))
+        if months.size
+        else np.zeros(0, np.int64)
+    )
+    usd = []
+    for charge in charges:
+        q = np.asarray(charge.quantity, dtype=np.float64)
+        account = _account(charge, usage)
+        if not q.size:
+            usd.append(0.0)
+        elif _flat(charge, account):
+            assert isinstance(charge.price, Price)
+            usd.append(float(np.sum(q)) * charge.price.value)
+        else:
+            monthly = np.add.reduceat(q, starts)
+            usd.append(float(np.sum(_tiered_usd(monthly, account, charge.tiers().tiers))))
+    return _option_costs(charges, usd)
+
+
 def projected_costs(
     charges: Sequence[Charge],
     period: Period,
@@ -291,9 +328,9 @@ def projected_costs_many(
             projected_at[(r, j)] = (projected, account)
         usd.append(row)
     for tiers, where in tiered.values():
-        projected = np.array([projected_at[w][0] for w in where], dtype=np.float64)
-        account = np.array([projected_at[w][1] for w in where], dtype=np.float64)
-        values = np.asarray(_tiered_usd(projected, account, tiers), dtype=np.float64)
+        quantities = np.array([projected_at[w][0] for w in where], dtype=np.float64)
+        before = np.array([projected_at[w][1] for w in where], dtype=np.float64)
+        values = np.asarray(_tiered_usd(quantities, before, tiers), dtype=np.float64)
         for (r, j), value in zip(where, values.tolist(), strict=True):
             usd[r][j] = value
     return [_option_costs(b[0], row) for b, row in zip(bills, usd, strict=True)]
