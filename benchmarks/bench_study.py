@@ -15,12 +15,17 @@ CPU time on one core): ``simulate()`` against everything else a run costs (its s
 ``main_process_cpu_s`` is this process's CPU time during the study: with ``--workers 1`` (the
 runs in this process) it is the study's whole cost, whatever else the machine runs.
 
+``--days 1`` simulates one day a run instead of the seed's month: ``simulate()`` then costs a
+thirtieth, about what an hourly aggregate engine costs a month, so the other phases show as they
+will then (the costs per 30 days are projected from the day).
+
 Targets on the 2-core development machine (issue 12): 1,000 Latin hypercube runs in at most 20 s;
 Sobol' N = 1,024 with second order in at most 5 min.
 
     python benchmarks/bench_study.py                                  # 1,000 runs, all CPUs
     python benchmarks/bench_study.py --design sobol --second-order --runs 16384
     python benchmarks/bench_study.py --runs 200 --workers 1 --json bench_study.json
+    python benchmarks/bench_study.py --days 1     # one simulated day a run: a fast simulate()
     python benchmarks/bench_study.py --dask local
 """
 
@@ -43,12 +48,15 @@ TARGETS_S = {("latin_hypercube", 1000): 20.0, ("sobol", 16384): 300.0}
 
 
 def bench_study_data(
-    runs: int, method: str, fidelity: str, second_order: bool = False
+    runs: int, method: str, fidelity: str, second_order: bool = False, days: int | None = None
 ) -> dict[str, Any]:
-    """The shipped study's content with another design size, method and fidelity."""
+    """The shipped study's content with another design size, method and fidelity (and ``days``
+    of simulated period instead of the seed's 30)."""
     from sim.config import read_toml
 
     data = read_toml(SHIPPED)
+    if days is not None:
+        data["base"]["set"] = [*data["base"].get("set", []), f"scenario.duration_days={days}"]
     data["study"].update(name=f"bench-study-{runs}", runs=runs, fidelity=fidelity)
     data["study"].pop("chunk_size", None)
     data["design"]["method"] = method
@@ -105,6 +113,7 @@ def run(
     analyze: bool = True,
     out: Path | None = None,
     sample: int = 16,
+    days: int | None = None,
 ) -> dict[str, Any]:
     """Run one benchmark study; return its timings."""
     from sim.study import run_study, study_from_dict
@@ -133,6 +142,7 @@ def run(
         "runs": runs,
         "design": method + (" (second order)" if second_order else ""),
         "fidelity": fidelity,
+        "days": days or 30,
         "executor": result.executor,
         "workers": used,
         "chunk_size": manifest["chunk_size"],
@@ -183,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fidelity", default="aggregate", choices=("aggregate", "request"))
     parser.add_argument("--no-analysis", action="store_true")
     parser.add_argument("--sample", type=int, default=16, help="runs for the cost split (0: none)")
+    parser.add_argument(
+        "--days", type=int, default=None, help="simulated days per run (default: the seed's 30)"
+    )
     parser.add_argument("--out", type=Path, default=None, help="keep the study here")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = parser.parse_args(argv)
@@ -197,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         analyze=not args.no_analysis,
         out=args.out,
         sample=args.sample,
+        days=args.days,
     )
     report = {"benchmark": "bench_study", "machine": before, "result": figures}
     for key, value in figures.items():

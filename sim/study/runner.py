@@ -493,14 +493,15 @@ def run_study(
     rounds = study.rounds
     recorded: list[dict[str, Any]] = list(existing.get("rounds") or []) if existing else []
 
+    valid: dict[int, bool] = {}  # a resumed study's chunk files, each read once
+
     def pending_of(refs: list[ChunkRef]) -> list[ChunkRef]:
         if existing is None:
             return list(refs)
-        return [
-            r
-            for r in refs
-            if not _chunk_valid(chunk_path(out, r.chunk), r, spec.study_hash, schema)
-        ]
+        for r in refs:
+            if r.chunk not in valid:
+                valid[r.chunk] = _chunk_valid(chunk_path(out, r.chunk), r, spec.study_hash, schema)
+        return [r for r in refs if not valid[r.chunk]]
 
     executor = None
     description = "none needed"
