@@ -20,7 +20,7 @@ from sim.pricing.charge import Charge
 from sim.pricing.costs import Period, cost_timeline, projected_costs
 from sim.pricing.derive import derive_columns
 
-__all__ = ["Bill", "bill", "period_of"]
+__all__ = ["Bill", "bill", "charges_for", "period_of"]
 
 
 @dataclass(frozen=True)
@@ -44,14 +44,21 @@ def period_of(scenario: Scenario, meters: pa.Table) -> Period:
     )
 
 
-def bill(meters: pa.Table, scenario: Scenario, prices: RegionPrices) -> Bill:
-    """Bill every option of ``scenario`` on ``meters`` (facts; derived columns are recomputed)."""
+def charges_for(
+    meters: pa.Table, scenario: Scenario, prices: RegionPrices
+) -> tuple[pa.Table, tuple[Option, ...], list[Charge]]:
+    """The derived meter table, the options and every charge of every option of ``scenario`` on
+    ``meters`` (facts; derived columns are recomputed): what :func:`bill` prices.
+
+    Transfer charges are left out when ``transfer.enabled`` is false (the summary says so).
+    """
     derived = derive_columns(meters, scenario)
     ctx = BillingContext(Facts(derived), scenario, prices)
     options = tuple(options_for(scenario))
+    names = set(derived.column_names)
     for option in options:
         needed = [*DOORS[option.door].meters, f"{option.path}_invocations"]
-        lacking = [c for c in needed if c not in derived.column_names]
+        lacking = [c for c in needed if c not in names]
         if lacking:
             raise ConfigError(
                 "<scenario>",
@@ -74,6 +81,12 @@ def bill(meters: pa.Table, scenario: Scenario, prices: RegionPrices) -> Bill:
             ) from None
     if not scenario.transfer.enabled:  # left out of every option's bill (the summary says so)
         charges = [c for c in charges if c.category != "transfer"]
+    return derived, options, charges
+
+
+def bill(meters: pa.Table, scenario: Scenario, prices: RegionPrices) -> Bill:
+    """Bill every option of ``scenario`` on ``meters`` (facts; derived columns are recomputed)."""
+    derived, options, charges = charges_for(meters, scenario, prices)
     usage = dict(scenario.account.other_monthly_usage)
     costs = cost_timeline(charges, derived.column("hour"), usage)
     projection = projected_costs(charges, period_of(scenario, derived), usage)

@@ -553,7 +553,6 @@ def run_sweep(plan: SweepPlan, *, progress: PointProgress | None = None) -> Swee
     fractional while point ``index`` runs).
     """
     from sim.api import provenance
-    from sim.api import run as run_scenario
 
     columns: dict[str, list[Any]] = {c: [] for c in SWEEP_COLUMNS}
     for i, (value, scenario) in enumerate(zip(plan.values, plan.scenarios, strict=True)):
@@ -564,21 +563,8 @@ def run_sweep(plan: SweepPlan, *, progress: PointProgress | None = None) -> Swee
             def callback(fraction: float, i: int = i, report: PointProgress = report) -> None:
                 report(i + min(max(fraction, 0.0), 1.0), i)
 
-        result = run_scenario(scenario, None, plots=False, progress=callback)
-        requests = int(result.summary["traffic"]["requests"])
-        for option, t in result.summary["options"].items():
-            per30 = t["per_30_days_usd"]
-            row = {
-                "value": value,
-                "option": option,
-                "front_door_usd": t["front_door_usd"],
-                "backend_usd": t["backend_usd"],
-                "transfer_usd": t["transfer_usd"],
-                "total_usd": t["total_usd"],
-                "front_door_per_30_days_usd": per30["front_door_usd"],
-                "total_per_30_days_usd": per30["total_usd"],
-                "requests": requests,
-            }
+        for option, t in sweep_point(scenario, plan.source, callback).items():
+            row = {"value": value, "option": option, **t}
             for c in SWEEP_COLUMNS:
                 columns[c].append(row[c])
         if progress is not None:
@@ -611,6 +597,44 @@ def run_sweep(plan: SweepPlan, *, progress: PointProgress | None = None) -> Swee
 
 
 _COLUMN_TYPES = {"option": pa.string(), "requests": pa.int64()}
+
+
+def sweep_point(
+    scenario: Scenario, source: str = "<scenario>", progress: Callable[[float], None] | None = None
+) -> dict[str, dict[str, Any]]:
+    """One point of a sweep: simulate ``scenario`` (on its own seed) and price it; per option,
+    the :data:`SWEEP_COLUMNS` but ``value`` and ``option``.
+
+    The numbers of :func:`sim.api.run`'s summary (its period totals and 30-day projection, tested
+    against it), without what a sweep does not keep: no hourly cost table (the period's totals
+    come from each calendar month's quantities, :func:`sim.pricing.costs.period_totals`), no
+    summary, no metering check (the meters are this scenario's, simulated a line above).
+    """
+    from sim.billing import charges_for, period_of
+    from sim.engine import simulate
+    from sim.pricing.book import region_prices
+    from sim.pricing.costs import period_totals, projected_costs
+
+    facts = simulate(scenario, seed=scenario.scenario.seed, progress=progress)
+    prices = region_prices(price_book_for(scenario, source), scenario)
+    derived, _, charges = charges_for(facts, scenario, prices)
+    usage = dict(scenario.account.other_monthly_usage)
+    totals = period_totals(charges, derived.column("hour"), usage)
+    projected = projected_costs(charges, period_of(scenario, derived), usage)
+    requests = int(np.sum(derived.column("requests").to_numpy()))
+    out = {}
+    for option, t in totals.items():
+        per30 = projected[option]
+        out[option] = {
+            "front_door_usd": t["front_door_usd"],
+            "backend_usd": t["backend_usd"],
+            "transfer_usd": t["transfer_usd"],
+            "total_usd": t["total_usd"],
+            "front_door_per_30_days_usd": per30["front_door_usd"],
+            "total_per_30_days_usd": per30["total_usd"],
+            "requests": requests,
+        }
+    return out
 
 
 def _curve(table: pa.Table, option: str, column: str) -> NDArray[np.float64]:

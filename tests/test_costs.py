@@ -233,3 +233,47 @@ def test_pricing_meters_under_a_scenario_that_meters_otherwise_is_refused(
             run_two_days.meters, scenario_with(*TWO_DAYS[:-1], "traffic.peak_requests_per_s=1300")
         )
     assert [f for f, _ in exc.value.problems] == ["traffic.peak_requests_per_s"]
+
+
+def test_period_totals_are_the_timelines_sums() -> None:
+    """``period_totals`` (from each calendar month's quantity) against the cost timeline's rows
+    summed per option, category and component: tiers crossed within a month, two months, free
+    allowances and the account's other usage."""
+    from sim.billing import charges_for
+    from sim.config import price_book_for
+    from sim.pricing.book import region_prices
+    from sim.pricing.costs import cost_timeline, period_totals
+    from sim.summary import option_totals
+
+    scenario = scenario_with(
+        "scenario.start=2026-11-30T00:00:00Z",
+        "scenario.duration_days=2",
+        "traffic.requests_per_day=5e7",
+        "traffic.peak_requests_per_s=1200",
+        "lambda_url.enabled=false",
+        "cloudfront.origins=[]",
+        "account.other_monthly_usage.rest_requests=332.99e6",  # REST's 333 M boundary: crossed
+        "account.other_monthly_usage.lambda_gb_seconds=350000",
+        "engine.fidelity=\"aggregate\"",
+    )
+    facts = sim.simulate(scenario)
+    book = price_book_for(scenario)
+    derived, _, charges = charges_for(facts, scenario, region_prices(book, scenario))
+    usage = dict(scenario.account.other_monthly_usage)
+    costs = cost_timeline(charges, derived.column("hour"), usage)
+    want = option_totals(costs)
+    got = period_totals(charges, derived.column("hour"), usage)
+    assert list(got) == list(want)
+    for option, entry in want.items():
+        for key in ("front_door_usd", "backend_usd", "transfer_usd", "total_usd"):
+            assert got[option][key] == pytest.approx(entry[key], rel=1e-9, abs=1e-9)
+        for component, usd in entry["components_usd"].items():
+            assert got[option]["components_usd"][component] == pytest.approx(usd, rel=1e-9)
+    rows = costs.to_pylist()
+
+    def tiers_of(option: str, component: str) -> set[int]:
+        return {r["tier"] for r in rows if r["option"] == option and r["component"] == component}
+
+    assert tiers_of("apigw_rest", "requests") == {0, 1}  # the tier boundary crossed in a month
+    gb_s_prices = {r["unit_price_usd"] for r in rows if r["component"] == "lambda_gb_seconds"}
+    assert 0.0 in gb_s_prices and len(gb_s_prices) == 2  # the free allowance ran out

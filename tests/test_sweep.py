@@ -263,6 +263,40 @@ def test_the_seed_sweep_table(seed_sweep: SweepResult) -> None:
     assert [r["front_door_usd"] for r in http] == sorted(r["front_door_usd"] for r in http)
 
 
+def test_a_sweep_point_is_what_sim_run_summarises() -> None:
+    """The sweep's own pricing (no cost table, no summary) against ``sim.api.run``'s summary,
+    point by point: period totals over two calendar months with tiers, free allowances and the
+    account's other usage crossing them (Lambda's GB-seconds), and the 30-day projection."""
+    from sim.api import run
+
+    overrides = (
+        "scenario.start=2026-11-30T12:00:00Z",  # 36 hours: two calendar months
+        "scenario.duration=\"36h\"",
+        "lambda_url.enabled=false",
+        "cloudfront.origins=[]",
+        "account.other_monthly_usage.lambda_gb_seconds=399000",  # the free 400,000 run out
+        "account.other_monthly_usage.lambda_requests=999000",
+        "engine.fidelity=\"aggregate\"",
+    )
+    plan = plan_sweep(SEED, "traffic.requests_per_day=1e5:1e7:3:log", overrides)
+    result = run_sweep(plan)
+    rows = result.table.to_pylist()
+    for value, scenario in zip(plan.values, plan.scenarios, strict=True):
+        summary = run(scenario, None, plots=False).summary
+        got = {r["option"]: r for r in rows if r["value"] == value}
+        assert list(got) == list(summary["options"])  # the same options, in the same order
+        for option, t in summary["options"].items():
+            want = {
+                **{k: t[k] for k in ("front_door_usd", "backend_usd", "transfer_usd", "total_usd")},
+                "front_door_per_30_days_usd": t["per_30_days_usd"]["front_door_usd"],
+                "total_per_30_days_usd": t["per_30_days_usd"]["total_usd"],
+            }
+            for k, v in want.items():
+                assert got[option][k] == pytest.approx(v, rel=1e-9, abs=1e-9), (value, option, k)
+            assert got[option]["requests"] == summary["traffic"]["requests"]
+    assert len(summary["months"]) == 2 and rows[0]["backend_usd"] > 0
+
+
 # =========================================================================== command line
 def test_sweep_command_writes_table_breakeven_and_plot(tmp_path: Path) -> None:
     r = sim_cli(

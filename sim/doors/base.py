@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyarrow as pa
 from numpy.typing import NDArray
 
 from sim.pricing.book import Price, RegionPrices, TieredPrice
@@ -29,6 +28,8 @@ from sim.pricing.freetier import allowance, tiers_after
 from sim.units import BINARY_GB_BYTES
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from sim.config import Scenario
 
 
@@ -88,11 +89,12 @@ class Facts:
     def __init__(self, meters: pa.Table) -> None:
         self.table = meters
         self.n = meters.num_rows
+        self._names = frozenset(meters.column_names)
         self._cache: dict[str, NDArray[np.float64]] = {}
 
     def __call__(self, name: str) -> NDArray[np.float64]:
         if name not in self._cache:
-            if name not in self.table.column_names:
+            if name not in self._names:
                 raise KeyError(
                     f"the meters have no column {name!r}: they were recorded for other options "
                     "(re-run the simulation with this option enabled)"
@@ -104,7 +106,7 @@ class Facts:
         return np.full(self.n, float(value))
 
     def has(self, name: str) -> bool:
-        return name in self.table.column_names
+        return name in self._names
 
     def hours(self) -> NDArray[np.datetime64]:
         """The start of each metered hour (UTC)."""

@@ -37,7 +37,9 @@ __all__ = [
     "Period",
     "cost_timeline",
     "month_keys",
+    "period_totals",
     "projected_costs",
+    "projected_costs_many",
 ]
 
 #: Column name -> (unit, description): the documented schema of costs.parquet.
@@ -202,6 +204,81 @@ def cost_timeline(
     return pa.table(columns)
 
 
+def _scale(charge: Charge, period: Period) -> float:
+    """What the period's quantity of ``charge`` is multiplied by for 30 days: days for a daily
+    fee, clock hours for an hourly charge, seconds of traffic for usage."""
+    if charge.daily:
+        return period.days_in_30_days / max(1, period.n_days)
+    if charge.hourly:
+        return period.hours_in_30_days / max(1, period.n_hours)
+    return 30 * 86_400 / period.duration_s
+
+
+def _flat(charge: Charge, account: float) -> bool:
+    """A flat price with nothing before its units (no free allowance, no other usage)."""
+    return isinstance(charge.price, Price) and not charge.free and not account
+
+
+def _tiered_usd(
+    projected: float | NDArray[np.float64], account: float | NDArray[np.float64], tiers: Any
+) -> Any:
+    """USD of ``projected`` units after ``account`` units of the month (elementwise): the month's
+    cost function at the end minus at the start."""
+    return cumulative_cost(account + projected, tiers) - cumulative_cost(account, tiers)
+
+
+def _option_costs(charges: Sequence[Charge], usd: Sequence[float]) -> dict[str, dict[str, Any]]:
+    """Per option: USD per category, per component and in total, summed in the charges' order."""
+    out: dict[str, dict[str, Any]] = {}
+    for charge, value in zip(charges, usd, strict=True):
+        entry = out.setdefault(
+            charge.option,
+            {**{f"{c}_usd": 0.0 for c in CATEGORIES}, "total_usd": 0.0, "components_usd": {}},
+        )
+        entry[f"{charge.category}_usd"] += value
+        entry["total_usd"] += value
+        entry["components_usd"][charge.component] = (
+            entry["components_usd"].get(charge.component, 0.0) + value
+        )
+    return out
+
+
+def period_totals(
+    charges: Sequence[Charge],
+    hours: pa.Array | pa.ChunkedArray,
+    account_usage: Mapping[str, float] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Per option: USD per category, per component and in total over the period: what the rows
+    of :func:`cost_timeline` add up to, without the rows.
+
+    Each calendar month is its own bill whose tiers start where the rest of the account leaves
+    them, so a month's cost of a tiered charge is the month's cost function at its end minus at
+    its start: ``cumulative(account + Q_month) − cumulative(account)``, exactly the sum of the
+    month's hourly rows (each row prices the part of its hour in each tier); a flat price with
+    nothing before its units costs ``Σ quantity × price``. Tested against the timeline's sums.
+    """
+    usage = account_usage or {}
+    months = month_keys(hours)
+    starts = (
+        np.flatnonzero(np.diff(months, prepend=months[0] - 1))
+        if months.size
+        else np.zeros(0, np.int64)
+    )
+    usd = []
+    for charge in charges:
+        q = np.asarray(charge.quantity, dtype=np.float64)
+        account = _account(charge, usage)
+        if not q.size:
+            usd.append(0.0)
+        elif _flat(charge, account):
+            assert isinstance(charge.price, Price)
+            usd.append(float(np.sum(q)) * charge.price.value)
+        else:
+            monthly = np.add.reduceat(q, starts)
+            usd.append(float(np.sum(_tiered_usd(monthly, account, charge.tiers().tiers))))
+    return _option_costs(charges, usd)
+
+
 def projected_costs(
     charges: Sequence[Charge],
     period: Period,
@@ -210,29 +287,50 @@ def projected_costs(
     """Per option: USD per category, per component and in total for a 30-day month of the period's
     traffic (see the module docstring)."""
     account_usage = account_usage or {}
-    out: dict[str, dict[str, Any]] = {}
-    scale_usage = 30 * 86_400 / period.duration_s
-    scale_hours = period.hours_in_30_days / max(1, period.n_hours)
-    scale_days = period.days_in_30_days / max(1, period.n_days)
+    usd = []
     for charge in charges:
-        total = float(np.sum(charge.quantity))
-        scale = scale_days if charge.daily else scale_hours if charge.hourly else scale_usage
-        projected = total * scale
+        projected = float(np.sum(charge.quantity)) * _scale(charge, period)
         account = _account(charge, account_usage)
-        if isinstance(charge.price, Price) and not charge.free and not account:
-            usd = projected * charge.price.value
+        if _flat(charge, account):
+            assert isinstance(charge.price, Price)
+            usd.append(projected * charge.price.value)
         else:
-            tiers = charge.tiers().tiers
-            usd = float(cumulative_cost(account + projected, tiers)) - float(
-                cumulative_cost(account, tiers)
-            )
-        entry = out.setdefault(
-            charge.option,
-            {**{f"{c}_usd": 0.0 for c in CATEGORIES}, "total_usd": 0.0, "components_usd": {}},
-        )
-        entry[f"{charge.category}_usd"] += usd
-        entry["total_usd"] += usd
-        entry["components_usd"][charge.component] = (
-            entry["components_usd"].get(charge.component, 0.0) + usd
-        )
-    return out
+            usd.append(float(_tiered_usd(projected, account, charge.tiers().tiers)))
+    return _option_costs(charges, usd)
+
+
+def projected_costs_many(
+    bills: Sequence[tuple[Sequence[Charge], Period, Mapping[str, float] | None]],
+) -> list[dict[str, dict[str, Any]]]:
+    """:func:`projected_costs` of many runs at once: ``bills`` holds each run's ``(charges, period,
+    account_usage)``; the result, run by run, is what :func:`projected_costs` returns for it (the
+    same numbers: every run's charges go through the same arithmetic, but the tiers are priced
+    with one array operation per distinct price for all runs, not one call per charge and run).
+    """
+    usd: list[list[float]] = []
+    tiered: dict[tuple[int, float, bool], tuple[Any, list[tuple[int, int]]]] = {}
+    projected_at: dict[tuple[int, int], tuple[float, float]] = {}
+    for r, (charges, period, account_usage) in enumerate(bills):
+        usage = account_usage or {}
+        row: list[float] = []
+        for j, charge in enumerate(charges):
+            projected = float(np.sum(charge.quantity)) * _scale(charge, period)
+            account = _account(charge, usage)
+            if _flat(charge, account):
+                assert isinstance(charge.price, Price)
+                row.append(projected * charge.price.value)
+                continue
+            row.append(0.0)  # priced below, with every run's charges at the same tiers
+            key = (id(charge.price), charge.free, charge.free_after)
+            if key not in tiered:
+                tiered[key] = (charge.tiers().tiers, [])
+            tiered[key][1].append((r, j))
+            projected_at[(r, j)] = (projected, account)
+        usd.append(row)
+    for tiers, where in tiered.values():
+        quantities = np.array([projected_at[w][0] for w in where], dtype=np.float64)
+        before = np.array([projected_at[w][1] for w in where], dtype=np.float64)
+        values = np.asarray(_tiered_usd(quantities, before, tiers), dtype=np.float64)
+        for (r, j), value in zip(where, values.tolist(), strict=True):
+            usd[r][j] = value
+    return [_option_costs(b[0], row) for b, row in zip(bills, usd, strict=True)]

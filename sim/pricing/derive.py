@@ -151,10 +151,12 @@ def derive_columns(meters: pa.Table, scenario: Scenario) -> pa.Table:
         columns[f"{p}_gb_seconds"] = gb_seconds(
             scenario.backend.memory_mb, _col(facts, f"{p}_billed_ms")
         )
-    out = facts
-    for name, values in columns.items():
-        out = out.append_column(name, pa.array(values))
-    return out
+    arrays = [pa.array(v) for v in columns.values()]
+    schema = pa.schema(
+        [*facts.schema, *(pa.field(n, a.type) for n, a in zip(columns, arrays, strict=True))],
+        metadata=facts.schema.metadata,
+    )
+    return pa.Table.from_arrays([*facts.columns, *arrays], schema=schema)
 
 
 def documented_columns(paths: Iterable[str]) -> list[str]:

@@ -95,6 +95,23 @@ def reading(doc: dict[str, Any], excluded: dict[str, list[str]] | None = None) -
             f"{best} is the cheapest option in {q['probability']:.1%} of the {doc['runs']:,} runs "
             f"({doc['confidence']:.0%} interval {q['ci'][0]:.1%} to {q['ci'][1]:.1%})."
         )
+    stopping = doc.get("stopping")
+    if stopping:
+        asked = ", ".join(
+            f"{name.replace('_', ' ')} {width:g}"
+            for name, width in stopping["asked"].items()
+            if name in ("p_cheapest", "indices") and width is not None
+        )
+        rounds = len(stopping["rounds"])
+        out.append(
+            f"The study ran in rounds until its intervals were at most {asked} wide: "
+            + (
+                f"they were after {stopping['runs']:,} runs ({rounds} round"
+                f"{'s' if rounds != 1 else ''}; at most {stopping['most_runs']:,})."
+                if stopping["reached"]
+                else f"they were still wider after all {stopping['runs']:,} runs."
+            )
+        )
     for o, why in excluded.items():
         out.append(
             f"But {o} does not meet the base scenario's requirements ({'; '.join(why)}): the "

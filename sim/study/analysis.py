@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,7 +63,10 @@ class AnalysisSettings:
 
 
 IndexRow = dict[str, Any]
-AnalysisFunction = Callable[[AnalysisSettings, FloatArray, FloatArray, str], list[IndexRow]]
+#: ``(settings, unit scores, {outcome: values})`` -> index rows, outcome by outcome in order.
+AnalysisFunction = Callable[
+    [AnalysisSettings, FloatArray, Mapping[str, FloatArray]], list[IndexRow]
+]
 
 
 def _row(outcome: str, name: str, index: str, value: float, conf: float | None) -> IndexRow:
@@ -78,20 +81,120 @@ def _row(outcome: str, name: str, index: str, value: float, conf: float | None) 
     }
 
 
+#: Most bytes of one bootstrap batch of the Sobol' estimators (the outputs gathered by the
+#: resampled base points, every matrix of the design): bounds their memory.
+SOBOL_BATCH_BYTES = 64 * 2**20
+
+
+def _ratio(num: FloatArray, var: FloatArray) -> FloatArray:
+    """``num / var`` where the variance is above machine epsilon, else 0 (SALib's guard)."""
+    eps = np.finfo(float).eps
+    out = np.zeros(np.shape(var), dtype=np.float64)
+    np.divide(num, var, out=out, where=np.asarray(var) > eps)
+    return out
+
+
+def saltelli(
+    y: FloatArray, k: int, second_order: bool, resamples: int, confidence: float, seed: int
+) -> dict[str, FloatArray]:
+    """Sobol' indices of a Saltelli design's outputs, with bootstrap half-widths: the numbers of
+    SALib's ``sobol.analyze(problem, y, calc_second_order=second_order,
+    num_resamples=resamples, conf_level=confidence, seed=seed)`` (tested against it), for a
+    nonzero ``seed``.
+
+    The estimators are SALib's: first order Saltelli et al. (2010) ``mean(B (AB_j − A)) / V``,
+    total Jansen's ``mean((A − AB_j)²) / 2V``, second order Saltelli (2002)
+    ``mean(BA_j AB_k − A B) / V − S_j − S_k``, ``V`` the variance of ``A`` and ``B`` together,
+    on outputs standardised to mean 0 and variance 1; the bootstrap resamples the ``N`` base points
+    (``default_rng(seed).integers(N, size=(N, resamples))``, as SALib draws them) and the
+    half-width is ``z × sd`` of the resampled estimates. Vectorised: each matrix gathered once per
+    resample batch for every input and pair (SALib gathers ``A`` and ``B`` again for each).
+
+    Returns
+    -------
+    dict
+        ``S1``, ``S1_conf``, ``ST``, ``ST_conf`` (``k`` each) and, with ``second_order``,
+        ``S2`` and ``S2_conf`` (``k × k``, NaN on and below the diagonal).
+    """
+    eps = np.finfo(float).eps
+    step = 2 * k + 2 if second_order else k + 2
+    n = y.size // step
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    standard = (y - y.mean()) / y.std()
+    blocks = standard.reshape(n, step)
+    a, b = blocks[:, 0], blocks[:, step - 1]
+    ab = blocks[:, 1 : k + 1]
+    ba = blocks[:, k + 1 : 2 * k + 1] if second_order else None
+    pairs = [(j, m) for j in range(k) for m in range(j + 1, k)] if second_order else []
+
+    def estimates(
+        a: FloatArray, b: FloatArray, ab: FloatArray, ba: FloatArray | None
+    ) -> tuple[FloatArray, FloatArray, FloatArray | None]:
+        """S1, ST (``k × …``) and S2 (``pairs × …``) of matrices whose first axis is the base
+        point (SALib's ``first_order``, ``total_order``, ``second_order``)."""
+        both = np.concatenate([a, b], axis=0)
+        var = np.var(both, axis=0)
+        flat = bool(np.ptp(both) <= eps)  # SALib: a constant output has indices 0
+        shape = (k, *np.shape(var))
+        if flat:
+            zeros = np.zeros(shape)
+            return zeros, zeros, np.zeros((len(pairs), *np.shape(var))) if pairs else None
+        s1 = np.stack([_ratio(np.mean(b * (ab[:, j] - a), axis=0), var) for j in range(k)])
+        st = np.stack([_ratio(0.5 * np.mean((a - ab[:, j]) ** 2, axis=0), var) for j in range(k)])
+        s2 = None
+        if pairs and ba is not None:
+            both_ab = a * b
+            s2 = np.stack(
+                [
+                    _ratio(np.mean(ba[:, j] * ab[:, m] - both_ab, axis=0), var) - s1[j] - s1[m]
+                    for j, m in pairs
+                ]
+            )
+        return s1, st, s2
+
+    s1, st, s2 = estimates(a, b, ab, ba)
+    resample = np.random.default_rng(seed).integers(n, size=(n, resamples))
+    columns = max(1, SOBOL_BATCH_BYTES // max(1, n * step * 8))
+    boot1 = np.empty((k, resamples))
+    boott = np.empty((k, resamples))
+    boot2 = np.empty((len(pairs), resamples))
+    spread = 0.0
+    lowest, highest = np.inf, -np.inf
+    for lo in range(0, resamples, columns):
+        r = resample[:, lo : lo + columns]
+        ar, br = a[r], b[r]
+        both = np.concatenate([ar, br], axis=0)
+        lowest, highest = min(lowest, float(both.min())), max(highest, float(both.max()))
+        e1, et, e2 = estimates(
+            ar, br, ab[r].transpose(0, 2, 1), None if ba is None else ba[r].transpose(0, 2, 1)
+        )
+        boot1[:, lo : lo + columns] = e1
+        boott[:, lo : lo + columns] = et
+        if e2 is not None:
+            boot2[:, lo : lo + columns] = e2
+    spread = highest - lowest  # SALib: np.ptp of A and B resampled; 0 -> intervals 0
+    out: dict[str, FloatArray] = {
+        "S1": s1,
+        "ST": st,
+        "S1_conf": z * boot1.std(axis=1, ddof=1) if spread != 0 else np.zeros(k),
+        "ST_conf": z * boott.std(axis=1, ddof=1) if spread != 0 else np.zeros(k),
+    }
+    if second_order:
+        out["S2"] = np.full((k, k), np.nan)
+        out["S2_conf"] = np.full((k, k), np.nan)
+        for i, (j, m) in enumerate(pairs):
+            assert s2 is not None
+            out["S2"][j, m] = s2[i]
+            out["S2_conf"][j, m] = z * boot2[i].std(ddof=1)
+    return out
+
+
 def sobol_indices(
     s: AnalysisSettings, x: FloatArray, y: FloatArray, outcome: str
 ) -> list[IndexRow]:
-    """Sobol' first-order and total indices with bootstrap intervals (SALib ``sobol.analyze``)."""
-    from SALib.analyze import sobol
-
-    si = sobol.analyze(
-        s.problem,
-        y,
-        calc_second_order=s.second_order,
-        num_resamples=s.resamples,
-        conf_level=s.confidence,
-        seed=s.seed,
-    )
+    """Sobol' first-order and total indices (and second order) with bootstrap intervals
+    (:func:`saltelli`: SALib's ``sobol.analyze``, vectorised)."""
+    si = saltelli(y, len(s.labels), s.second_order, s.resamples, s.confidence, s.seed)
     rows = []
     for j, name in enumerate(s.labels):
         rows.append(_row(outcome, name, "S1", si["S1"][j], si["S1_conf"][j]))
@@ -127,50 +230,167 @@ def morris_indices(
     return rows
 
 
-def sampling_indices(
-    s: AnalysisSettings, x: FloatArray, y: FloatArray, outcome: str
-) -> list[IndexRow]:
-    """For Monte Carlo and Latin hypercube designs: RBD-FAST first-order indices (SALib
-    ``rbd_fast.analyze``, bootstrap interval) and Spearman rank correlations (Fisher-z interval)."""
-    from SALib.analyze import rbd_fast
+#: Most elements of one bootstrap batch of RBD-FAST (outcomes × resamples × sample size): bounds
+#: its memory.
+RBD_BATCH_ELEMENTS = 1 << 22
 
-    n = len(y)
-    rows = []
+
+def _zigzag(x: FloatArray) -> NDArray[np.int64]:
+    """Plischke's (2010) order of each row of ``x``: the even ranks ascending, then the odd ranks
+    descending (the positions, in each row, that reorder the outputs)."""
+    order = np.argsort(x, axis=-1)
+    return np.concatenate([order[..., ::2], order[..., 1::2][..., ::-1]], axis=-1)
+
+
+def _rbd_first_order(permuted: FloatArray, m: int) -> FloatArray:
+    """RBD-FAST first-order index of outputs already in the zig-zag order of an input (along the
+    last axis), with Tissot & Prieur's bias correction.
+
+    The power of the first ``m`` harmonics over the power of all non-zero frequencies of the
+    one-sided periodogram (Tarantola, Gatelli & Mara 2006), as SALib's ``rbd_fast`` computes it
+    with ``scipy.signal.periodogram`` (constant detrend, boxcar window), one sample at a time.
+    Here without the whole spectrum: the DFT coefficients ``C_k``, ``1 ≤ k ≤ m``, are
+    ``y @ exp(−2πi k t / n)`` (a constant has none, so the detrend changes none of them), and by
+    Parseval the one-sided periodogram's non-zero frequencies hold ``n Σ (y − ȳ)²`` (bins
+    1 … n − 1 once each: a real signal's spectrum is symmetric), so
+    ``S1 = 2 Σ_{k ≤ m} |C_k|² / (n Σ (y − ȳ)²)`` (the density's common factor cancels). Unskewed
+    by ``S1 − λ/(1 − λ) (1 − S1)``, ``λ = 2m / n`` (Tissot & Prieur 2012). The outputs should be
+    centred on their overall mean beforehand (the sums of squares then lose no precision).
+    """
+    n = permuted.shape[-1]
+    angle = 2 * np.pi * np.outer(np.arange(n), np.arange(1, m + 1)) / n
+    harmonics = np.concatenate([np.cos(angle), np.sin(angle)], axis=1)  # n × 2m
+    flat = permuted.reshape(-1, n)
+    power = ((flat @ harmonics) ** 2).sum(axis=1)
+    total = flat.sum(axis=1)
+    spread = np.einsum("ij,ij->i", flat, flat) - total * total / n  # Σ (y − ȳ)²
+    s1 = (2 * power / (n * spread)).reshape(permuted.shape[:-1])
+    lam = 2 * m / n
+    return np.asarray(s1 - lam / (1 - lam) * (1 - s1), dtype=np.float64)
+
+
+def rbd_fast(
+    x: FloatArray, y: FloatArray, m: int, resamples: int, confidence: float, seed: int
+) -> tuple[FloatArray, FloatArray]:
+    """RBD-FAST first-order indices of every column of ``x`` and their bootstrap half-widths, for
+    one outcome (``y``: ``n`` values) or several (``outcomes × n``).
+
+    For each outcome, the numbers of SALib's ``rbd_fast.analyze(problem, x, y, M=m,
+    num_resamples=resamples, conf_level=confidence, seed=seed)`` (tested against it): for each
+    input in turn, ``resamples`` bootstrap samples of half the runs (drawn with replacement from
+    ``default_rng(seed)``, in SALib's order, so every outcome gets the same samples), the index of
+    each, and ``z × sd`` of them (``z`` the normal quantile of the confidence level). Vectorised:
+    every resample and outcome of an input in a few array operations, the samples' orders found
+    once for all outcomes, instead of a ``scipy.signal.periodogram`` call per resample.
+
+    Returns
+    -------
+    (S1, half-width)
+        Shaped like ``y`` without its last axis, plus one axis of inputs (``k`` or
+        ``outcomes × k``).
+    """
+    ys = np.atleast_2d(np.asarray(y, dtype=np.float64))
+    ys = ys - ys.mean(axis=1, keepdims=True)  # no index changes; the sums keep their precision
+    rng = np.random.default_rng(seed)
+    n, k = x.shape
+    half = int(n * 0.5)
+    batch = max(1, RBD_BATCH_ELEMENTS // max(1, half * len(ys)))
+    z = float(stats.norm.ppf(0.5 + confidence / 2.0))
+    s1 = np.empty((len(ys), k))
+    conf = np.empty((len(ys), k))
+    for j in range(k):
+        s1[:, j] = _rbd_first_order(ys[:, _zigzag(x[:, j])], m)
+        boot = np.empty((len(ys), resamples))
+        for lo in range(0, resamples, batch):
+            rows = min(batch, resamples - lo)
+            # SALib draws rng.choice(n, size=half) per resample: the same stream as this
+            idx = rng.integers(0, n, size=(rows, half))
+            runs = np.take_along_axis(idx, _zigzag(x[idx, j]), axis=1)
+            boot[:, lo : lo + rows] = _rbd_first_order(ys[:, runs], m)
+        conf[:, j] = z * boot.std(axis=1, ddof=1)
+    if np.ndim(y) == 1:
+        return s1[0], conf[0]
+    return s1, conf
+
+
+def spearman(x: FloatArray, y: FloatArray) -> FloatArray:
+    """Spearman rank correlation of every column of ``x`` with each outcome (rows of ``y``, or one
+    outcome): Pearson's correlation of their average ranks (ties share their mean rank), as
+    ``scipy.stats.spearmanr`` computes it (tested against it); ``outcomes × k`` (or ``k``)."""
+    ys = np.atleast_2d(np.asarray(y, dtype=np.float64))
+    rx = stats.rankdata(x, axis=0)
+    ry = stats.rankdata(ys, axis=1)
+    rx = rx - rx.mean(axis=0)
+    ry = ry - ry.mean(axis=1, keepdims=True)
+    num = ry @ rx
+    den = np.sqrt(np.outer((ry**2).sum(axis=1), (rx**2).sum(axis=0)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = np.asarray(np.clip(num / den, -1.0, 1.0), dtype=np.float64)
+    return rho[0] if np.ndim(y) == 1 else rho
+
+
+def sampling_indices(
+    s: AnalysisSettings, x: FloatArray, outcomes: Mapping[str, FloatArray]
+) -> list[IndexRow]:
+    """For Monte Carlo and Latin hypercube designs: RBD-FAST first-order indices (bootstrap
+    interval; :func:`rbd_fast`, SALib's estimator vectorised) and Spearman rank correlations
+    (Fisher-z interval) of every outcome."""
+    if not outcomes:
+        return []
+    names = list(outcomes)
+    ys = np.vstack([outcomes[o] for o in names])
+    n = ys.shape[1]
     m = max(1, min(10, (n - 1) // 4))
-    if n >= 4 * m + 2:
-        si = rbd_fast.analyze(
-            s.problem, x, y, M=m, num_resamples=s.resamples, conf_level=s.confidence, seed=s.seed
-        )
-        rows += [
-            _row(outcome, name, "S1", si["S1"][j], si["S1_conf"][j])
-            for j, name in enumerate(s.labels)
-        ]
+    fast = n >= 4 * m + 2
+    if fast:
+        s1, conf = rbd_fast(x, ys, m, s.resamples, s.confidence, s.seed)
+    rho_all = spearman(x, ys)
     z = stats.norm.ppf(0.5 + s.confidence / 2)
-    for j, name in enumerate(s.labels):
-        if np.ptp(x[:, j]) == 0:
-            continue
-        rho = float(stats.spearmanr(x[:, j], y).statistic)
-        if n > 3 and abs(rho) < 1:
-            lo, hi = np.tanh(np.arctanh(rho) + np.array([-z, z]) / math.sqrt(n - 3))
-        else:
-            lo = hi = rho
-        rows.append(
-            {
-                "outcome": outcome,
-                "input": name,
-                "index": "spearman",
-                "value": rho,
-                "conf_low": float(lo),
-                "conf_high": float(hi),
-            }
-        )
+    varies = [bool(np.ptp(x[:, j]) > 0) for j in range(x.shape[1])]
+    rows: list[IndexRow] = []
+    for i, outcome in enumerate(names):
+        if fast:
+            rows += [
+                _row(outcome, name, "S1", s1[i, j], conf[i, j]) for j, name in enumerate(s.labels)
+            ]
+        for j, name in enumerate(s.labels):
+            if not varies[j]:
+                continue
+            rho = float(rho_all[i, j])
+            if n > 3 and abs(rho) < 1:
+                lo, hi = np.tanh(np.arctanh(rho) + np.array([-z, z]) / math.sqrt(n - 3))
+            else:
+                lo = hi = rho
+            rows.append(
+                {
+                    "outcome": outcome,
+                    "input": name,
+                    "index": "spearman",
+                    "value": rho,
+                    "conf_low": float(lo),
+                    "conf_high": float(hi),
+                }
+            )
     return rows
+
+
+def _each(
+    fn: Callable[[AnalysisSettings, FloatArray, FloatArray, str], list[IndexRow]],
+) -> AnalysisFunction:
+    """An analysis of one outcome at a time, applied to each outcome in turn."""
+
+    def analyse_each(
+        s: AnalysisSettings, x: FloatArray, outcomes: Mapping[str, FloatArray]
+    ) -> list[IndexRow]:
+        return [row for name, y in outcomes.items() for row in fn(s, x, y, name)]
+
+    return analyse_each
 
 
 #: Design name -> analysis function (SALib estimator matching the design).
 ANALYSES: dict[str, AnalysisFunction] = {
-    "sobol": sobol_indices,
-    "morris": morris_indices,
+    "sobol": _each(sobol_indices),
+    "morris": _each(morris_indices),
     "monte_carlo": sampling_indices,
     "latin_hypercube": sampling_indices,
 }
@@ -239,6 +459,23 @@ def relative_outcome(study: Study, results: pa.Table) -> str | None:
     return next((n for n in candidates if n in names), None)
 
 
+def _analysable(
+    results: pa.Table, names: Sequence[str], n: int | None = None
+) -> tuple[dict[str, FloatArray], list[str]]:
+    """The outcomes (their first ``n`` runs) that can be analysed, and notes on those that cannot."""
+    ys: dict[str, FloatArray] = {}
+    notes: list[str] = []
+    for name in names:
+        y = results.column(name).to_numpy()[:n].astype(np.float64)
+        if not np.all(np.isfinite(y)):
+            notes.append(f"{name}: not analysed (non-finite values)")
+        elif np.ptp(y) == 0:
+            notes.append(f"{name}: not analysed (the same in every run)")
+        else:
+            ys[name] = y
+    return ys, notes
+
+
 def sensitivity(
     settings: AnalysisSettings,
     unit: FloatArray,
@@ -246,20 +483,10 @@ def sensitivity(
     outcomes: Sequence[str],
 ) -> tuple[list[IndexRow], list[str]]:
     """Indices of every outcome; outcomes that cannot be analysed get a note instead."""
-    analyse = ANALYSES[settings.method]
-    rows: list[IndexRow] = []
-    notes: list[str] = []
-    for name in outcomes:
-        y = results.column(name).to_numpy().astype(np.float64)
-        if not np.all(np.isfinite(y)):
-            notes.append(f"{name}: not analysed (non-finite values)")
-            continue
-        if np.ptp(y) == 0:
-            notes.append(f"{name}: not analysed (the same in every run)")
-            continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            rows += analyse(settings, unit, y, name)
+    ys, notes = _analysable(results, outcomes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        rows = ANALYSES[settings.method](settings, unit, ys)
     return rows, notes
 
 
@@ -282,13 +509,10 @@ def convergence(
     )
     rows: list[IndexRow] = []
     for n in prefix_sizes(settings, results.num_rows):
-        for name in outcomes:
-            y = results.column(name).to_numpy()[:n].astype(np.float64)
-            if not np.all(np.isfinite(y)) or np.ptp(y) == 0:
-                continue
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                rows += [{**r, "runs": n} for r in analyse(light, unit[:n], y, name)]
+        ys, _ = _analysable(results, outcomes, n)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            rows += [{**r, "runs": n} for r in analyse(light, unit[:n], ys)]
     return rows
 
 
@@ -365,12 +589,10 @@ def ranking(rows: list[IndexRow], outcome: str, index: str) -> list[dict[str, An
     ]
 
 
-def analyse(
-    study: Study, design: pa.Table, results: pa.Table
-) -> tuple[dict[str, Any], dict[str, pa.Table]]:
-    """The analysis document and its tables (nothing written)."""
+def analysis_settings(study: Study) -> AnalysisSettings:
+    """The analysis' settings of ``study`` (its design's, and the seed derived from its root)."""
     spec = study.spec
-    settings = AnalysisSettings(
+    return AnalysisSettings(
         labels=study.labels,
         method=spec.design.method,
         second_order=spec.design.second_order,
@@ -379,7 +601,88 @@ def analyse(
         confidence=spec.design.confidence,
         seed=derived_seed(study.seed, ANALYSIS_STREAM),
     )
-    unit = np.column_stack([design.column(f"u:{label}").to_numpy() for label in study.labels])
+
+
+def _unit(study: Study, design: pa.Table, runs: int) -> FloatArray:
+    """The design's unit scores of its first ``runs`` runs (``runs × inputs``)."""
+    return np.column_stack(
+        [design.column(f"u:{label}").to_numpy()[:runs] for label in study.labels]
+    )
+
+
+# --------------------------------------------------------------------------- stopping
+def _widths(
+    probability: dict[str, dict[str, Any]] | None,
+    rows: Sequence[IndexRow],
+    outcomes: Sequence[str],
+    index: str,
+) -> dict[str, float | None]:
+    """The widest interval of P(cheapest) over the options, and of ``index`` over the inputs of
+    ``outcomes`` (whole widths; ``None``: not known, e.g. an outcome that could not be
+    analysed)."""
+    out: dict[str, float | None] = {}
+    if probability is not None:
+        out["p_cheapest"] = max(v["ci"][1] - v["ci"][0] for v in probability.values())
+    widest: float | None = None
+    for outcome in outcomes:
+        picked = [r for r in rows if r["outcome"] == outcome and "×" not in r["input"]]
+        ranked = [r for r in picked if r["index"] == index] or [
+            r for r in picked if r["index"] == "spearman"
+        ]
+        spans = [r["conf_high"] - r["conf_low"] for r in ranked]
+        if not spans or not all(math.isfinite(w) for w in spans):
+            return {**out, "indices": None}
+        widest = max(widest or 0.0, *spans)
+    out["indices"] = widest
+    return out
+
+
+def interval_widths(study: Study, design: pa.Table, results: pa.Table) -> dict[str, float | None]:
+    """What ``study.stop_at_ci_width`` judges after a round (``results``: its first runs): the
+    widest interval of P(cheapest) over the options, and of the ranking index (:data:`RANKING_INDEX`)
+    over every input of the key outcome and its relative counterpart, with the study's
+    resamples, confidence and seed (the final analysis' numbers on the same runs)."""
+    settings = analysis_settings(study)
+    probability = (
+        probability_cheapest(results, study.options, settings.confidence)
+        if "cheapest" in results.column_names
+        else None
+    )
+    outcomes = [o for o in (key_outcome(study, results), relative_outcome(study, results)) if o]
+    ys, _ = _analysable(results, outcomes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        rows = ANALYSES[settings.method](settings, _unit(study, design, results.num_rows), ys)
+    return _widths(probability, rows, outcomes, RANKING_INDEX[settings.method])
+
+
+def narrow_enough(widths: dict[str, float | None], stop: Any) -> bool:
+    """Whether every width ``stop`` (a :class:`~sim.study.spec.StopAtWidth`) asks for is at most
+    the width asked (a width not known is not narrow enough)."""
+    for name in ("p_cheapest", "indices"):
+        asked = getattr(stop, name)
+        if asked is None:
+            continue
+        got = widths.get(name)
+        if got is None or got > asked:
+            return False
+    return True
+
+
+def analyse(
+    study: Study,
+    design: pa.Table,
+    results: pa.Table,
+    rounds: Sequence[dict[str, Any]] | None = None,
+) -> tuple[dict[str, Any], dict[str, pa.Table]]:
+    """The analysis document and its tables (nothing written).
+
+    ``rounds``: the rounds a study with ``stop_at_ci_width`` judged before its last (see
+    :func:`interval_widths`); the document then says how it stopped (``stopping``).
+    """
+    spec = study.spec
+    settings = analysis_settings(study)
+    unit = _unit(study, design, results.num_rows)
     outcomes = numeric_outcomes(results)
     rows, notes = sensitivity(settings, unit, results, outcomes)
     decisions = [o for o in outcomes if o.startswith(("savings_usd_", "log_cost_ratio_"))]
@@ -435,6 +738,39 @@ def analyse(
         notes.append(
             "inputs are rank-correlated: first-order indices mix correlated inputs' effects"
         )
+    stop = spec.study.stop_at_ci_width
+    if stop is not None and rounds is not None:
+        judged = [dict(r) for r in rounds if r["runs"] <= results.num_rows]
+        if judged and judged[-1]["runs"] == results.num_rows:  # the round it stopped at
+            reached = bool(judged[-1]["narrow_enough"])
+        else:  # the last round (not judged to stop: no more runs to add): its intervals
+            final = _widths(
+                doc.get("probability_cheapest"),
+                rows,
+                [o for o in (key, relative) if o],
+                RANKING_INDEX[settings.method],
+            )
+            reached = narrow_enough(final, stop)
+            judged.append(
+                {
+                    "round": len(judged) + 1,
+                    "runs": results.num_rows,
+                    "widths": final,
+                    "narrow_enough": reached,
+                }
+            )
+        doc["stopping"] = {
+            "asked": stop.model_dump(mode="json"),
+            "rounds": judged,
+            "runs": results.num_rows,
+            "most_runs": study.runs,
+            "reached": reached,
+        }
+        if not reached:
+            notes.append(
+                f"stop_at_ci_width: the intervals were still wider than asked after the most "
+                f"runs ({study.runs:,}); raise study.runs for narrower ones"
+            )
     doc["notes"] = notes
     tables = {
         "sensitivity.parquet": _index_table(rows),
@@ -458,21 +794,42 @@ def analysis_file_names(plots: bool = True) -> list[str]:
 
 
 def write_analysis(
-    out: Path, study: Study, design: pa.Table, results: pa.Table, *, plots: bool = True
+    out: Path,
+    study: Study,
+    design: pa.Table,
+    results: pa.Table,
+    *,
+    plots: bool = True,
+    drawn: list[dict[str, str]] | None = None,
+    rounds: Sequence[dict[str, Any]] | None = None,
+    timings: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Write ``<out>/analysis/`` (a result directory: its files appear together once all are
-    written, and only files this package wrote there are replaced); return ``analysis.json``."""
+    written, and only files this package wrote there are replaced); return ``analysis.json``.
+
+    ``drawn``: filled with the figures as inline SVG for the report (drawn once, with the PNGs).
+    ``rounds``: see :func:`analyse`. ``timings``: given ``analysis_s`` and ``plots_s``.
+    """
+    import time
+
     from sim.study.plots import write_study_plots
 
-    doc, tables = analyse(study, design, results)
+    started = time.perf_counter()
+    doc, tables = analyse(study, design, results, rounds)
     assert tuple(tables) == ANALYSIS_TABLES
     prov = {"study": study.name, "study_hash": study.hashes()["study"]}
+    drawing = 0.0
     with result_directory(out / ANALYSIS_DIR, "analysis", analysis_file_names(plots)) as stage:
         for name, table in tables.items():
             parquet_writer(table, prov)(stage / name)
         if plots:
+            begun = time.perf_counter()
             doc["plots"] = [
-                p.name for p in write_study_plots(stage, study, design, results, doc, tables)
+                p.name for p in write_study_plots(stage, study, design, results, doc, tables, drawn)
             ]
+            drawing = time.perf_counter() - begun
         json_writer(doc)(stage / "analysis.json")
+    if timings is not None:
+        timings["analysis_s"] = time.perf_counter() - started - drawing
+        timings["plots_s"] = drawing
     return doc

@@ -86,8 +86,14 @@ def study_command(
     def on_start(executor: str, pending: int, done: int) -> None:
         if not quiet:
             resumed = f", {done} chunk{'s' if done != 1 else ''} already done" if done else ""
+            size = f"{study.runs} runs"
+            if study.stop is not None:
+                size = (
+                    f"up to {study.runs} runs in rounds of {', '.join(map(str, study.rounds))} "
+                    "(stopping once the intervals are narrow enough)"
+                )
             err_console.print(
-                f"study {study.name!r}: {study.runs} runs ({study.spec.design.method}, "
+                f"study {study.name!r}: {size} ({study.spec.design.method}, "
                 f"{study.fidelity} fidelity) on {executor}{resumed}",
                 highlight=False,
             )
@@ -97,7 +103,7 @@ def study_command(
         if task is None:
             # the bar (and its ETA) starts at the runs already done, so a resume estimates right
             task = progress.add_task(f"study {study.name}", total=total, completed=done)
-        progress.update(task, completed=done)
+        progress.update(task, completed=done, total=total)  # a round's target grows the total
 
     checking: Any = None
 
@@ -161,6 +167,15 @@ def print_findings(doc: dict[str, Any], console: Console) -> None:
             f"{s['p95']:,.2f}; P(> 0) = {s['probability_positive']:.3f}",
             highlight=False,
         )
+    stopping = doc.get("stopping")
+    if stopping:
+        console.print(
+            f"stop_at_ci_width: {stopping['runs']:,} of at most {stopping['most_runs']:,} runs, "
+            f"in {len(stopping['rounds'])} round{'s' if len(stopping['rounds']) != 1 else ''}; "
+            + ("the intervals are as narrow as asked" if stopping["reached"] else
+               "the intervals are still wider than asked"),
+            highlight=False,
+        )  # fmt: skip
     ranked = doc.get("most_influential") or []
     if ranked:
         top = ", ".join(f"{r['input']} ({r['index']} {r['value']:.2f})" for r in ranked[:4])

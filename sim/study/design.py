@@ -73,6 +73,18 @@ class Design(Protocol):
         """The probabilities at which each input's quantile function is evaluated."""
         ...
 
+    def rounds_problem(self, rounds: Sequence[int], k: int, settings: DesignSettings) -> str | None:
+        """Why the design cannot grow through the prefixes ``rounds`` (run counts, increasing, the
+        last the design's size), each a design of its own, or ``None`` if it can."""
+        ...
+
+    def unit_in_rounds(
+        self, rounds: Sequence[int], k: int, settings: DesignSettings, seed: int
+    ) -> FloatArray:
+        """Unit scores of a design of ``rounds[-1]`` runs whose first ``rounds[i]`` runs are a
+        design of their own, for every ``i``."""
+        ...
+
 
 def _problem(k: int) -> dict[str, object]:
     return {
@@ -96,15 +108,73 @@ class MonteCarlo:
     def quantiles(self, unit: FloatArray, settings: DesignSettings) -> FloatArray:
         return unit
 
+    def rounds_problem(self, rounds: Sequence[int], k: int, settings: DesignSettings) -> str | None:
+        return None
+
+    def unit_in_rounds(
+        self, rounds: Sequence[int], k: int, settings: DesignSettings, seed: int
+    ) -> FloatArray:
+        """Independent rows: every prefix is a Monte Carlo design (the rows are those of
+        :meth:`unit`, drawn row by row)."""
+        return self.unit(rounds[-1], k, settings, seed)
+
 
 class LatinHypercube(MonteCarlo):
-    """Each input's range in ``runs`` equally likely strata, each sampled once (SALib ``latin``)."""
+    """Each input's range in ``runs`` equally likely strata, each sampled once (SALib ``latin``).
+
+    In rounds, each round doubles the design and keeps it a Latin hypercube: see
+    :func:`extend_latin_hypercube`.
+    """
 
     def unit(self, runs: int, k: int, settings: DesignSettings, seed: int) -> FloatArray:
         from SALib.sample import latin
 
         out = latin.sample(_problem(k), runs, seed=seed)
         return np.asarray(out, dtype=np.float64).reshape(runs, k)
+
+    def rounds_problem(self, rounds: Sequence[int], k: int, settings: DesignSettings) -> str | None:
+        first = rounds[0]
+        if all(b == first * 2**r for r, b in enumerate(rounds)):
+            return None
+        return (
+            f"a Latin hypercube grows by doubling: runs must be the first round's runs × a power "
+            f"of two (got {rounds[-1]} runs, first round {first})"
+        )
+
+    def unit_in_rounds(
+        self, rounds: Sequence[int], k: int, settings: DesignSettings, seed: int
+    ) -> FloatArray:
+        """A Latin hypercube of ``rounds[0]`` runs (SALib ``latin``), doubled round after round by
+        :func:`extend_latin_hypercube` (each round's new runs drawn from their own seed), so each
+        round's prefix is a Latin hypercube of its size."""
+        unit = self.unit(rounds[0], k, settings, seed)
+        for r in range(1, len(rounds)):
+            rng = np.random.default_rng([seed, r])
+            unit = np.vstack([unit, extend_latin_hypercube(unit, rng)])
+        return unit
+
+
+def extend_latin_hypercube(unit: FloatArray, rng: np.random.Generator) -> FloatArray:
+    """``n`` new rows that, with the ``n`` rows of the Latin hypercube ``unit``, make a Latin
+    hypercube of ``2n`` rows.
+
+    Sallaberry, Helton & Hora (2008), "Extension of Latin hypercube samples with correlated
+    variables", Reliability Engineering & System Safety 93(7), 1047-1059: each input's ``n``
+    strata are halved; the old value of stratum ``s`` (its ``s``-th smallest) lies in one half,
+    the new value is drawn uniformly in the other; the new values are paired across inputs by an
+    independent random permutation per input. Every one of the ``2n`` strata then holds exactly
+    one value, and the new rows alone are a random sample with uniform margins.
+    """
+    n, k = unit.shape
+    out = np.empty_like(unit)
+    for j in range(k):
+        column = unit[:, j]
+        strata = np.empty(n, dtype=np.int64)
+        strata[np.argsort(column, kind="stable")] = np.arange(n)  # stratum s: the s-th smallest
+        upper = column * (2 * n) >= 2 * strata + 1  # the old value is in the stratum's upper half
+        new = (2 * strata + (~upper).astype(np.int64) + rng.random(n)) / (2 * n)
+        out[:, j] = new[rng.permutation(n)]
+    return out
 
 
 class Saltelli:
@@ -143,6 +213,21 @@ class Saltelli:
     def quantiles(self, unit: FloatArray, settings: DesignSettings) -> FloatArray:
         return unit
 
+    def rounds_problem(self, rounds: Sequence[int], k: int, settings: DesignSettings) -> str | None:
+        for runs in rounds:
+            problem = self.runs_problem(runs, k, settings)
+            if problem is not None:
+                return f"each round is a Sobol' design: {problem}"
+        return None
+
+    def unit_in_rounds(
+        self, rounds: Sequence[int], k: int, settings: DesignSettings, seed: int
+    ) -> FloatArray:
+        """The design of ``rounds[-1]`` runs: its base points are the scrambled Sobol' sequence's
+        first ``N`` points, so its first ``N' × block`` rows are the design of ``N'`` base points
+        (the same sequence's first ``N'``; a power of two, so a balanced net too)."""
+        return self.unit(rounds[-1], k, settings, seed)
+
 
 class Morris:
     """Morris trajectories on a ``levels``-level grid (SALib ``morris`` sampler)."""
@@ -164,6 +249,18 @@ class Morris:
 
         out = morris.sample(_problem(k), runs // (k + 1), num_levels=settings.levels, seed=seed)
         return np.asarray(out, dtype=np.float64)
+
+    def rounds_problem(self, rounds: Sequence[int], k: int, settings: DesignSettings) -> str | None:
+        return (
+            "a Morris screening runs a fixed number of trajectories (its μ* is in the outcome's "
+            "units, and SALib's trajectories do not extend by prefixes): give runs without "
+            "stop_at_ci_width"
+        )
+
+    def unit_in_rounds(
+        self, rounds: Sequence[int], k: int, settings: DesignSettings, seed: int
+    ) -> FloatArray:
+        raise NotImplementedError("a Morris design has no rounds")
 
     def quantiles(self, unit: FloatArray, settings: DesignSettings) -> FloatArray:
         # The grid {0, 1/(p-1), ..., 1} -> the middle of p equally likely strata, so unbounded

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -59,6 +60,8 @@ class Executor(Protocol):
     """Runs chunk tasks and yields each finished one with its table."""
 
     description: str
+    #: Chunks it runs at once (worker processes), for sizing the chunks.
+    workers: int
 
     def map_unordered(
         self, fn: ChunkFunction, tasks: Iterable[ChunkTask]
@@ -122,15 +125,43 @@ class LocalExecutor:
         pass
 
 
+#: What the fork server imports before it forks any worker: everything a chunk needs (the engine,
+#: the billing, and what they import on first use: scipy.optimize for the daily cycle's
+#: concentration, pandas, which pyarrow imports on its first array), so a worker imports nothing.
+PRELOAD = (
+    "sim.study.outcomes",
+    "sim.api",
+    "sim.engine",
+    "sim.billing",
+    "sim.summary",
+    "scipy.optimize",
+    "pandas",
+)
+
+
 def _context() -> Any:
-    """``forkserver`` where available (workers fork from a clean server, not from a threaded
-    parent), else ``spawn``."""
+    """``forkserver`` where available (workers fork from a clean server that imported
+    :data:`PRELOAD` once, not from a threaded parent), else ``spawn``."""
     methods = multiprocessing.get_all_start_methods()
     if "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["sim.study.outcomes", "sim.api", "sim.engine"])
+        preload = [*PRELOAD, *(["sim.cli"] if "sim.cli" in sys.modules else [])]
+        ctx.set_forkserver_preload(preload)
         return ctx
     return multiprocessing.get_context("spawn")  # pragma: no cover - not POSIX
+
+
+def start_early(options: ExecutorOptions) -> None:
+    """Start the local pool's fork server now, without waiting for it: it imports
+    :data:`PRELOAD` (about a second) while this process draws and checks the design, so the
+    workers fork at once when the runs start. Nothing for one worker or a Dask cluster."""
+    if options.address is not None or (options.workers or default_workers()) < 2:
+        return
+    ctx = _context()
+    if ctx.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
 
 
 #: Seconds between a worker's checks that the process that started it is alive.
@@ -205,6 +236,7 @@ class DaskExecutor:
             self.client: Any = client_cls(self._cluster, timeout=f"{options.timeout_s}s")
             # (its nannies and workers end by themselves when this process is killed: tested)
             self.description = f"Dask LocalCluster, {workers} worker processes"
+            self.workers = workers
         else:
             try:
                 self.client = client_cls(address, timeout=f"{options.timeout_s}s")
@@ -215,6 +247,7 @@ class DaskExecutor:
                 ) from None
             n = len(self.client.scheduler_info().get("workers", {}))
             self.description = f"Dask cluster at {address}, {n} workers"
+            self.workers = max(1, n)
 
     def map_unordered(
         self, fn: ChunkFunction, tasks: Iterable[ChunkTask]

@@ -254,9 +254,19 @@ def write_study_plots(
     results: pa.Table,
     doc: dict[str, Any],
     tables: dict[str, pa.Table],
+    drawn: list[dict[str, str]] | None = None,
 ) -> list[Path]:
-    """Write the study's figures into ``out_dir``; return the paths written."""
-    return [
-        _save(fig, out_dir / name)
-        for name, _, fig in study_figures(study_info(study), design, results, doc, tables)
-    ]
+    """Write the study's figures into ``out_dir``; return the paths written.
+
+    With ``drawn``, each figure is also appended to it as inline SVG for the report
+    (``{"name", "title", "svg"}``, see :func:`sim.report.svg.figure_svg`): every figure is drawn
+    once, for its PNG file and the report alike.
+    """
+    from sim.report.svg import figure_svg
+
+    paths = []
+    for name, caption, fig in study_figures(study_info(study), design, results, doc, tables):
+        paths.append(_save(fig, out_dir / name))
+        if drawn is not None:
+            drawn.append({"name": name, "title": caption, "svg": figure_svg(fig, caption)})
+    return paths

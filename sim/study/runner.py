@@ -18,9 +18,10 @@ an existing study directory is only ever resumed (same study, by hash), never ov
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -46,8 +47,15 @@ from sim.output import (
 )
 from sim.study import executors
 from sim.study.design import DESIGN_STREAM, DESIGNS, derived_seed, rank_correlate
-from sim.study.executors import ExecutorOptions, open_executor
-from sim.study.outcomes import ChunkTask, RunSpec, outcome_schema, run_chunk, scenario_for_run
+from sim.study.executors import ExecutorOptions, default_workers, open_executor
+from sim.study.outcomes import (
+    ChunkTask,
+    RunSpec,
+    outcome_schema,
+    run_chunk,
+    run_scenarios,
+    scenario_for_run,
+)
 from sim.study.spec import Study
 
 FORMAT = "sim.study/1"
@@ -79,6 +87,9 @@ class StudyResult:
     chunks_skipped: int
     executor: str
     elapsed_s: float
+    #: Seconds of each phase this call ran: set_up_s (up to the first run), runs_s, rounds_s
+    #: (judging the rounds' intervals), compaction_s, analysis_s, plots_s, report_s.
+    phases_s: dict[str, float] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- design
@@ -87,9 +98,22 @@ def make_design(study: Study) -> pa.Table:
     settings = study.spec.design.settings
     design = DESIGNS[settings.method]
     k = len(study.inputs)
-    unit = design.unit(study.runs, k, settings, derived_seed(study.seed, DESIGN_STREAM))
+    seed = derived_seed(study.seed, DESIGN_STREAM)
+    rounds = study.rounds
+    if len(rounds) > 1:  # each round's prefix a design of its own (see Design.unit_in_rounds)
+        unit = design.unit_in_rounds(rounds, k, settings, seed)
+    else:
+        unit = design.unit(study.runs, k, settings, seed)
     if study.spec.correlations:
-        unit = rank_correlate(unit, study.spec.correlation_matrix())
+        # each round's new runs correlated on their own: their columns keep their values (a Latin
+        # hypercube its strata), and every round's prefix has the target correlations
+        wanted = study.spec.correlation_matrix()
+        unit = np.vstack(
+            [
+                rank_correlate(unit[lo:hi], wanted)
+                for lo, hi in zip((0, *rounds[:-1]), rounds, strict=True)
+            ]
+        )
     q = design.quantiles(unit, settings)
     columns: dict[str, Any] = {"run": np.arange(study.runs, dtype=np.int64)}
     for j, (spec, target) in enumerate(zip(study.inputs, study.targets, strict=True)):
@@ -165,17 +189,14 @@ def check_scenarios(
 ) -> None:
     """Validate every run's scenario before anything runs (raises ``RunError`` naming the inputs).
 
+    Each run's sections are validated as :class:`~sim.study.outcomes.RunScenarios` makes them
+    (the sections its inputs set; a section seen before is not validated again).
     ``progress(done, total)`` is called every 10,000 runs for long designs.
     """
-    seen: set[str] = set()
+    scenarios = run_scenarios(spec)
     n = len(values)
     for i in range(n):
-        v = values[i]
-        key = repr(sorted(v.items()))
-        if key not in seen:
-            if len(seen) < 1_000_000:  # bounded memory: beyond it, duplicates are checked again
-                seen.add(key)
-            scenario_for_run(spec, i, v, full=False)
+        scenarios(i, values[i])
         if progress is not None and (i + 1) % 10_000 == 0:
             progress(i + 1, n)
 
@@ -206,6 +227,15 @@ def manifest(study: Study, chunk_size: int) -> dict[str, Any]:
         "design": spec["design"],
         "inputs": spec["inputs"],
         "correlations": spec["correlations"],
+        **(
+            {
+                "stop_at_ci_width": spec["study"]["stop_at_ci_width"],
+                "rounds_runs": list(study.rounds),
+                "rounds": [],
+            }
+            if study.stop is not None
+            else {}
+        ),
         "base_scenario": study.base_data,
         "seeding": "run i: numpy SeedSequence(seed, spawn_key=(i,)); design and analysis: "
         "SeedSequence(seed, spawn_key=(0x53545544, 1 or 2))",
@@ -268,6 +298,24 @@ def _check_same_study(out: Path, existing: dict[str, Any], hashes: dict[str, str
 
 
 # --------------------------------------------------------------------------- chunks
+#: Chunks per worker a study aims at: enough that the workers finish together (the last chunk
+#: leaves at most about 1/8 of a worker's share unbalanced), few enough that the per-chunk costs
+#: (a task shipped, a file written) stay small.
+CHUNKS_PER_WORKER = 8
+#: The longest a chunk should take, seconds: a killed study loses at most about this much work
+#: per worker, and the progress bar moves at least this often.
+CHUNK_TARGET_S = 30.0
+
+
+def default_chunk_size(runs: int, workers: int, seconds_per_run: float) -> int:
+    """Runs per chunk when the study file sets none: about :data:`CHUNKS_PER_WORKER` chunks per
+    worker, and no chunk longer than :data:`CHUNK_TARGET_S` at ``seconds_per_run`` (the resource
+    estimate's mean run)."""
+    balanced = -(-runs // (CHUNKS_PER_WORKER * max(1, workers)))
+    bounded = max(1, int(CHUNK_TARGET_S / max(seconds_per_run, 1e-6)))
+    return max(1, min(balanced, bounded, 100_000))
+
+
 def chunk_path(out: Path, chunk: int) -> Path:
     """Where chunk ``chunk``'s rows are written."""
     return out / RUNS_DIR / f"chunk-{chunk:05d}.parquet"
@@ -330,18 +378,31 @@ def _clean_temporaries(runs_dir: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def compact(out: Path, study: Study, tasks: Sequence[ChunkRef], schema: pa.Schema) -> pa.Table:
-    """Concatenate the chunk files into ``results.parquet`` (sorted by run, each run once)."""
+def _read_runs(out: Path, tasks: Sequence[ChunkRef], schema: pa.Schema, runs: int) -> pa.Table:
+    """The chunk files' rows, sorted by run; refused unless they hold runs ``0 .. runs − 1``
+    exactly once."""
     tables = [pq.read_table(chunk_path(out, t.chunk)) for t in tasks]
     table = (
         pa.concat_tables(tables).replace_schema_metadata(None) if tables else schema.empty_table()
     )
     table = table.cast(schema)
-    runs = table.column("run").to_numpy()
-    order = np.argsort(runs, kind="stable")
+    order = np.argsort(table.column("run").to_numpy(), kind="stable")
     table = table.take(pa.array(order))
-    if not np.array_equal(table.column("run").to_numpy(), np.arange(study.runs)):
+    if not np.array_equal(table.column("run").to_numpy(), np.arange(runs)):
         raise StudyDirectoryError(f"{out}: the chunk files do not hold every run exactly once")
+    return table
+
+
+def compact(
+    out: Path,
+    study: Study,
+    tasks: Sequence[ChunkRef],
+    schema: pa.Schema,
+    runs: int | None = None,
+) -> pa.Table:
+    """Concatenate the chunk files into ``results.parquet`` (sorted by run, each of the first
+    ``runs`` [default: all the study's] once)."""
+    table = _read_runs(out, tasks, schema, study.runs if runs is None else runs)
     write_result(
         out,
         PRODUCER,
@@ -410,6 +471,7 @@ def run_study(
         Bad study, invalid sampled scenario, unusable directory or executor: nothing is damaged.
     """
     t0 = time.perf_counter()
+    phases: dict[str, float] = {}
     out = Path(out_dir) if out_dir is not None else Path("results") / study.name
     spec = run_spec(study)
     hashes = study.hashes()
@@ -417,39 +479,53 @@ def run_study(
     existing = existing_study(out, resume)
     if existing is not None:
         _check_same_study(out, existing, hashes)
-        chunk_size = int(existing["chunk_size"])
-    else:
-        chunk_size = study.chunk_size
+    options = ExecutorOptions(
+        workers=workers,
+        address=dask,
+        timeout_s=dask_timeout_s if dask_timeout_s is not None else executors.DASK_TIMEOUT_S,
+    )
+    if existing is None or existing.get("status") != "complete":
+        executors.start_early(options)  # the workers' imports, while the design is checked
     design = make_design(study)
     values = design_values(design, study.labels)
     check_scenarios(spec, values, on_check)
-    check_study_resources(study, spec, values, workers, out, enabled=resource_check)
+    estimate = check_study_resources(study, spec, values, workers, out, enabled=resource_check)
+    rounds = study.rounds
+    recorded: list[dict[str, Any]] = list(existing.get("rounds") or []) if existing else []
 
-    refs = chunk_refs(study.runs, chunk_size)
-    if existing is not None:
-        _clean_temporaries(out / RUNS_DIR)
-        pending = [
-            r
-            for r in refs
-            if not _chunk_valid(chunk_path(out, r.chunk), r, spec.study_hash, schema)
-        ]
-    else:
-        pending = list(refs)
+    valid: dict[int, bool] = {}  # a resumed study's chunk files, each read once
+
+    def pending_of(refs: list[ChunkRef]) -> list[ChunkRef]:
+        if existing is None:
+            return list(refs)
+        for r in refs:
+            if r.chunk not in valid:
+                valid[r.chunk] = _chunk_valid(chunk_path(out, r.chunk), r, spec.study_hash, schema)
+        return [r for r in refs if not valid[r.chunk]]
 
     executor = None
     description = "none needed"
-    if pending:
-        executor = open_executor(
-            "dask" if dask is not None else "local",
-            ExecutorOptions(
-                workers=workers,
-                address=dask,
-                timeout_s=(
-                    dask_timeout_s if dask_timeout_s is not None else executors.DASK_TIMEOUT_S
-                ),
-            ),
+    if existing is not None:  # the chunking is the study's, fixed when it was created
+        chunk_size = int(existing["chunk_size"])
+        _clean_temporaries(out / RUNS_DIR)
+        refs = chunk_refs(study.runs, chunk_size)
+        stop_at = _recorded_stop(recorded, rounds)
+        pending = pending_of([r for r in refs if r.first < stop_at])
+        if pending:
+            executor = open_executor("dask" if dask is not None else "local", options)
+    else:
+        executor = open_executor("dask" if dask is not None else "local", options)
+        # the estimate's time is its runs' mean over the workers it assumed
+        per_run_s = estimate.seconds * (workers or default_workers()) / max(1, study.runs)
+        chunk_size = study.chunk_size or round_chunk_size(
+            default_chunk_size(study.runs, executor.workers, per_run_s), rounds
         )
+        refs = chunk_refs(study.runs, chunk_size)
+        pending = list(refs)
+    if executor is not None:
         description = executor.description
+    chunks_run = 0
+    made = rounds[-1]
     try:
         if existing is None:
             write_result(  # the study appears with its design and manifest, or not at all
@@ -469,36 +545,80 @@ def run_study(
             write_result(out, PRODUCER, files, remove_stale=False, directories=[RUNS_DIR])
         if on_start is not None:
             on_start(description, len(pending), len(refs) - len(pending))
-        done = study.runs - sum(r.n for r in pending)
-        if progress is not None:
-            progress(done, study.runs)
-        if executor is not None:
-            finished: set[int] = set()
-            tasks = (_task(spec, values, r) for r in pending)
-            for task, table in executor.map_unordered(run_chunk, tasks):
-                if task.chunk in finished:  # a retried task delivered twice: written once
-                    continue
-                finished.add(task.chunk)
-                write_parquet(table, chunk_path(out, task.chunk), _chunk_provenance(study, task))
-                done += len(task.values)
-                if progress is not None:
-                    progress(done, study.runs)
+        phases["set_up_s"] = time.perf_counter() - t0
+        finished: set[int] = set()
+        for r, target in enumerate(rounds):
+            if r < len(recorded):  # judged before this study was interrupted
+                if recorded[r].get("narrow_enough"):
+                    made = target
+                    break
+                continue
+            todo = [ref for ref in refs if ref.first < target and ref.chunk not in finished]
+            todo = pending_of(todo) if existing is not None else todo
+            done = target - sum(ref.n for ref in todo)
+            if progress is not None:
+                progress(done, target)
+            if todo and executor is None:  # resumed with everything done up to an earlier round
+                executor = open_executor("dask" if dask is not None else "local", options)
+                description = executor.description
+            started = time.perf_counter()
+            if executor is not None and todo:
+                tasks = (_task(spec, values, ref) for ref in todo)
+                for task, table in executor.map_unordered(run_chunk, tasks):
+                    if task.chunk in finished:  # a retried task delivered twice: written once
+                        continue
+                    finished.add(task.chunk)
+                    write_parquet(
+                        table, chunk_path(out, task.chunk), _chunk_provenance(study, task)
+                    )
+                    chunks_run += 1
+                    done += len(task.values)
+                    if progress is not None:
+                        progress(done, target)
+            phases["runs_s"] = phases.get("runs_s", 0.0) + time.perf_counter() - started
+            if r == len(rounds) - 1:
+                made = target
+                break
+            started = time.perf_counter()
+            judged = _judge_round(out, study, design, refs, schema, target)
+            recorded.append({"round": r + 1, **judged})
+            _record_rounds(out, recorded)
+            phases["rounds_s"] = phases.get("rounds_s", 0.0) + time.perf_counter() - started
+            if judged["narrow_enough"]:
+                made = target
+                break
     finally:
         if executor is not None:
             executor.close()
 
-    results = compact(out, study, refs, schema)
+    started = time.perf_counter()
+    made_refs = [ref for ref in refs if ref.first < made]
+    results = compact(out, study, made_refs, schema, runs=made)
+    phases["compaction_s"] = time.perf_counter() - started
+    design_made = design.slice(0, made)
     analysis = None
+    drawn: list[dict[str, str]] = []
     if analyze:
         from sim.study.analysis import write_analysis
 
-        analysis = write_analysis(out, study, design, results, plots=plots)
+        analysis = write_analysis(
+            out,
+            study,
+            design_made,
+            results,
+            plots=plots,
+            drawn=drawn,
+            rounds=recorded if study.stop is not None else None,
+            timings=phases,
+        )
     document = _read_manifest(out)
     document.update(
         status="complete",
         completed=datetime.now(UTC).isoformat(timespec="seconds"),
         versions=study_versions(),
     )
+    if study.stop is not None:
+        document.update(rounds=recorded, runs_made=made)
     write_result(
         out,
         PRODUCER,
@@ -509,18 +629,64 @@ def run_study(
     if analyze:
         from sim.report import REPORT_FILE, render_report
 
-        page = render_report(out, figures=plots, name=str(out)).html
+        started = time.perf_counter()
+        page = render_report(out, figures=plots, name=str(out), drawn=drawn if plots else None).html
         write_result(out, PRODUCER, {REPORT_FILE: text_writer(page)}, remove_stale=False)
+        phases["report_s"] = time.perf_counter() - started
     return StudyResult(
         out_dir=out,
         study=study,
-        design=design,
+        design=design_made,
         results=results,
         analysis=analysis,
-        chunks_run=len(pending),
-        chunks_skipped=len(refs) - len(pending),
+        chunks_run=chunks_run,
+        chunks_skipped=sum(1 for ref in made_refs) - chunks_run,
         executor=description,
         elapsed_s=time.perf_counter() - t0,
+        phases_s=phases,
+    )
+
+
+def round_chunk_size(size: int, rounds: Sequence[int]) -> int:
+    """``size``, or the largest divisor of every round's runs below it: rounds end on whole
+    chunks."""
+    common = math.gcd(*rounds)
+    return max(d for d in range(1, min(size, common) + 1) if common % d == 0)
+
+
+def _recorded_stop(recorded: Sequence[dict[str, Any]], rounds: Sequence[int]) -> int:
+    """The runs a resumed study has to have made before it judges again: up to the first round
+    not yet judged (or the round that was narrow enough)."""
+    for r, target in enumerate(rounds):
+        if r >= len(recorded) or recorded[r].get("narrow_enough"):
+            return target
+    return rounds[-1]
+
+
+def _judge_round(
+    out: Path,
+    study: Study,
+    design: pa.Table,
+    refs: Sequence[ChunkRef],
+    schema: pa.Schema,
+    runs: int,
+) -> dict[str, Any]:
+    """The intervals after the first ``runs`` runs, and whether they are narrow enough."""
+    from sim.study.analysis import interval_widths, narrow_enough
+
+    results = _read_runs(out, [ref for ref in refs if ref.first < runs], schema, runs)
+    widths = interval_widths(study, design.slice(0, runs), results)
+    assert study.stop is not None
+    return {"runs": runs, "widths": widths, "narrow_enough": narrow_enough(widths, study.stop)}
+
+
+def _record_rounds(out: Path, recorded: list[dict[str, Any]]) -> None:
+    """Record the rounds judged so far in ``study.json`` (atomically): a killed study resumes
+    from the first round not judged."""
+    document = _read_manifest(out)
+    document["rounds"] = recorded
+    write_result(
+        out, PRODUCER, {MANIFEST: json_writer(document)}, remove_stale=False, directories=[RUNS_DIR]
     )
 
 
@@ -574,11 +740,14 @@ def check_study_resources(
     out: Path,
     *,
     enabled: bool = True,
-) -> None:
-    """Refuse, before anything is written, a study whose largest runs would not fit."""
+) -> Any:
+    """Refuse, before anything is written, a study whose largest runs would not fit; return the
+    estimate."""
     from sim.resources import check
 
-    check(study_estimate(study, spec, values, workers), out, enabled=enabled)
+    estimate = study_estimate(study, spec, values, workers)
+    check(estimate, out, enabled=enabled)
+    return estimate
 
 
 def existing_study(out: Path, resume: bool) -> dict[str, Any] | None:
@@ -625,9 +794,14 @@ def describe_plan(study: Study, out: Path, resume: bool) -> list[str]:
     """What ``sim study`` would write (for ``--dry-run``), after the same checks as a real run."""
     existing = existing_study(out, resume)
     if existing is None:
+        size = (
+            f"chunk of {study.chunk_size} runs"
+            if study.chunk_size is not None
+            else "chunk, about 8 chunks per worker"
+        )
         return [
             f"would create {out}/ with {DESIGN_FILE}, {MANIFEST}, {RUNS_DIR}/ (one file per "
-            f"chunk of {study.chunk_size} runs), {RESULTS_FILE} and analysis/"
+            f"{size}), {RESULTS_FILE} and analysis/"
         ]
     _check_same_study(out, existing, study.hashes())
     chunk_size = int(existing["chunk_size"])

@@ -15,7 +15,8 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+import math
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -34,6 +35,7 @@ from sim.errors import ConfigError
 from sim.study.design import (
     DESIGNS,
     DesignSettings,
+    Saltelli,
     correlation_matrix,
     is_positive_definite,
     spearman_to_pearson,
@@ -76,6 +78,36 @@ class _Model(StrictModel):
     """Strict, frozen, closed (see :mod:`sim._model`)."""
 
 
+class StopAtWidth(_Model):
+    """``study.stop_at_ci_width``: run in rounds, doubling the runs, until the intervals are
+    narrower than asked (widths are whole widths, high minus low, at the design's confidence)."""
+
+    p_cheapest: float | None = Field(
+        default=None,
+        gt=0,
+        lt=1,
+        description="Widest interval of P(cheapest) allowed, for every option (a probability).",
+    )
+    indices: float | None = Field(
+        default=None,
+        gt=0,
+        description="Widest interval allowed of the ranking index (ST for sobol, S1 otherwise) of "
+        "every input, for the key outcome and its relative counterpart.",
+    )
+    first_round_runs: int | None = Field(
+        default=None,
+        ge=1,
+        description="Runs of the first round [default: study.runs / 8, to the design's "
+        "granularity]; each round doubles them, up to study.runs.",
+    )
+
+    @model_validator(mode="after")
+    def _asks_something(self) -> StopAtWidth:
+        if self.p_cheapest is None and self.indices is None:
+            raise ValueError("give p_cheapest, indices or both (or one width for both)")
+        return self
+
+
 class StudySection(_Model):
     """What the study is: its name, size, seed, and what it compares and records."""
 
@@ -94,8 +126,8 @@ class StudySection(_Model):
         default=None,
         ge=1,
         le=100_000,
-        description="Runs per task and per file in runs/ [default: about runs / 64, at most 50]. "
-        "Changes no result.",
+        description="Runs per task and per file in runs/ [default: sized to the executor: about "
+        "8 chunks per worker, each at most about 30 s of runs]. Changes no result.",
     )
     options: tuple[str, ...] | None = Field(
         default=None,
@@ -113,6 +145,19 @@ class StudySection(_Model):
     outcomes: tuple[Outcome, ...] = Field(
         default=DEFAULT_OUTCOMES, min_length=1, description="Outcomes recorded for every run."
     )
+    stop_at_ci_width: StopAtWidth | None = Field(
+        default=None,
+        description="Run in rounds that double the runs (up to study.runs) and stop once the "
+        "intervals are narrower than these widths: { p_cheapest = 0.02, indices = 0.05 }, or one "
+        "width for both.",
+    )
+
+    @field_validator("stop_at_ci_width", mode="before")
+    @classmethod
+    def _one_width(cls, value: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return {"p_cheapest": value, "indices": value}
+        return value
 
     @field_validator("options", "outcomes")
     @classmethod
@@ -189,6 +234,8 @@ class StudyFile(_Model):
         problem = design.runs_problem(self.study.runs, len(self.inputs), self.design.settings)
         if problem is not None:
             raise ValueError(f"study.runs: {problem}")
+        if self.study.stop_at_ci_width is not None:
+            self._check_rounds()
         if self.correlations:
             if not design.supports_correlation:
                 raise ValueError(
@@ -197,6 +244,57 @@ class StudyFile(_Model):
                 )
             self._check_correlations(labels)
         return self
+
+    def rounds(self) -> tuple[int, ...]:
+        """Runs at the end of each round: ``(study.runs,)`` without ``stop_at_ci_width``."""
+        stop = self.study.stop_at_ci_width
+        if stop is None:
+            return (self.study.runs,)
+        first = stop.first_round_runs or default_first_round(
+            self.study.runs, len(self.inputs), self.design.settings
+        )
+        return round_sizes(self.study.runs, first)
+
+    def _check_rounds(self) -> None:
+        stop = self.study.stop_at_ci_width
+        assert stop is not None
+        where = "study.stop_at_ci_width"
+        runs = self.study.runs
+        if stop.p_cheapest is not None and "cheapest" not in self.study.outcomes:
+            raise ValueError(f"{where}: p_cheapest needs the outcome 'cheapest' recorded")
+        first = stop.first_round_runs
+        if first is not None and first >= runs:
+            raise ValueError(
+                f"{where}.first_round_runs: must be below study.runs ({runs}), got {first}"
+            )
+        rounds = self.rounds()
+        design = DESIGNS[self.design.method]
+        problem = design.rounds_problem(rounds, len(self.inputs), self.design.settings)
+        if problem is not None:
+            raise ValueError(f"{where}: {problem}")
+        if len(rounds) < 2:
+            raise ValueError(
+                f"{where}: {runs} runs of a {self.design.method} design make one round only: "
+                "give more runs (rounds double them) or set first_round_runs"
+            )
+        block = (
+            Saltelli.block(len(self.inputs), self.design.settings)
+            if self.design.method == "sobol"
+            else 1
+        )
+        least = 4 * block if self.design.method == "sobol" else 10
+        if rounds[0] < least:
+            raise ValueError(
+                f"{where}: the first round has {rounds[0]} runs; at least {least} are needed for "
+                "its intervals"
+            )
+        size = self.study.chunk_size
+        common = math.gcd(*rounds)
+        if size is not None and common % size:
+            raise ValueError(
+                f"study.chunk_size: must divide every round's runs ({', '.join(map(str, rounds))}) "
+                f"so that rounds end on whole chunks; got {size} (try a divisor of {common})"
+            )
 
     def _check_correlations(self, labels: list[str]) -> None:
         seen: set[frozenset[str]] = set()
@@ -233,6 +331,33 @@ class StudyFile(_Model):
             [i.label for i in self.inputs],
             [(c.inputs[0], c.inputs[1], c.rank) for c in self.correlations],
         )
+
+
+def round_sizes(runs: int, first: int) -> tuple[int, ...]:
+    """``first``, doubled while below ``runs``, then ``runs``: the runs at the end of each round."""
+    sizes = []
+    n = first
+    while n < runs:
+        sizes.append(n)
+        n *= 2
+    return (*sizes, runs)
+
+
+def default_first_round(runs: int, k: int, settings: DesignSettings) -> int:
+    """The first round's runs when the study file gives none: about an eighth of ``runs``, so at
+    most four rounds, and a design of its own (a Sobol' design's ``N`` a power of two; a Latin
+    hypercube's runs ``runs`` halved at most three times)."""
+    if settings.method == "sobol":
+        block = Saltelli.block(k, settings)
+        return min(runs, max(4, runs // block // 8) * block)
+    if settings.method == "latin_hypercube":
+        first = runs
+        for _ in range(3):
+            if first % 2 or first // 2 < 10:
+                break
+            first //= 2
+        return first
+    return min(runs, max(10, -(-runs // 8)))
 
 
 # --------------------------------------------------------------------------- derived quantities
@@ -299,11 +424,20 @@ class Study:
         return tuple(i.label for i in self.spec.inputs)
 
     @property
-    def chunk_size(self) -> int:
-        """Runs per chunk: the study file's, else about runs / 64 (between 1 and 50)."""
-        if self.spec.study.chunk_size is not None:
-            return self.spec.study.chunk_size
-        return max(1, min(50, -(-self.runs // 64)))
+    def rounds(self) -> tuple[int, ...]:
+        """Runs at the end of each round (``(runs,)`` without ``stop_at_ci_width``)."""
+        return self.spec.rounds()
+
+    @property
+    def stop(self) -> StopAtWidth | None:
+        """The widths the study stops at, if it runs in rounds."""
+        return self.spec.study.stop_at_ci_width
+
+    @property
+    def chunk_size(self) -> int | None:
+        """Runs per chunk the study file asks for, or ``None`` (then sized to the executor:
+        :func:`sim.study.runner.default_chunk_size`)."""
+        return self.spec.study.chunk_size
 
     def hashes(self) -> dict[str, str]:
         """SHA-256 of each part that shapes the results, and of them all (``study``).
@@ -329,6 +463,8 @@ class Study:
                 "name": spec["study"]["name"],
             },
         }
+        if spec["study"].get("stop_at_ci_width") is not None:  # (absent: old studies' hashes)
+            parts["design"]["stop_at_ci_width"] = spec["study"]["stop_at_ci_width"]
         out = {k: _sha256(v) for k, v in parts.items()}
         out["study"] = _sha256(out)
         return out
@@ -347,10 +483,22 @@ def apply_values(
     targets: Sequence[Target],
     values: Mapping[str, Any],
     fidelity: str,
+    *,
+    sections: Collection[str] | None = None,
 ) -> dict[str, Any]:
     """A copy of ``base_data`` with each target set to its value: plain inputs first, then those
-    ``relative_to`` another quantity (multiplied by it); integer fields are rounded."""
-    data = _deep_copy(base_data)
+    ``relative_to`` another quantity (multiplied by it); integer fields are rounded.
+
+    ``sections``: copy only these top-level tables (they must hold every target and ``engine``);
+    the others are shared with ``base_data``, so the result must then be read, never changed.
+    """
+    if sections is None:
+        data = _deep_copy(base_data)
+    else:
+        data = {
+            k: _deep_copy(v) if k in sections and isinstance(v, Mapping) else v
+            for k, v in base_data.items()
+        }
     data.setdefault("engine", {})["fidelity"] = fidelity
     ordered = [t for t in targets if t.relative_to is None] + [
         t for t in targets if t.relative_to is not None
