@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 
 from sim.config import Scenario
 from sim.engine.core import Batch, Horizon
-from sim.engine.edge import MIN_HOLD_S, EdgePool
+from sim.engine.edge import MIN_HOLD_S
 from sim.engine.intervals import add_interval_seconds
 from sim.engine.paths import PathSpec, engine_paths
 from sim.pricing.apigateway import (
@@ -369,6 +369,21 @@ def contributions(
     return out
 
 
+@dataclass
+class BatchFacts:
+    """One batch's share of the hourly facts: small, additive, merged in time order."""
+
+    hour: int
+    end_s: int
+    counters: dict[str, int]
+    peak_rps: int
+    peaks: dict[str, float]
+    first_minute: int = 0
+    connection_s_per_min: NDArray[np.float64] | None = None  # from first_minute on
+    pool_new: float | None = None  # CloudFront's pooled connections opened in the hour
+    pool_connection_s: float = 0.0
+
+
 class HourlyMeter:
     """Accumulates batches into hourly facts; :meth:`table` returns the meter table."""
 
@@ -383,7 +398,6 @@ class HourlyMeter:
         self._peaks = ["peak_rps", *(f"{p.name}_peak_concurrency" for p in self.paths)]
         derived = {"hour", "hour_s", "mean_rps", *_FLOAT_FACTS, *self._peaks,
                    *EDGE_POOL_COLUMNS}  # fmt: skip
-        self.pool = self._pool() if self.flags.edge_pool else None
         self._pool_path = next((p.name for p in self.paths if p.edge and not p.through_gateway),
                                "direct")  # fmt: skip
         self._c: dict[str, NDArray[np.int64]] = {
@@ -392,15 +406,10 @@ class HourlyMeter:
         self._f: dict[str, NDArray[np.float64]] = {k: np.zeros(n, np.float64) for k in self._peaks}
         self._c["peak_rps"] = np.zeros(n, np.int64)
         del self._f["peak_rps"]
-        self._conn_s_per_min = np.zeros(n * 60, np.float64)
+        self._minutes = n * 60
+        self._conn_s_per_min = np.zeros(self._minutes, np.float64)
         self._edge_new = np.zeros(n, np.float64)
         self._edge_s = np.zeros(n, np.float64)
-
-    def _pool(self) -> EdgePool:
-        cf = self.scenario.cloudfront
-        return EdgePool(
-            cf.edge_locations, cf.origin_keepalive_s, self.horizon.n_hours, self.horizon.end_s
-        )
 
     def forwarded(
         self, batch: Batch
@@ -418,22 +427,53 @@ class HourlyMeter:
 
     def add(self, batch: Batch) -> None:
         """Count one batch (which lies inside one clock hour)."""
+        self.merge(self.facts(batch))
+
+    def facts(self, batch: Batch) -> BatchFacts:
+        """One batch's share of the facts (the batch lies inside one clock hour), without adding
+        it: what a worker process sends back (:mod:`sim.engine.workers`)."""
         h = batch.start_s // SECONDS_PER_HOUR
-        for name, contribution in contributions(batch, self.paths, self.flags).items():
-            self._c[name][h] += contribution.total(batch.n)
-        self.add_second_peaks(h, batch)
-        if self.pool is not None:
-            edge, arrival, hold = self.forwarded(batch)
-            self.pool.add(edge, arrival, hold, float(batch.end_s))
+        counters = {
+            name: contribution.total(batch.n)
+            for name, contribution in contributions(batch, self.paths, self.flags).items()
+        }
+        peaks = {
+            f"{name}_peak_concurrency": float(per_second.max())
+            for name, per_second in batch.concurrency.items()
+            if per_second.size
+        }
+        facts = BatchFacts(
+            int(h),
+            int(batch.end_s),
+            counters,
+            int(batch.counts.max()) if batch.counts.size else 0,
+            peaks,
+        )
         if batch.connections is not None:
             conns = batch.connections
-            self._c["new_connections"][h] += conns.start_s.size
-            add_interval_seconds(
-                self._conn_s_per_min,
-                SECONDS_PER_MINUTE,
-                conns.start_s,
-                np.minimum(conns.end_s, self.horizon.end_s),
-            )
+            facts.counters["new_connections"] = int(conns.start_s.size)
+            if conns.start_s.size:
+                end = np.minimum(conns.end_s, self.horizon.end_s)
+                first = int(batch.start_s // SECONDS_PER_MINUTE)
+                last = min(int(np.ceil(float(end.max()) / SECONDS_PER_MINUTE)), self._minutes)
+                acc = np.zeros(max(last - first, 1))
+                add_interval_seconds(acc, SECONDS_PER_MINUTE, conns.start_s, end, first)
+                facts.first_minute, facts.connection_s_per_min = first, acc
+        return facts
+
+    def merge(self, facts: BatchFacts) -> None:
+        """Add one batch's facts (:meth:`facts`); batches are merged in time order."""
+        h = facts.hour
+        for name, value in facts.counters.items():
+            self._c[name][h] += value
+        self._c["peak_rps"][h] = max(self._c["peak_rps"][h], facts.peak_rps)
+        for name, peak in facts.peaks.items():
+            self._f[name][h] = max(self._f[name][h], peak)
+        if facts.connection_s_per_min is not None:
+            self.add_connection_seconds(facts.first_minute, facts.connection_s_per_min)
+        if facts.pool_new is not None:
+            self._edge_new[h] += facts.pool_new
+            self._edge_s[h] += facts.pool_connection_s
 
     def open_at_start(self, remaining_s: NDArray[np.float64]) -> None:
         """Connections already open when the period starts, each for its remaining lifetime:
@@ -503,11 +543,7 @@ class HourlyMeter:
             **self._f,
         }
         if self.flags.edge_pool:
-            new, conn_s = self._edge_new.copy(), self._edge_s.copy()
-            if self.pool is not None:
-                self.pool.finish()
-                new += self.pool.new
-                conn_s += self.pool.connection_s
+            new, conn_s = self._edge_new, self._edge_s
             values["edge_new_connections"] = np.rint(new).astype(np.int64)
             values["edge_active_connections"] = conn_s / SECONDS_PER_HOUR
         columns = {name: values[name] if name in values else c[name] for name in self.columns}

@@ -184,6 +184,114 @@ class EdgePool:
             self._emit(self._open_since[still], np.minimum(self._close_at[still], self.end_s))
             self._open_since[still] = np.nan
 
+    def cut(self, now_s: float) -> None:
+        """Count the connections still open up to ``now_s`` (after :meth:`add` up to it) and go on
+        with them from there: the connection-seconds of a batch stay in that batch."""
+        self._close_idle(now_s)
+        still = ~np.isnan(self._open_since)
+        if still.any():
+            self._emit(self._open_since[still], np.full(int(still.sum()), now_s))
+            self._open_since[still] = now_s
+
+    def fresh(self) -> EdgePool:
+        """An empty pool of the same shape (no request in flight, no connection open)."""
+        return EdgePool(self.edges, self.keepalive_s, self.n_hours, self.end_s)
+
+    def copy(self) -> EdgePool:
+        """A pool in this one's state, counting from zero."""
+        out = self.fresh()
+        out._carry_e, out._carry_f = self._carry_e.copy(), self._carry_f.copy()
+        out._open_since, out._close_at = self._open_since.copy(), self._close_at.copy()
+        return out
+
+    def reach_s(self) -> float:
+        """Until when the carried state can change what happens (−inf when it cannot): ``K``
+        after the last release of a request in flight, or the latest close of an idle
+        connection. From then on the pool is what an empty pool fed the same requests is."""
+        last = -math.inf
+        if self._carry_f.size:
+            last = float(self._carry_f.max()) + self.keepalive_s
+        idle = ~np.isnan(self._open_since) & np.isfinite(self._close_at)
+        if idle.any():
+            last = max(last, float(self._close_at[idle].max()))
+        return last
+
+
+@dataclass
+class PoolStep:
+    """CloudFront's pool through one batch ``[start, end)``, split so that the ordered state does
+    little (:meth:`of`) and the rest is done with the batch's meters, anywhere (:meth:`facts`).
+
+    The pool holds, at each moment, as many connections as the most requests in flight during the
+    last ``K`` seconds (module docstring): a function of the recent past only. So (exactly):
+
+    * the state at the batch's end depends only on the requests still in flight in its last
+      ``K`` seconds: an empty pool fed the requests released after ``end − K`` ends in it;
+    * within the batch, the carried state changes nothing after :meth:`EdgePool.reach_s`
+      (``W``): the batch's connections are an empty pool's over the batch, plus, over
+      ``[start, W]``, the difference between the carried pool and an empty one fed the requests
+      arriving by ``W``.
+
+    Where the carried state reaches beyond the batch (very long responses, short batches), the
+    batch runs through the carried pool itself (``sequential``)."""
+
+    start_s: float
+    end_s: float
+    hour: int
+    template: EdgePool
+    sequential: tuple[float, float] | None = None  # (new, connection-seconds) already counted
+    correction: tuple[float, float] = (0.0, 0.0)
+
+    @classmethod
+    def of(
+        cls,
+        pool: EdgePool,
+        edge: NDArray[np.int64],
+        arrival_s: NDArray[np.float64],
+        hold_s: NDArray[np.float64],
+        start_s: float,
+        end_s: float,
+    ) -> tuple[PoolStep, EdgePool]:
+        """The step through the batch's forwarded requests, and the pool's state at its end."""
+        hour = int(start_s // SECONDS_PER_HOUR)
+        reach = pool.reach_s()
+        if reach > end_s:  # the carried state reaches beyond the batch: run it through
+            pool.add(edge, arrival_s, hold_s, end_s)
+            pool.cut(end_s)
+            done = (float(pool.new[hour]), float(pool.connection_s[hour]))
+            pool.new[hour] = pool.connection_s[hour] = 0.0
+            return cls(start_s, end_s, hour, pool.fresh(), sequential=done), pool
+        correction = (0.0, 0.0)
+        if reach >= start_s:
+            head = arrival_s <= reach
+            carried, empty = pool.copy(), pool.fresh()
+            for p in (carried, empty):
+                p.add(edge[head], arrival_s[head], hold_s[head], reach)
+                p.cut(reach)
+            correction = (
+                float(carried.new[hour] - empty.new[hour]),
+                float(carried.connection_s[hour] - empty.connection_s[hour]),
+            )
+        tail = arrival_s + np.maximum(hold_s, MIN_HOLD_S) > end_s - pool.keepalive_s
+        after = pool.fresh()
+        after.add(edge[tail], arrival_s[tail], hold_s[tail], end_s)
+        after.cut(end_s)
+        after.new[:] = 0.0
+        after.connection_s[:] = 0.0
+        return cls(start_s, end_s, hour, pool.fresh(), correction=correction), after
+
+    def facts(
+        self, edge: NDArray[np.int64], arrival_s: NDArray[np.float64], hold_s: NDArray[np.float64]
+    ) -> tuple[float, float]:
+        """``(connections opened, connection-seconds)`` of the batch (its forwarded requests)."""
+        if self.sequential is not None:
+            return self.sequential
+        pool = self.template
+        pool.add(edge, arrival_s, hold_s, self.end_s)
+        pool.cut(self.end_s)
+        new = float(pool.new[self.hour]) + self.correction[0]
+        return new, float(pool.connection_s[self.hour]) + self.correction[1]
+
 
 @dataclass
 class EventPool:
