@@ -251,8 +251,8 @@ def generate(ctx: Context, src: SourceBatch) -> Batch:
         seconds = np.arange(a, b, dtype=np.float64)
         arrival = np.repeat(seconds, counts) + rng["arrivals"].random(int(counts.sum()))
     n = arrival.size
-    request_bytes, response_bytes = ctx.payload.draw(rng["payload"], n)
-    durations = ctx.duration(rng["backend"], n)
+    request_bytes, response_bytes = _payload(ctx, rng["payload"], n)
+    durations = _draw(ctx.duration, rng["backend"], n)
     conns = given.get("connections")
     unconnected = given.get("unconnected")
     if conns is None:
@@ -288,6 +288,41 @@ def generate(ctx: Context, src: SourceBatch) -> Batch:
         index=src.index,
         **draws,
     )
+
+
+def _draw(sampler: Any, rng: np.random.Generator, n: int) -> NDArray[np.float64]:
+    """``n`` draws of ``sampler``, the common cases without the sampler's general path: a
+    degenerate distribution is its value (it draws nothing), a lognormal ``exp(μ + σ·Z)`` with
+    numpy's vectorised ``exp`` (the same distribution; about a third faster than
+    ``Generator.lognormal``, whose ``exp`` is scalar)."""
+    from sim.traffic.distributions import Lognormal
+
+    if sampler.constant is not None:
+        return np.full(n, float(sampler.constant))
+    if isinstance(sampler, Lognormal):
+        z = rng.standard_normal(n)
+        z *= sampler.sigma
+        z += sampler.mu
+        return np.exp(z, out=z)
+    return np.asarray(sampler(rng, n), dtype=np.float64)
+
+
+def _sizes(sampler: Any, rng: np.random.Generator, n: int) -> NDArray[np.int64]:
+    """Whole-byte sizes, at least 1 (:func:`sim.traffic.distributions.sizes_bytes`)."""
+    if sampler.constant is not None:
+        return np.full(n, max(1, round(float(sampler.constant))), dtype=np.int64)
+    return np.maximum(1, np.rint(_draw(sampler, rng, n))).astype(np.int64)
+
+
+def _payload(
+    ctx: Context, rng: np.random.Generator, n: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Request and response sizes (:meth:`sim.traffic.payloads.Payload.draw`; one route without
+    the route draw)."""
+    payload = ctx.payload
+    if payload.routed:
+        return payload.draw(rng, n)
+    return _sizes(payload.requests[0], rng, n), _sizes(payload.responses[0], rng, n)
 
 
 def _reorder(values: NDArray[Any] | None, order: NDArray[np.intp]) -> NDArray[Any] | None:
