@@ -168,7 +168,13 @@ def run(
     scenario = load_scenario(config, overrides)
     out = out_dir if out_dir is not None else Path("results") / scenario.scenario.name
     plan = plan_directory(out, "run", run_file_names(not no_plots))
-    workers = run_workers(scenario, workers)
+    asked, workers = workers, run_workers(scenario, workers)
+    if asked is not None and workers < asked:
+        err_console.print(
+            f"note: --workers {asked}: this run's caches are too large to pass between worker "
+            "processes with every batch; it runs in one process (the same numbers)",
+            highlight=False,
+        )
     estimate = estimate_run(scenario, plots=not no_plots, source=str(config), workers=workers)
     check(estimate, out, enabled=not no_resource_check)
     if dry_run:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -241,17 +242,29 @@ class Contribution:
     every request, a missing value means 1)."""
 
     mask: NDArray[np.bool_] | None
-    value: NDArray[np.int64] | None
+    value: NDArray[np.int64] | NDArray[np.float64] | None  # whole numbers
 
     def total(self, n: int) -> int:
+        # a float value holds whole numbers: its sums are exact below 2^53
         if self.mask is None:
             return n if self.value is None else int(self.value.sum())
-        return int(self.mask.sum()) if self.value is None else int(self.value[self.mask].sum())
+        if self.value is None:
+            return int(np.count_nonzero(self.mask))
+        return int(np.dot(self.value, self.mask))
 
     def of(self, i: int) -> int:
         if self.mask is not None and not self.mask[i]:
             return 0
         return 1 if self.value is None else int(self.value[i])
+
+
+def _units(size_bytes: NDArray[np.int64], increment: int, rule: Any) -> NDArray[np.int64] | None:
+    """Each request's metering units under ``rule`` (``http_units``, ``websocket_units``); None
+    (one each) when no size exceeds one ``increment``, as ``rule`` then says, without the
+    per-request division."""
+    if size_bytes.size == 0 or int(size_bytes.max()) <= increment:
+        return None
+    return np.asarray(rule(size_bytes), dtype=np.int64)
 
 
 def _and(a: NDArray[np.bool_] | None, b: NDArray[np.bool_] | None) -> NDArray[np.bool_] | None:
@@ -285,7 +298,7 @@ def contributions(
         "gateway_throttled": Contribution(
             batch.throttled if batch.throttled is not None else np.zeros(n, np.bool_), None
         ),
-        "gateway_http_units": Contribution(served, np.asarray(http_units(req), dtype=np.int64)),
+        "gateway_http_units": Contribution(served, _units(req, HTTP_UNIT_BYTES, http_units)),
     }
     ws_ok = (req <= WEBSOCKET_MAX_BYTES) & (resp <= WEBSOCKET_MAX_BYTES) if websocket else None
     if ws_ok is not None:
@@ -293,13 +306,13 @@ def contributions(
         # 128 KB cannot be sent (the client message was still billed and the function run)
         out["gateway_ws_client_units"] = Contribution(
             _and(served, req <= WEBSOCKET_MAX_BYTES),
-            np.asarray(websocket_units(req), dtype=np.int64),
+            _units(req, WEBSOCKET_UNIT_BYTES, websocket_units),
         )
     cacheable = batch.cacheable
     out["cache_requests"] = Contribution(
         cacheable if cacheable is not None else np.zeros(n, np.bool_), None
     )
-    billed = np.asarray(billed_ms(dur), dtype=np.int64)
+    billed = np.asarray(billed_ms(dur), dtype=np.float64)  # whole milliseconds
     for p in paths:
         invoked = batch.invoked.get(p.name)
         admitted = batch.admitted.get(p.name)
@@ -324,7 +337,7 @@ def contributions(
             sendable = resp <= WEBSOCKET_MAX_BYTES
             delivered = _and(ran, sendable)
             out["gateway_ws_server_units"] = Contribution(
-                delivered, np.asarray(websocket_units(resp), dtype=np.int64)
+                delivered, _units(resp, WEBSOCKET_UNIT_BYTES, websocket_units)
             )
         out[f"{p.name}_response_bytes"] = Contribution(delivered, resp)
     big = np.maximum(req, resp)
@@ -357,7 +370,7 @@ def contributions(
         out["edge_gateway_accepted"] = Contribution(accepted, None)
         out["edge_gateway_throttled"] = Contribution(refused, None)
         out["edge_gateway_http_units"] = Contribution(
-            accepted, np.asarray(http_units(req), dtype=np.int64)
+            accepted, _units(req, HTTP_UNIT_BYTES, http_units)
         )
     if flags.streaming:
         invoked, admitted = batch.invoked.get("direct"), batch.admitted.get("direct")

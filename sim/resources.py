@@ -67,6 +67,10 @@ WORKER_PROCESS_BYTES = 120 * 2**20
 BATCHES_PER_WORKER = 2
 WORKERS_START_S = 0.6
 PARALLEL_SHARE = 0.9
+#: The largest ordered state (caches) that travels with every batch between workers; a run whose
+#: caches are larger runs in one process (the same numbers), and Python's LRU entry's size.
+STATE_TRAVEL_MAX_BYTES = 64 * 2**20
+BYTES_PER_LRU_ENTRY = 100
 #: ``--workers`` by default: this machine's CPUs for a run expected to take longer than this at one
 #: worker, else one (starting workers costs more than they save on a short run).
 AUTO_WORKERS_MIN_S = 2.0
@@ -499,8 +503,9 @@ def usable_cpus() -> int:
 def run_workers(scenario: Scenario, requested: int | None, fidelity: str | None = None) -> int:
     """The worker processes a run uses: ``requested`` (a whole number ≥ 1, else a
     :class:`~sim.errors.ConfigError`), or by default this machine's CPUs for a ``request``-fidelity
-    run expected to take more than :data:`AUTO_WORKERS_MIN_S` on one, else 1. The numbers do not
-    depend on it (:mod:`sim.engine.workers`); other fidelities always run in one process."""
+    run expected to take more than :data:`AUTO_WORKERS_MIN_S` on one, else 1; 1 for a run whose
+    caches are too large to travel with every batch (:func:`ordered_state_bytes`). The numbers do
+    not depend on it (:mod:`sim.engine.workers`); other fidelities always run in one process."""
     from sim.errors import ConfigError
 
     if requested is not None:
@@ -508,11 +513,42 @@ def run_workers(scenario: Scenario, requested: int | None, fidelity: str | None 
             raise ConfigError(
                 "--workers", [("", f"expected a whole number ≥ 1, got {requested!r}")]
             )
+        if requested > 1 and ordered_state_bytes(scenario) > STATE_TRAVEL_MAX_BYTES:
+            return 1
         return requested
     if (fidelity or scenario.engine.fidelity) != "request":
         return 1
+    if ordered_state_bytes(scenario) > STATE_TRAVEL_MAX_BYTES:
+        return 1
     one = estimate_run(scenario, plots=False, fidelity="request").seconds
     return usable_cpus() if one > AUTO_WORKERS_MIN_S else 1
+
+
+def ordered_state_bytes(scenario: Scenario) -> float:
+    """Bytes of the state that travels between ``request`` fidelity's workers with every batch
+    (:class:`sim.engine.core.OrderedState`): the REST caches (an expiry per key where every key
+    fits, an LRU's entries otherwise) and CloudFront's edge caches; the rest is small."""
+    from sim.engine.gateway import cache_capacity_entries
+    from sim.engine.paths import cloudfront_origins
+    from sim.traffic.payloads import build_payload
+
+    total = 0.0
+    cache = scenario.apigateway.cache
+    if cache.enabled:
+        mean = build_payload(scenario.payload).response.mean
+        keys = cache.keys.count
+        fits = False
+        for size in cache.sizes_gb:
+            capacity = cache_capacity_entries(size, mean)
+            if keys <= capacity:
+                fits = True
+            else:
+                total += capacity * BYTES_PER_LRU_ENTRY
+        total += keys * 8 if fits else 0
+    cf = scenario.cloudfront
+    if cf.cache.enabled and cloudfront_origins(scenario):
+        total += cf.edge_locations * cf.cache.keys.count * 8
+    return total
 
 
 def _check_counts(est: Estimate, scenario: Scenario, load: Load, burst: float) -> None:

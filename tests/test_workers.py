@@ -298,3 +298,46 @@ def test_workers_exit_when_the_run_is_killed(tmp_path: Path) -> None:
         proc.wait()
     _gone, alive = psutil.wait_procs(workers, timeout=10)
     assert not alive, alive
+
+
+def test_the_estimate_counts_the_workers() -> None:
+    """Each worker adds its own memory (its process and two batches at most); the per-request
+    time spreads over the CPUs there are (none faster than one where there is one CPU)."""
+    from sim.resources import (
+        BATCHES_PER_WORKER,
+        WORKER_PROCESS_BYTES,
+        estimate_run,
+        usable_cpus,
+    )
+
+    s = scenario_with("cloudfront.origins=[]")
+    one = estimate_run(s, workers=1)
+    two = estimate_run(s, workers=2)
+    # the busiest batch as the single-process estimate reckons it: "...: N requests expected × B B"
+    line = next(d for d in one.details if d.startswith("busiest batch"))
+    n, per = line.split(": ")[1].split(" requests expected × ")
+    batch = float(n.replace(",", "")) * float(per.removesuffix(" B"))
+    extra = two.memory_bytes - one.memory_bytes
+    assert extra == pytest.approx(2 * (WORKER_PROCESS_BYTES + (BATCHES_PER_WORKER - 1) * batch))
+    if usable_cpus() > 1:
+        assert two.seconds < one.seconds
+    assert any("2 worker processes" in d for d in two.details)
+    assert (
+        estimate_run(s, workers=2, fidelity="aggregate").seconds
+        == estimate_run(s, fidelity="aggregate").seconds
+    )
+
+
+def test_caches_too_large_to_travel_run_in_one_process() -> None:
+    """20 M keys that all fit a 237 GB cache: 160 MB of expiry times would travel with every
+    batch, above the limit; such a run uses one process whatever --workers asks."""
+    from sim.resources import STATE_TRAVEL_MAX_BYTES, ordered_state_bytes, run_workers
+
+    big = scenario_with(
+        "apigateway.cache={enabled=true, sizes_gb=[237], keys={model='zipf', count=20000000, "
+        "exponent=1.0}}"
+    )
+    assert ordered_state_bytes(big) == 20_000_000 * 8 > STATE_TRAVEL_MAX_BYTES
+    assert run_workers(big, 4) == 1 and run_workers(big, None) == 1
+    small = scenario_with(*SHORT)
+    assert ordered_state_bytes(small) < STATE_TRAVEL_MAX_BYTES and run_workers(small, 4) == 4
