@@ -446,10 +446,13 @@ class HourlyMeter:
         """One batch's share of the facts (the batch lies inside one clock hour), without adding
         it: what a worker process sends back (:mod:`sim.engine.workers`)."""
         h = batch.start_s // SECONDS_PER_HOUR
-        counters = {
-            name: contribution.total(batch.n)
-            for name, contribution in contributions(batch, self.paths, self.flags).items()
-        }
+        counters: dict[str, int] = {}
+        done: dict[tuple[int, int], int] = {}  # facts that sum the same values over the same mask
+        for name, c in contributions(batch, self.paths, self.flags).items():
+            key = (id(c.mask), id(c.value))
+            if key not in done:
+                done[key] = c.total(batch.n)
+            counters[name] = done[key]
         peaks = {
             f"{name}_peak_concurrency": float(per_second.max())
             for name, per_second in batch.concurrency.items()

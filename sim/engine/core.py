@@ -631,12 +631,16 @@ def with_concurrency(ctx: Context, batch: Batch) -> Batch:
 
     assert batch.duration_ms is not None
     concurrency: dict[str, NDArray[np.float64]] = {}
+    seen: dict[int, NDArray[np.float64]] = {}  # paths that reach the same requests (one mask)
     for p in ctx.paths:
         reach = batch.invoked.get(p.name)
+        if id(reach) in seen:
+            concurrency[p.name] = seen[id(reach)]
+            continue
         counts, duration = batch.counts, batch.duration_ms
         if reach is not None:
             second = np.floor(batch.arrival_s[reach]).astype(np.int64) - batch.start_s
             counts = np.bincount(second, minlength=batch.counts.size).astype(np.int64)
             duration = duration[reach]
-        concurrency[p.name] = little_concurrency(counts, duration)
+        concurrency[p.name] = seen[id(reach)] = little_concurrency(counts, duration)
     return replace(batch, concurrency=concurrency)
