@@ -266,7 +266,8 @@ def test_a_dead_worker_is_reported() -> None:
 
 
 def test_workers_exit_when_the_run_is_killed(tmp_path: Path) -> None:
-    """SIGKILL the run's process mid-run: its worker processes are gone within seconds."""
+    """SIGKILL the run's process mid-run: its worker processes (and any helper process it
+    started) are gone within seconds."""
     psutil = pytest.importorskip("psutil")
     script = tmp_path / "long_run.py"
     script.write_text(
@@ -287,8 +288,8 @@ def test_workers_exit_when_the_run_is_killed(tmp_path: Path) -> None:
         workers: list[Any] = []
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            # the workers are forked by the forkserver, a child of the run's process
-            workers = [p for p in parent.children(recursive=True) if p.ppid() != proc.pid]
+            # the workers (forked by the run's process, or by a forkserver it started)
+            workers = parent.children(recursive=True)
             if len(workers) >= 2:
                 break
             time.sleep(0.2)
@@ -341,3 +342,24 @@ def test_caches_too_large_to_travel_run_in_one_process() -> None:
     assert run_workers(big, 4) == 1 and run_workers(big, None) == 1
     small = scenario_with(*SHORT)
     assert ordered_state_bytes(small) < STATE_TRAVEL_MAX_BYTES and run_workers(small, 4) == 4
+
+
+def test_a_threaded_caller_gets_workers_from_a_forkserver() -> None:
+    """Workers fork from this process when it runs one thread, else from a forkserver (forking a
+    threaded process is unsafe): the same meters either way."""
+    import threading
+
+    from sim.engine.workers import _context
+
+    s = scenario_with(*SHORT, "cloudfront.origins=['alb']")
+    one = simulate(s, workers=1)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert _context().get_start_method() == "forkserver"
+        two = simulate(s, workers=2)
+    finally:
+        stop.set()
+        other.join()
+    assert two.equals(one)
