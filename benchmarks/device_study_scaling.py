@@ -206,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(run_table(run_rows))
     serial = single_run_s() if args.what != "run" else float("nan")
-    print(f"one run in-process: {serial:.3f} s; usable CPUs: {cpus}", flush=True)
+    if args.what != "run":
+        print(f"one run in-process: {serial:.3f} s; usable CPUs: {cpus}", flush=True)
     rows: list[dict[str, Any]] = []
     for executor in args.executors if args.what != "run" else ():
         base: float | None = None
