@@ -5,6 +5,8 @@ Run by hand (not part of the tests), from the repository root:
     python benchmarks/bench_engine.py            # all cases, a markdown table on stdout
     python benchmarks/bench_engine.py --quick    # a day instead of a month/year (smoke test)
     python benchmarks/bench_engine.py --in-process   # simulate() alone, warm, best of 3
+    python benchmarks/bench_engine.py --workers  # sim run --workers 1 against 2, same run
+    python benchmarks/bench_engine.py --cloudfront   # the shipped seed (CloudFront in front)
 
 Each case runs in a fresh subprocess, so its peak resident memory (``ru_maxrss``) is its own and
 imports are counted in its wall time. Cases:
@@ -16,12 +18,23 @@ imports are counted in its wall time. Cases:
 * ``plain SimPy``: the textbook model: one SimPy process per request (arrival by thinning of the
   seed's rate profile, hourly counters updated by each request's process), on one hour of the seed.
   The speed-up of ``request`` fidelity over it is measured in the same invocation of this script.
+
+``--workers`` (issue 12): the seed month at ``request`` fidelity end to end (``sim run --no-plots``,
+interpreter start and imports included), ``--workers 1`` and ``--workers 2`` (or ``--counts``)
+alternately, ``--repeats`` times each, best of each and their ratio; then a year at ``request``
+fidelity on the largest count, with the peak memory of the whole process tree (the run's process,
+the forkserver and the workers: the sum of their resident sets, sampled every 50 ms). Targets on the
+2-core machine: the month in at most 5 s with 2 workers, at least 1.6× faster than with 1; the year
+in at most 1 GB. The machine's load (``os.getloadavg``) is printed with every figure: wall-clock
+speed-ups need a quiet machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -119,7 +132,9 @@ def _child(args: list[str], wrapper: Path) -> tuple[float, float, str]:
     return wall, kib / 1024, out.stdout
 
 
-def _sim_run(days: float, fidelity: str, out: Path, wrapper: Path) -> tuple[float, float, int]:
+def _sim_run(
+    days: float, fidelity: str, out: Path, wrapper: Path, workers: int = 1
+) -> tuple[float, float, int]:
     cmd = [
         "sim",
         "run",
@@ -132,6 +147,8 @@ def _sim_run(days: float, fidelity: str, out: Path, wrapper: Path) -> tuple[floa
         str(out),
         "--no-plots",
         "-q",
+        "--workers",
+        str(workers),
     ]
     for override in ENGINE_ONLY:
         cmd += ["--set", override]
@@ -160,6 +177,83 @@ def in_process(repeats: int = 3) -> None:
         print(f"| {fidelity} | {best:.3f} | {n / best:,.0f} |")
 
 
+def _tree_run(cmd: list[str]) -> tuple[float, float]:
+    """Run ``cmd``; return (wall seconds, peak of the summed resident memory of it and all its
+    descendants, MiB, sampled every 50 ms)."""
+    import psutil
+
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    top = psutil.Process(proc.pid)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            tree = [top, *top.children(recursive=True)]
+            rss = 0
+            for p in tree:
+                with contextlib.suppress(psutil.Error):
+                    rss += p.memory_info().rss
+            peak = max(peak, rss)
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+    wall = time.perf_counter() - t0
+    if proc.returncode:
+        raise RuntimeError(f"{cmd} failed:\n{proc.stderr.read().decode() if proc.stderr else ''}")
+    return wall, peak / 2**20
+
+
+def _run_cmd(days: float, workers: int, out: Path, overrides: list[str]) -> list[str]:
+    cmd = [sys.executable, "-m", "sim", "run", str(SEED), "--fidelity", "request", "--set",
+           f"scenario.duration_days={days}", "--out", str(out), "--no-plots", "-q",
+           "--workers", str(workers)]  # fmt: skip
+    for override in overrides:
+        cmd += ["--set", override]
+    return cmd
+
+
+def _load() -> str:
+    return "load {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+
+
+def workers_case(counts: list[int], repeats: int, quick: bool, shipped: bool) -> None:
+    """The seed month end to end with each worker count (alternately, best of ``repeats``), their
+    ratios, and a year on the largest count with the process tree's peak memory."""
+    overrides = [] if shipped else ENGINE_ONLY
+    month, year = (1, 2) if quick else (30, 365)
+    what = "shipped seed (CloudFront in front)" if shipped else "seed, cloudfront.origins=[]"
+    print(f"{what}, request fidelity, sim run --no-plots, {_load()}")
+    best: dict[int, float] = {w: float("inf") for w in counts}
+    rss: dict[int, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(repeats):
+            for w in counts:
+                out = Path(tmp) / f"m{w}-{r}"
+                wall, peak = _tree_run(_run_cmd(month, w, out, overrides))
+                best[w] = min(best[w], wall)
+                rss[w] = max(rss.get(w, 0.0), peak)
+                print(f"  {month} days, --workers {w}: {wall:.2f} s ({_load()})", flush=True)
+        requests = json.loads((Path(tmp) / f"m{counts[0]}-0" / "summary.json").read_text())[
+            "traffic"
+        ]["requests"]
+        print()
+        print(
+            f"| --workers | {month} days: best of {repeats} (s) | requests/s | peak RSS, tree (MiB) |"
+        )
+        print("|---:|---:|---:|---:|")
+        for w in counts:
+            print(f"| {w} | {best[w]:.2f} | {requests / best[w]:,.0f} | {rss[w]:,.0f} |")
+        base = best[counts[0]]
+        for w in counts[1:]:
+            print(f"\nspeed-up of {w} workers over {counts[0]}: {base / best[w]:.2f}x")
+        w = counts[-1]
+        wall, peak = _tree_run(_run_cmd(year, w, Path(tmp) / "year", overrides))
+        print(
+            f"\n{year} days, --workers {w}: {wall:.1f} s, peak RSS of the process tree "
+            f"{peak:,.0f} MiB ({_load()})"
+        )
+
+
 def cloudfront() -> None:
     """The seed month in ``request`` fidelity, simulate() only: without CloudFront, with it in front
     of every origin but the ALB, and as shipped (with ``cloudfront_alb``: the pooled connections)."""
@@ -173,13 +267,18 @@ def cloudfront() -> None:
         ],
         "as shipped (cloudfront_alb too)": [],
     }
-    print("| seed month, request fidelity | simulate() only (s) |")
-    print("|---|---:|")
+    print(
+        f"| seed month, request fidelity | simulate() only, 1 worker (s) | 2 workers (s) | {_load()} |"
+    )
+    print("|---|---:|---:|---|")
     for name, overrides in cases.items():
         scenario = load_scenario(SEED, overrides)
-        t0 = time.perf_counter()
-        simulate(scenario)
-        print(f"| {name} | {time.perf_counter() - t0:.1f} |")
+        times = []
+        for workers in (1, 2):
+            t0 = time.perf_counter()
+            simulate(scenario, workers=workers)
+            times.append(time.perf_counter() - t0)
+        print(f"| {name} | {times[0]:.1f} | {times[1]:.1f} | {_load()} |")
 
 
 def main() -> None:
@@ -195,7 +294,20 @@ def main() -> None:
         action="store_true",
         help="time the seed month with and without CloudFront in front of an ALB",
     )
+    parser.add_argument(
+        "--workers",
+        action="store_true",
+        help="sim run end to end with 1 and 2 workers (--counts), and a year's peak memory",
+    )
+    parser.add_argument("--counts", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--shipped", action="store_true", help="with --workers: the shipped seed, CloudFront on"
+    )
     args = parser.parse_args()
+    if args.workers:
+        workers_case(args.counts, args.repeats, args.quick, args.shipped)
+        return
     if args.in_process:
         in_process()
         return

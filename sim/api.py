@@ -58,9 +58,16 @@ def bill_for(meters: pa.Table, scenario: Scenario, book: PriceBook | None = None
 
 
 def provenance(
-    scenario: Scenario, seed: int, book: PriceBook, fidelity: str | None = None
+    scenario: Scenario,
+    seed: int,
+    book: PriceBook,
+    fidelity: str | None = None,
+    workers: int | None = None,
 ) -> dict[str, Any]:
-    """What produced a result: config hash, seed, fidelity, price book, versions."""
+    """What produced a result: config hash, seed, fidelity, price book, versions (and, for
+    information only, the worker processes of a ``request``-fidelity run: the numbers do not
+    depend on them)."""
+    extra = {} if workers is None else {"workers": workers}
     return {
         "scenario": scenario.scenario.name,
         "config_hash": scenario.config_hash(),
@@ -71,6 +78,7 @@ def provenance(
         "free_tier": scenario.pricing.free_tier,
         "versions": versions(),
         "config": scenario.model_dump(mode="json"),
+        **extra,
     }
 
 
@@ -103,9 +111,13 @@ def run(
     seed: int | None = None,
     plots: bool = True,
     progress: ProgressCallback | None = None,
+    workers: int = 1,
 ) -> RunResult:
     """Simulate, price and (if ``out_dir``) write ``meters.parquet``, ``costs.parquet``,
     ``summary.json``, the plots and ``report.html`` into the result directory ``out_dir``.
+    ``request`` fidelity's batches are drawn by ``workers`` processes (the numbers do not depend
+    on it; 1: this process alone, the default for a library call, which may itself be one of many
+    processes, as a study's runs are).
 
     The directory is checked before anything is simulated (see :mod:`sim.output`: only files this
     package wrote are replaced), and the files appear together once all are written.
@@ -114,8 +126,8 @@ def run(
         plan_directory(out_dir, "run", run_file_names(plots))  # refuse a bad target before work
     seed = scenario.scenario.seed if seed is None else seed
     price_book_for(scenario)  # a bad book fails before the simulation
-    facts = simulate(scenario, seed=seed, progress=progress)
-    return write_run(scenario, facts, out_dir, seed=seed, plots=plots)
+    facts = simulate(scenario, seed=seed, progress=progress, workers=workers)
+    return write_run(scenario, facts, out_dir, seed=seed, plots=plots, workers=workers)
 
 
 def write_run(
@@ -126,15 +138,18 @@ def write_run(
     seed: int,
     plots: bool = True,
     source: str = "<scenario>",
+    workers: int | None = None,
 ) -> RunResult:
-    """Price ``facts`` under ``scenario`` and (if ``out_dir``) write the run's files."""
+    """Price ``facts`` under ``scenario`` and (if ``out_dir``) write the run's files
+    (``workers``: the processes that simulated them, recorded in the provenance)."""
     from sim.reprice import metering_of
 
     book = price_book_for(scenario, source)
     billed = bill_for(facts, scenario, book)
     meters, costs = billed.meters, billed.costs
     metering = metering_of(facts) or {}
-    prov = provenance(scenario, seed, book, metering.get("fidelity"))
+    fidelity = metering.get("fidelity")
+    prov = provenance(scenario, seed, book, fidelity, workers if fidelity == "request" else None)
     summary = build_summary(billed, prov, scenario)
     if out_dir is None:
         return RunResult(meters, costs, summary, None)

@@ -131,6 +131,13 @@ def cli() -> None:
     default=None,
     help="Override engine.fidelity.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes that draw request fidelity's batches; the numbers do not depend on it "
+    "[default: this machine's CPUs for a run expected to take over 2 s, else 1].",
+)
 @click.option("--no-plots", is_flag=True, help="Skip the figures (PNG files and the report's).")
 @click.option("--dry-run", is_flag=True, help=DRY_RUN_HELP)
 @click.option("--no-resource-check", is_flag=True, help=NO_CHECK_HELP)
@@ -142,6 +149,7 @@ def run(
     seed: int | None,
     overrides: tuple[str, ...],
     fidelity: str | None,
+    workers: int | None,
     no_plots: bool,
     dry_run: bool,
     no_resource_check: bool,
@@ -153,14 +161,21 @@ def run(
     from sim.api import run_file_names
     from sim.config import load_scenario
     from sim.output import plan_directory
-    from sim.resources import check, describe_lines, estimate_run
+    from sim.resources import check, describe_lines, estimate_run, run_workers
 
     if fidelity is not None:
         overrides = (*overrides, f"engine.fidelity={fidelity!r}")
     scenario = load_scenario(config, overrides)
     out = out_dir if out_dir is not None else Path("results") / scenario.scenario.name
     plan = plan_directory(out, "run", run_file_names(not no_plots))
-    estimate = estimate_run(scenario, plots=not no_plots, source=str(config))
+    asked, workers = workers, run_workers(scenario, workers)
+    if asked is not None and workers < asked:
+        err_console.print(
+            f"note: --workers {asked}: this run's caches are too large to pass between worker "
+            "processes with every batch; it runs in one process (the same numbers)",
+            highlight=False,
+        )
+    estimate = estimate_run(scenario, plots=not no_plots, source=str(config), workers=workers)
     check(estimate, out, enabled=not no_resource_check)
     if dry_run:
         _print_dry_run(plan.describe(), describe_lines(estimate))
@@ -169,7 +184,9 @@ def run(
     progress = _LazyProgress(f"simulating {scenario.scenario.name}", enabled=not quiet)
     t0 = time.perf_counter()
     try:
-        result = run_scenario(scenario, out, seed=seed, plots=not no_plots, progress=progress)
+        result = run_scenario(
+            scenario, out, seed=seed, plots=not no_plots, progress=progress, workers=workers
+        )
     finally:
         progress.close()
     elapsed = time.perf_counter() - t0

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -31,7 +32,7 @@ from numpy.typing import NDArray
 
 from sim.config import Scenario
 from sim.engine.core import Batch, Horizon
-from sim.engine.edge import MIN_HOLD_S, EdgePool
+from sim.engine.edge import MIN_HOLD_S
 from sim.engine.intervals import add_interval_seconds
 from sim.engine.paths import PathSpec, engine_paths
 from sim.pricing.apigateway import (
@@ -246,17 +247,29 @@ class Contribution:
     every request, a missing value means 1)."""
 
     mask: NDArray[np.bool_] | None
-    value: NDArray[np.int64] | None
+    value: NDArray[np.int64] | NDArray[np.float64] | None  # whole numbers
 
     def total(self, n: int) -> int:
+        # a float value holds whole numbers: its sums are exact below 2^53
         if self.mask is None:
             return n if self.value is None else int(self.value.sum())
-        return int(self.mask.sum()) if self.value is None else int(self.value[self.mask].sum())
+        if self.value is None:
+            return int(np.count_nonzero(self.mask))
+        return int(np.dot(self.value, self.mask))
 
     def of(self, i: int) -> int:
         if self.mask is not None and not self.mask[i]:
             return 0
         return 1 if self.value is None else int(self.value[i])
+
+
+def _units(size_bytes: NDArray[np.int64], increment: int, rule: Any) -> NDArray[np.int64] | None:
+    """Each request's metering units under ``rule`` (``http_units``, ``websocket_units``); None
+    (one each) when no size exceeds one ``increment``, as ``rule`` then says, without the
+    per-request division."""
+    if size_bytes.size == 0 or int(size_bytes.max()) <= increment:
+        return None
+    return np.asarray(rule(size_bytes), dtype=np.int64)
 
 
 def _and(a: NDArray[np.bool_] | None, b: NDArray[np.bool_] | None) -> NDArray[np.bool_] | None:
@@ -290,7 +303,7 @@ def contributions(
         "gateway_throttled": Contribution(
             batch.throttled if batch.throttled is not None else np.zeros(n, np.bool_), None
         ),
-        "gateway_http_units": Contribution(served, np.asarray(http_units(req), dtype=np.int64)),
+        "gateway_http_units": Contribution(served, _units(req, HTTP_UNIT_BYTES, http_units)),
     }
     ws_ok = (req <= WEBSOCKET_MAX_BYTES) & (resp <= WEBSOCKET_MAX_BYTES) if websocket else None
     if ws_ok is not None:
@@ -298,13 +311,13 @@ def contributions(
         # 128 KB cannot be sent (the client message was still billed and the function run)
         out["gateway_ws_client_units"] = Contribution(
             _and(served, req <= WEBSOCKET_MAX_BYTES),
-            np.asarray(websocket_units(req), dtype=np.int64),
+            _units(req, WEBSOCKET_UNIT_BYTES, websocket_units),
         )
     cacheable = batch.cacheable
     out["cache_requests"] = Contribution(
         cacheable if cacheable is not None else np.zeros(n, np.bool_), None
     )
-    billed = np.asarray(billed_ms(dur), dtype=np.int64)
+    billed = np.asarray(billed_ms(dur), dtype=np.float64)  # whole milliseconds
     for p in paths:
         invoked = batch.invoked.get(p.name)
         admitted = batch.admitted.get(p.name)
@@ -329,7 +342,7 @@ def contributions(
             sendable = resp <= WEBSOCKET_MAX_BYTES
             delivered = _and(ran, sendable)
             out["gateway_ws_server_units"] = Contribution(
-                delivered, np.asarray(websocket_units(resp), dtype=np.int64)
+                delivered, _units(resp, WEBSOCKET_UNIT_BYTES, websocket_units)
             )
         out[f"{p.name}_response_bytes"] = Contribution(delivered, resp)
     big = np.maximum(req, resp)
@@ -362,7 +375,7 @@ def contributions(
         out["edge_gateway_accepted"] = Contribution(accepted, None)
         out["edge_gateway_throttled"] = Contribution(refused, None)
         out["edge_gateway_http_units"] = Contribution(
-            accepted, np.asarray(http_units(req), dtype=np.int64)
+            accepted, _units(req, HTTP_UNIT_BYTES, http_units)
         )
     if flags.streaming:
         invoked, admitted = batch.invoked.get("direct"), batch.admitted.get("direct")
@@ -372,6 +385,21 @@ def contributions(
         over["over_lambda_url_stream"] = (req > STREAM_FREE_BYTES) | (resp > STREAM_MAX_BYTES)
     out.update({k: Contribution(v, None) for k, v in over.items()})
     return out
+
+
+@dataclass
+class BatchFacts:
+    """One batch's share of the hourly facts: small, additive, merged in time order."""
+
+    hour: int
+    end_s: int
+    counters: dict[str, int]
+    peak_rps: int
+    peaks: dict[str, float]
+    first_minute: int = 0
+    connection_s_per_min: NDArray[np.float64] | None = None  # from first_minute on
+    pool_new: float | None = None  # CloudFront's pooled connections opened in the hour
+    pool_connection_s: float = 0.0
 
 
 class HourlyMeter:
@@ -388,7 +416,6 @@ class HourlyMeter:
         self._peaks = ["peak_rps", *(f"{p.name}_peak_concurrency" for p in self.paths)]
         derived = {"hour", "hour_s", "mean_rps", "per_second", *_FLOAT_FACTS, *self._peaks,
                    *EDGE_POOL_COLUMNS}  # fmt: skip
-        self.pool = self._pool() if self.flags.edge_pool else None
         self._pool_path = next((p.name for p in self.paths if p.edge and not p.through_gateway),
                                "direct")  # fmt: skip
         self._c: dict[str, NDArray[np.int64]] = {
@@ -397,18 +424,13 @@ class HourlyMeter:
         self._f: dict[str, NDArray[np.float64]] = {k: np.zeros(n, np.float64) for k in self._peaks}
         self._c["peak_rps"] = np.zeros(n, np.int64)
         del self._f["peak_rps"]
-        self._conn_s_per_min = np.zeros(n * 60, np.float64)
+        self._minutes = n * 60
+        self._conn_s_per_min = np.zeros(self._minutes, np.float64)
         self._edge_new = np.zeros(n, np.float64)
         self._edge_s = np.zeros(n, np.float64)
         #: per hour: simulated second by second (``aggregate`` fidelity clears the hours it draws
         #: from their per-hour distributions)
         self.second_by_second = np.ones(n, np.bool_)
-
-    def _pool(self) -> EdgePool:
-        cf = self.scenario.cloudfront
-        return EdgePool(
-            cf.edge_locations, cf.origin_keepalive_s, self.horizon.n_hours, self.horizon.end_s
-        )
 
     def forwarded(
         self, batch: Batch
@@ -426,29 +448,64 @@ class HourlyMeter:
 
     def add(self, batch: Batch) -> None:
         """Count one batch (which lies inside one clock hour)."""
+        self.merge(self.facts(batch))
+
+    def facts(self, batch: Batch) -> BatchFacts:
+        """One batch's share of the facts (the batch lies inside one clock hour), without adding
+        it: what a worker process sends back (:mod:`sim.engine.workers`)."""
         h = batch.start_s // SECONDS_PER_HOUR
-        for name, contribution in contributions(batch, self.paths, self.flags).items():
-            self._c[name][h] += contribution.total(batch.n)
-        self.add_second_peaks(h, batch)
-        if self.pool is not None:
-            edge, arrival, hold = self.forwarded(batch)
-            self.pool.add(edge, arrival, hold, float(batch.end_s))
+        counters: dict[str, int] = {}
+        done: dict[tuple[int, int], int] = {}  # facts that sum the same values over the same mask
+        for name, c in contributions(batch, self.paths, self.flags).items():
+            key = (id(c.mask), id(c.value))
+            if key not in done:
+                done[key] = c.total(batch.n)
+            counters[name] = done[key]
+        peaks = {
+            f"{name}_peak_concurrency": float(per_second.max())
+            for name, per_second in batch.concurrency.items()
+            if per_second.size
+        }
+        facts = BatchFacts(
+            int(h),
+            int(batch.end_s),
+            counters,
+            int(batch.counts.max()) if batch.counts.size else 0,
+            peaks,
+        )
         if batch.connections is not None:
             conns = batch.connections
-            self._c["new_connections"][h] += conns.start_s.size
-            add_interval_seconds(
-                self._conn_s_per_min,
-                SECONDS_PER_MINUTE,
-                conns.start_s,
-                np.minimum(conns.end_s, self.horizon.end_s),
-            )
+            facts.counters["new_connections"] = int(conns.start_s.size)
+            starts, ends = conns.start_s, conns.end_s
             if conns.carried_start_s is not None and conns.carried_end_s is not None:
-                add_interval_seconds(
-                    self._conn_s_per_min,
-                    SECONDS_PER_MINUTE,
-                    conns.carried_start_s,
-                    np.minimum(conns.carried_end_s, self.horizon.end_s),
+                # more open time of connections opened in earlier batches (a replayed log's)
+                starts = np.concatenate([starts, conns.carried_start_s])
+                ends = np.concatenate([ends, conns.carried_end_s])
+            if starts.size:
+                end = np.minimum(ends, self.horizon.end_s)
+                first = min(
+                    int(batch.start_s // SECONDS_PER_MINUTE),
+                    int(max(float(starts.min()), 0.0) // SECONDS_PER_MINUTE),
                 )
+                last = min(int(np.ceil(float(end.max()) / SECONDS_PER_MINUTE)), self._minutes)
+                acc = np.zeros(max(last - first, 1))
+                add_interval_seconds(acc, SECONDS_PER_MINUTE, np.maximum(starts, 0.0), end, first)
+                facts.first_minute, facts.connection_s_per_min = first, acc
+        return facts
+
+    def merge(self, facts: BatchFacts) -> None:
+        """Add one batch's facts (:meth:`facts`); batches are merged in time order."""
+        h = facts.hour
+        for name, value in facts.counters.items():
+            self._c[name][h] += value
+        self._c["peak_rps"][h] = max(self._c["peak_rps"][h], facts.peak_rps)
+        for name, peak in facts.peaks.items():
+            self._f[name][h] = max(self._f[name][h], peak)
+        if facts.connection_s_per_min is not None:
+            self.add_connection_seconds(facts.first_minute, facts.connection_s_per_min)
+        if facts.pool_new is not None:
+            self._edge_new[h] += facts.pool_new
+            self._edge_s[h] += facts.pool_connection_s
 
     def open_at_start(self, remaining_s: NDArray[np.float64]) -> None:
         """Connections already open when the period starts, each for its remaining lifetime:
@@ -519,11 +576,7 @@ class HourlyMeter:
             **self._f,
         }
         if self.flags.edge_pool:
-            new, conn_s = self._edge_new.copy(), self._edge_s.copy()
-            if self.pool is not None:
-                self.pool.finish()
-                new += self.pool.new
-                conn_s += self.pool.connection_s
+            new, conn_s = self._edge_new, self._edge_s
             values["edge_new_connections"] = np.rint(new).astype(np.int64)
             values["edge_active_connections"] = conn_s / SECONDS_PER_HOUR
         columns = {name: values[name] if name in values else c[name] for name in self.columns}

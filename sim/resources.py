@@ -59,6 +59,21 @@ EDGE_POOL_REFERENCE_PER_S = 1.5e4
 #: Bytes per forwarded request of the pool's event arrays (two events, sorted copies).
 BYTES_PER_POOLED_REQUEST = 160
 SIMULATED_SECONDS_PER_S = 1.5e7  # aggregate fidelity
+#: ``request`` fidelity on several worker processes (sim.engine.workers): each worker's own memory
+#: (Python, numpy and the package, measured RSS), the batches it holds at once (the one it meters
+#: and the next one it draws), the start of the workers, and the share of the work that spreads
+#: over them (the counts and the ordered state stay in time order).
+WORKER_PROCESS_BYTES = 120 * 2**20
+BATCHES_PER_WORKER = 2
+WORKERS_START_S = 0.6
+PARALLEL_SHARE = 0.9
+#: The largest ordered state (caches) that travels with every batch between workers; a run whose
+#: caches are larger runs in one process (the same numbers), and Python's LRU entry's size.
+STATE_TRAVEL_MAX_BYTES = 64 * 2**20
+BYTES_PER_LRU_ENTRY = 100
+#: ``--workers`` by default: this machine's CPUs for a run expected to take longer than this at one
+#: worker, else one (starting workers costs more than they save on a short run).
+AUTO_WORKERS_MIN_S = 2.0
 #: Largest quantity a meter counter holds (int64), with a margin.
 COUNTER_LIMIT = 2**62
 #: Print a time estimate for work expected to take longer than this.
@@ -364,10 +379,15 @@ SECONDS_PER_THROTTLED_SECOND = 1.5e-6
 
 
 def estimate_run(
-    scenario: Scenario, *, plots: bool = True, fidelity: str | None = None, source: str = ""
+    scenario: Scenario,
+    *,
+    plots: bool = True,
+    fidelity: str | None = None,
+    source: str = "",
+    workers: int = 1,
 ) -> Estimate:
-    """Memory, disk and time of one run of ``scenario`` (from its validated inputs); ``source``
-    (the scenario file) is named in a refusal."""
+    """Memory, disk and time of one run of ``scenario`` (from its validated inputs) on ``workers``
+    processes (``request`` fidelity only); ``source`` (the scenario file) is named in a refusal."""
     from sim.engine.core import Horizon
 
     fidelity = fidelity or scenario.engine.fidelity
@@ -440,6 +460,8 @@ def estimate_run(
             f"a smaller engine.batch_s (now {scenario.engine.batch_s} s)",
             "a lower volume or a shorter period",
         ]
+        if workers > 1:
+            _on_workers(est, workers, batch * per_request)
     elif fidelity == "reference":
         est.memory_bytes += batch * BYTES_PER_REFERENCE_REQUEST
         est.details.append(
@@ -462,6 +484,79 @@ def estimate_run(
         est.hints = ["a shorter period"]
     _check_counts(est, scenario, load, burst)
     return est
+
+
+def _on_workers(est: Estimate, workers: int, batch_bytes: float) -> None:
+    """A ``request``-fidelity estimate on ``workers`` processes: each holds its own batches (the
+    run's process holds none), and the work spreads over the CPUs there are."""
+    cpus = usable_cpus()
+    est.memory_bytes += workers * (WORKER_PROCESS_BYTES + (BATCHES_PER_WORKER - 1) * batch_bytes)
+    est.details.append(
+        f"{workers} worker processes, each {format_bytes(WORKER_PROCESS_BYTES)} and "
+        f"{BATCHES_PER_WORKER} batches of {format_bytes(batch_bytes)} at most"
+    )
+    speedup = 1.0 / ((1 - PARALLEL_SHARE) + PARALLEL_SHARE / min(workers, cpus))
+    est.seconds = est.seconds / speedup + WORKERS_START_S
+    est.hints.insert(0, f"fewer --workers (now {workers})")
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def run_workers(scenario: Scenario, requested: int | None, fidelity: str | None = None) -> int:
+    """The worker processes a run uses: ``requested`` (a whole number ≥ 1, else a
+    :class:`~sim.errors.ConfigError`), or by default this machine's CPUs for a ``request``-fidelity
+    run expected to take more than :data:`AUTO_WORKERS_MIN_S` on one, else 1; 1 for a run whose
+    caches are too large to travel with every batch (:func:`ordered_state_bytes`). The numbers do
+    not depend on it (:mod:`sim.engine.workers`); other fidelities always run in one process."""
+    from sim.errors import ConfigError
+
+    if requested is not None:
+        if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1:
+            raise ConfigError(
+                "--workers", [("", f"expected a whole number ≥ 1, got {requested!r}")]
+            )
+        if requested > 1 and ordered_state_bytes(scenario) > STATE_TRAVEL_MAX_BYTES:
+            return 1
+        return requested
+    if (fidelity or scenario.engine.fidelity) != "request":
+        return 1
+    if ordered_state_bytes(scenario) > STATE_TRAVEL_MAX_BYTES:
+        return 1
+    one = estimate_run(scenario, plots=False, fidelity="request").seconds
+    return usable_cpus() if one > AUTO_WORKERS_MIN_S else 1
+
+
+def ordered_state_bytes(scenario: Scenario) -> float:
+    """Bytes of the state that travels between ``request`` fidelity's workers with every batch
+    (:class:`sim.engine.core.OrderedState`): the REST caches (an expiry per key where every key
+    fits, an LRU's entries otherwise) and CloudFront's edge caches; the rest is small."""
+    from sim.engine.gateway import cache_capacity_entries
+    from sim.engine.paths import cloudfront_origins
+    from sim.traffic.payloads import build_payload
+
+    total = 0.0
+    cache = scenario.apigateway.cache
+    if cache.enabled:
+        mean = build_payload(scenario.payload).response.mean
+        keys = cache.keys.count
+        fits = False
+        for size in cache.sizes_gb:
+            capacity = cache_capacity_entries(size, mean)
+            if keys <= capacity:
+                fits = True
+            else:
+                total += capacity * BYTES_PER_LRU_ENTRY
+        total += keys * 8 if fits else 0
+    cf = scenario.cloudfront
+    if cf.cache.enabled and cloudfront_origins(scenario):
+        total += cf.edge_locations * cf.cache.keys.count * 8
+    return total
 
 
 def _check_counts(est: Estimate, scenario: Scenario, load: Load, burst: float) -> None:

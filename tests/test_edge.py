@@ -13,7 +13,7 @@ import pytest
 from conftest import metered, scenario_with
 
 import sim
-from sim.engine.edge import EdgePool, EventPool, expected_pool
+from sim.engine.edge import EdgePool, EventPool, PoolStep, empty_pool, expected_pool
 from sim.engine.gateway import ZipfKeys, ttl_hit_ratio
 from sim.meters import meter_columns
 
@@ -61,6 +61,51 @@ def test_the_vectorised_pool_is_the_event_pool_across_batches(seed: int, batch_s
     assert vec.new.sum() > 100
     np.testing.assert_array_equal(vec.new, ref.new)
     np.testing.assert_allclose(vec.connection_s, ref.connection_s, rtol=1e-10)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("batch_s", [3600, 300, 7])
+def test_the_pool_in_steps_is_the_event_pool(seed: int, batch_s: int) -> None:
+    """request fidelity's split (PoolStep: the ordered step runs a batch's head and tail, the
+    batch itself is an empty pool's) counts what the event-by-event pool counts; batches the
+    carried state reaches beyond (long holds, 7 s batches) run through the carried pool."""
+    rng = np.random.default_rng(seed)
+    edges, keepalive, hours = 4, [5.0, 1.0, 60.0, 17.0][seed], 2
+    end = hours * 3600.0
+    e, t, hold = _events(rng, 12_000, edges, end, 0.4)
+    state = EdgePool(edges, keepalive, hours, end)
+    new, connection_s = np.zeros(hours), np.zeros(hours)
+    split = 0
+    for a in np.arange(0, end, batch_s):
+        b = min(a + batch_s, end)
+        m = (t >= a) & (t < b)
+        step, state = PoolStep.of(state, e[m], t[m], hold[m], a, b)
+        split += step.sequential is None
+        n_, s_ = step.facts(e[m], t[m], hold[m])
+        new[step.hour] += n_
+        connection_s[step.hour] += s_
+    ref = _event_pool(e, t, hold, EventPool(edges, keepalive, hours, end))
+    assert split > 0
+    np.testing.assert_array_equal(new, ref.new)
+    np.testing.assert_allclose(connection_s, ref.connection_s, rtol=1e-10)
+
+
+@pytest.mark.parametrize("offset_s", [0.0, 7200.0, 1e7])
+def test_an_empty_pool_in_one_pass_is_the_event_pool(offset_s: float) -> None:
+    """empty_pool (one sort of packed integer keys where they fit: not from time 0) against the
+    event-by-event pool, with ties: two arrivals at once, and releases at an arrival's time."""
+    rng = np.random.default_rng(3)
+    edges, keepalive, n = 5, 2.0, 6000
+    end = offset_s + 3600.0
+    t = offset_s + np.sort(rng.uniform(0, 3600, n))
+    t[1::97] = t[0::97][: t[1::97].size]  # simultaneous arrivals
+    e = rng.integers(0, edges, n)
+    hold = rng.exponential(0.8, n)
+    hold[5::101] = (t[6::101] - t[5::101])[: hold[5::101].size]  # released as another arrives
+    ref = _event_pool(e, t, hold, EventPool(edges, keepalive, int(end // 3600) + 1, end))
+    new, connection_s = empty_pool(edges, keepalive, e, t, hold, end)
+    assert new == ref.new.sum() > 100
+    assert connection_s == pytest.approx(ref.connection_s.sum(), rel=1e-10)
 
 
 def test_one_level_of_the_pool_is_exactly_its_expected_value() -> None:

@@ -1,13 +1,23 @@
-"""SimPy processes exchanging columnar batches of requests.
+"""``request`` fidelity: columnar batches of requests, drawn in parallel, passed in time order
+through the state that spans them.
 
-SimPy runs the clock; processes pass one batch (by default one clock hour of requests, as numpy arrays)
-at a time through bounded stores, so memory stays flat however long the horizon is:
+A run is cut into batches (by default one clock hour of requests, as numpy arrays), so memory stays
+flat however long the horizon is. Each batch goes through three steps:
 
-``source`` (Poisson counts per second from the rate profile, arrival times within each second)
--> ``shape`` (request/response sizes, connections, backend durations) -> ``record`` (hourly meters).
+1. ``source`` (:func:`source_batches`, in time order, in the run's process): the per-second counts
+   from the arrival process (which carries state from window to window), or a detailed process's
+   exact requests (sessions, a replayed log);
+2. ``generate`` (:func:`generate`, anywhere): arrival times within each second, sizes, connections,
+   backend durations and the cache and CloudFront draws, from the batch's own streams
+   (:func:`sim.rng.batch_streams`);
+3. ``apply`` (:meth:`OrderedState.apply`, in time order): API Gateway's token bucket, the caches,
+   each path's Lambda concurrency limit and CloudFront's pooled connections, the state that spans
+   batches; then ``meter`` (:func:`batch_facts`, anywhere): the batch's share of the hourly facts.
 
-State that spans batches (open connections, counters) lives in the meters, carried explicitly. The
-engine records facts; it never knows a price.
+With ``workers`` > 1 (:mod:`sim.engine.workers`) worker processes draw and meter the batches and
+the ordered state travels from one to the next; the meters are the same for any number of workers.
+Connections still open at a batch's end add their connection-seconds to later minutes (additive).
+The engine records facts; it never knows a price.
 """
 
 from __future__ import annotations
@@ -19,7 +29,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import simpy
 from numpy.typing import NDArray
 
 from sim.config import Scenario
@@ -86,6 +95,16 @@ class Batch:
     #: a replayed log: the requests whose client connection it does not know (the connection
     #: model opens theirs); ``request_bytes`` etc. then hold the logged values (-1 / NaN unknown)
     unconnected: NDArray[np.bool_] | None = None
+    #: the batch's number in the run (its streams: :func:`sim.rng.batch_streams`)
+    index: int = 0
+    #: draws made with the batch: a REST-cacheable request (before the throttle) and its key;
+    #: CloudFront's cacheable requests and their keys
+    cache_draw: NDArray[np.bool_] | None = None
+    cache_keys: NDArray[np.int64] | None = None
+    edge_cacheable: NDArray[np.bool_] | None = None
+    edge_keys: NDArray[np.int64] | None = None
+    #: CloudFront's pooled connections: what the ordered step found (:class:`sim.engine.edge.PoolStep`)
+    pool_step: Any = None
 
     @property
     def n(self) -> int:
@@ -132,106 +151,191 @@ def connections_at_start(
     return model.open_at_start(rng, rates)
 
 
-def run_request(
-    scenario: Scenario,
-    horizon: Horizon,
-    rngs: dict[str, np.random.Generator],
-    progress: ProgressCallback | None = None,
-) -> pa.Table:
-    """``request`` fidelity: every request exists as array entries; exact meters."""
-    from sim.meters import HourlyMeter
+@dataclass(frozen=True)
+class SourceBatch:
+    """What the ordered source gives one batch: its window and per-second counts, or the window of
+    a detailed arrival process (sessions, a replayed access log) with its exact requests."""
 
-    meter = HourlyMeter(scenario, horizon)
-    meter.open_at_start(connections_at_start(scenario, horizon, rngs["start"]))
-    env = simpy.Environment(initial_time=horizon.start_s)
-    shaped = pipeline(env, scenario, horizon, rngs)
-    env.process(_record(env, horizon, meter, shaped, progress))
-    env.run()
-    return meter.table()
+    index: int
+    start_s: int
+    end_s: int
+    counts: NDArray[np.int64] | None = None
+    window: Any = None  # ArrivalWindow of a DetailedArrivalProcess
 
 
-def pipeline(
-    env: simpy.Environment,
-    scenario: Scenario,
-    horizon: Horizon,
-    rngs: dict[str, np.random.Generator],
-) -> simpy.Store:
-    """Start ``source -> shape -> gateway`` and return the store the finished batches arrive in."""
-    arrivals: simpy.Store = simpy.Store(env, capacity=1)
-    shaped: simpy.Store = simpy.Store(env, capacity=1)
-    gated: simpy.Store = simpy.Store(env, capacity=1)
-    env.process(_source(env, scenario, horizon, rngs["arrivals"], arrivals))
-    env.process(_shape(env, scenario, rngs, arrivals, shaped))
-    env.process(_gateway(env, scenario, rngs, shaped, gated))
-    return gated
-
-
-def _source(
-    env: simpy.Environment,
-    scenario: Scenario,
-    horizon: Horizon,
-    rng: np.random.Generator,
-    out: simpy.Store,
-) -> Generator[Any, Any, None]:
-    """Arrivals, batch by batch, from the scenario's arrival process (:func:`arrivals_for`).
-
-    Counts per second; each second's arrivals spread uniformly within it (how a Poisson process
-    places a given number of points in an interval), unless the process knows the exact times and
-    the connections they open (sessions): then those, sorted, with the batch's connections. Either
-    way a batch's arrivals are grouped by second, seconds ascending, as ``counts`` says.
-    """
+def source_batches(
+    scenario: Scenario, horizon: Horizon, rng: np.random.Generator
+) -> Generator[SourceBatch, None, None]:
+    """The batches' counts (or detailed windows) in time order, from the run's ``arrivals`` stream
+    (an arrival process carries state from one window to the next: bursts, flash crowds, sessions)."""
     arrivals = arrivals_for(scenario)
     detailed = isinstance(arrivals, DetailedArrivalProcess)
     origin = horizon.origin_epoch_s
-    for a, b in horizon.batches(scenario.engine.batch_s):
-        if env.now < a:
-            yield env.timeout(a - env.now)
-        seconds = np.arange(a, b, dtype=np.int64)
-        midpoints = (origin + seconds + 0.5).astype(np.float64)
+    for index, (a, b) in enumerate(horizon.batches(scenario.engine.batch_s)):
+        midpoints = (origin + np.arange(a, b, dtype=np.int64) + 0.5).astype(np.float64)
         if detailed:
             assert isinstance(arrivals, DetailedArrivalProcess)
-            w = arrivals.window(rng, midpoints)
-            arrival = w.times_epoch_s - origin
-            second = np.clip(np.floor(arrival).astype(np.int64) - a, 0, b - a - 1)
-            # group by second (a stable radix sort on 16-bit keys: batches are ≤ 3600 s)
-            order = np.argsort(second.astype(np.uint16), kind="stable")
-            arrival, opens, second = arrival[order], w.opens[order], second[order]
-            # connection ends are listed per opening request, in arrival order
-            ends = np.full(w.opens.size, np.nan)
-            ends[w.opens] = w.conn_end_epoch_s - origin
-            ends = ends[order][opens]
-            counts = np.bincount(second, minlength=b - a).astype(np.int64)
-            conns = Connections(new=opens, start_s=arrival[opens], end_s=ends)
-            if w.carried_start_epoch_s is not None and w.carried_end_epoch_s is not None:
-                conns = replace(
-                    conns,
-                    carried_start_s=w.carried_start_epoch_s - origin,
-                    carried_end_s=w.carried_end_epoch_s - origin,
-                )
-            if w.opened_start_epoch_s is not None and w.opened_end_epoch_s is not None:
-                conns = replace(
-                    conns,
-                    start_s=np.concatenate([conns.start_s, w.opened_start_epoch_s - origin]),
-                    end_s=np.concatenate([conns.end_s, w.opened_end_epoch_s - origin]),
-                )
-            batch = Batch(
-                start_s=a,
-                end_s=b,
-                counts=counts,
-                arrival_s=arrival,
-                connections=conns,
-                request_bytes=_reorder(w.request_bytes, order),
-                response_bytes=_reorder(w.response_bytes, order),
-                duration_ms=_reorder(w.duration_ms, order),
-                unconnected=_reorder(w.unconnected, order),
-            )
+            yield SourceBatch(index, a, b, window=arrivals.window(rng, midpoints))
         else:
-            counts = arrivals.counts(rng, midpoints)
-            arrival = np.repeat(seconds.astype(np.float64), counts) + rng.random(int(counts.sum()))
-            batch = Batch(start_s=a, end_s=b, counts=counts, arrival_s=arrival)
-        yield out.put(batch)
-        yield env.timeout(b - env.now)
-    yield out.put(None)
+            yield SourceBatch(index, a, b, counts=arrivals.counts(rng, midpoints))
+
+
+@dataclass
+class Context:
+    """What every process of a ``request``-fidelity run knows (built once per process): the
+    scenario's models, the run's seed sequence, and which mechanisms it has."""
+
+    scenario: Scenario
+    horizon: Horizon
+    seq: np.random.SeedSequence
+    with_pool: bool = True  # CloudFront's pooled connections metered by EdgePool (request fidelity)
+
+    def __post_init__(self) -> None:
+        from sim.engine.gateway import ZipfKeys
+        from sim.engine.paths import cloudfront_origins, engine_paths
+        from sim.meters import HourlyMeter
+
+        sc = self.scenario
+        self.payload = build_payload(sc.payload)
+        self.duration = build_sampler(sc.backend.duration)
+        self.connections = build_connection_model(sc.connections)
+        self.paths = engine_paths(sc)
+        gw = sc.apigateway
+        self.cache_share = gw.cache.cacheable_share
+        self.keys = (
+            ZipfKeys(gw.cache.keys.count, gw.cache.keys.exponent).sampler()
+            if gw.cache.enabled
+            else None
+        )
+        cf = sc.cloudfront
+        self.edges = cf.edge_locations if cloudfront_origins(sc) else 0
+        self.edge_keys = None
+        if self.edges and cf.cache.enabled:
+            self.edge_keys = ZipfKeys(cf.cache.keys.count, cf.cache.keys.exponent).sampler()
+        self.meter = HourlyMeter(sc, self.horizon)
+        self.pooled = self.with_pool and self.meter.flags.edge_pool
+
+
+def generate(ctx: Context, src: SourceBatch) -> Batch:
+    """Batch ``src.index``: every request with its arrival time, sizes, connection, backend
+    duration and the cache and CloudFront draws, from the batch's own streams
+    (:func:`sim.rng.batch_streams`): the same batch whatever process draws it."""
+    from sim.rng import batch_streams
+
+    rng = batch_streams(ctx.seq, src.index)
+    a, b = src.start_s, src.end_s
+    origin = ctx.horizon.origin_epoch_s
+    given: dict[str, Any] = {}
+    if src.window is not None:
+        w = src.window
+        arrival = w.times_epoch_s - origin
+        second = np.clip(np.floor(arrival).astype(np.int64) - a, 0, b - a - 1)
+        # group by second (a stable radix sort on 16-bit keys: batches are ≤ 3600 s)
+        order = np.argsort(second.astype(np.uint16), kind="stable")
+        arrival, opens, second = arrival[order], w.opens[order], second[order]
+        # connection ends are listed per opening request, in arrival order
+        ends = np.full(w.opens.size, np.nan)
+        ends[w.opens] = w.conn_end_epoch_s - origin
+        ends = ends[order][opens]
+        counts = np.bincount(second, minlength=b - a).astype(np.int64)
+        conns = Connections(new=opens, start_s=arrival[opens], end_s=ends)
+        if w.carried_start_epoch_s is not None and w.carried_end_epoch_s is not None:
+            conns = replace(
+                conns,
+                carried_start_s=w.carried_start_epoch_s - origin,
+                carried_end_s=w.carried_end_epoch_s - origin,
+            )
+        if w.opened_start_epoch_s is not None and w.opened_end_epoch_s is not None:
+            conns = replace(
+                conns,
+                start_s=np.concatenate([conns.start_s, w.opened_start_epoch_s - origin]),
+                end_s=np.concatenate([conns.end_s, w.opened_end_epoch_s - origin]),
+            )
+        given = {
+            "connections": conns,
+            "request_bytes": _reorder(w.request_bytes, order),
+            "response_bytes": _reorder(w.response_bytes, order),
+            "duration_ms": _reorder(w.duration_ms, order),
+            "unconnected": _reorder(w.unconnected, order),
+        }
+    else:
+        assert src.counts is not None
+        counts = src.counts
+        seconds = np.arange(a, b, dtype=np.float64)
+        arrival = np.repeat(seconds, counts) + rng["arrivals"].random(int(counts.sum()))
+    n = arrival.size
+    request_bytes, response_bytes = _payload(ctx, rng["payload"], n)
+    durations = _draw(ctx.duration, rng["backend"], n)
+    conns = given.get("connections")
+    unconnected = given.get("unconnected")
+    if conns is None:
+        conns = ctx.connections.open(rng["connections"], arrival)
+    elif unconnected is not None and unconnected.any():
+        drawn = ctx.connections.open(rng["connections"], arrival[unconnected])
+        conns = _merge_connections(arrival, conns, drawn, unconnected)
+    if given.get("request_bytes") is not None:  # a replayed log: its values where it has them
+        req, resp, dur = given["request_bytes"], given["response_bytes"], given["duration_ms"]
+        request_bytes = _fill(req, req < 0, request_bytes)
+        response_bytes = _fill(resp, resp < 0, response_bytes)
+        durations = _fill(dur, np.isnan(dur), durations)
+    draws: dict[str, Any] = {}
+    if ctx.keys is not None:
+        cache = rng["cache"]
+        draws["cache_draw"] = cache.random(n) < ctx.cache_share
+        draws["cache_keys"] = ctx.keys(cache, n)
+    if ctx.edges:
+        cf = rng["cloudfront"]
+        draws["edge"] = cf.integers(0, ctx.edges, n).astype(np.int64)
+        if ctx.edge_keys is not None:
+            draws["edge_cacheable"] = cf.random(n) < ctx.scenario.cloudfront.cache.cacheable_share
+            draws["edge_keys"] = ctx.edge_keys(cf, n)
+    return Batch(
+        start_s=a,
+        end_s=b,
+        counts=counts,
+        arrival_s=arrival,
+        request_bytes=request_bytes,
+        response_bytes=response_bytes,
+        connections=conns,
+        duration_ms=durations,
+        index=src.index,
+        **draws,
+    )
+
+
+def _draw(sampler: Any, rng: np.random.Generator, n: int) -> NDArray[np.float64]:
+    """``n`` draws of ``sampler``, the common cases without the sampler's general path: a
+    degenerate distribution is its value (it draws nothing), a lognormal ``exp(μ + σ·Z)`` with
+    numpy's vectorised ``exp`` (the same distribution; about a third faster than
+    ``Generator.lognormal``, whose ``exp`` is scalar)."""
+    from sim.traffic.distributions import Lognormal
+
+    if sampler.constant is not None:
+        return np.full(n, float(sampler.constant))
+    if isinstance(sampler, Lognormal):
+        z = rng.standard_normal(n)
+        z *= sampler.sigma
+        z += sampler.mu
+        return np.exp(z, out=z)
+    return np.asarray(sampler(rng, n), dtype=np.float64)
+
+
+def _sizes(sampler: Any, rng: np.random.Generator, n: int) -> NDArray[np.int64]:
+    """Whole-byte sizes, at least 1 (:func:`sim.traffic.distributions.sizes_bytes`)."""
+    if sampler.constant is not None:
+        return np.full(n, max(1, round(float(sampler.constant))), dtype=np.int64)
+    return np.maximum(1, np.rint(_draw(sampler, rng, n))).astype(np.int64)
+
+
+def _payload(
+    ctx: Context, rng: np.random.Generator, n: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Request and response sizes (:meth:`sim.traffic.payloads.Payload.draw`; one route without
+    the route draw)."""
+    payload = ctx.payload
+    if payload.routed:
+        return payload.draw(rng, n)
+    return _sizes(payload.requests[0], rng, n), _sizes(payload.responses[0], rng, n)
 
 
 def _reorder(values: NDArray[Any] | None, order: NDArray[np.intp]) -> NDArray[Any] | None:
@@ -266,109 +370,75 @@ def _merge_connections(
     )  # fmt: skip
 
 
-def _shape(
-    env: simpy.Environment,
-    scenario: Scenario,
-    rngs: dict[str, np.random.Generator],
-    inp: simpy.Store,
-    out: simpy.Store,
-) -> Generator[Any, Any, None]:
-    """Attach sizes, connections and backend durations to each batch."""
-    payload = build_payload(scenario.payload)
-    duration = build_sampler(scenario.backend.duration)
-    connections = build_connection_model(scenario.connections)
-    while True:
-        batch: Batch | None = yield inp.get()
-        if batch is None:
-            yield out.put(None)
-            return
-        n = batch.n
-        request_bytes, response_bytes = payload.draw(rngs["payload"], n)
-        durations = duration(rngs["backend"], n)
-        conns = batch.connections
-        if conns is None:
-            conns = connections.open(rngs["connections"], batch.arrival_s)
-        elif batch.unconnected is not None and batch.unconnected.any():
-            drawn = connections.open(rngs["connections"], batch.arrival_s[batch.unconnected])
-            conns = _merge_connections(batch.arrival_s, conns, drawn, batch.unconnected)
-        if batch.request_bytes is not None:  # a replayed log: its values where it has them
-            assert batch.response_bytes is not None and batch.duration_ms is not None
-            request_bytes = _fill(batch.request_bytes, batch.request_bytes < 0, request_bytes)
-            response_bytes = _fill(batch.response_bytes, batch.response_bytes < 0, response_bytes)
-            durations = _fill(batch.duration_ms, np.isnan(batch.duration_ms), durations)
-        yield out.put(
-            Batch(
-                start_s=batch.start_s,
-                end_s=batch.end_s,
-                counts=batch.counts,
-                arrival_s=batch.arrival_s,
-                request_bytes=request_bytes,
-                response_bytes=response_bytes,
-                connections=conns,
-                duration_ms=durations,
+@dataclass
+class OrderedState:
+    """The state that spans batches, applied to each batch in time order: API Gateway's token
+    bucket, the REST caches, CloudFront's edge caches and bucket, each path's Lambda function (its
+    executions still running) and CloudFront's pooled connections to an ALB.
+
+    :meth:`apply` is the only work a run does batch after batch; it is cheap where a mechanism
+    cannot act (the bucket's and the loss systems' bounds prove it from the counts, and the pool
+    needs only the few seconds the previous batch still reaches into: see :class:`PoolStep`).
+    Everything else is drawn and metered per batch, in any process. The state is a plain picklable
+    object: it travels to the process that drew the batch."""
+
+    bucket: Any
+    caches: CacheSet | None
+    loss: dict[str, Any]
+    edge: EdgeStage | None
+    pool: Any  # EdgePool, or None
+
+    @classmethod
+    def for_context(cls, ctx: Context) -> OrderedState:
+        from sim.engine.edge import EdgePool
+        from sim.engine.gateway import ContinuousTokenBucket, LossSystem
+
+        sc = ctx.scenario
+        gw = sc.apigateway
+        bucket = (
+            ContinuousTokenBucket(gw.throttle.rate_per_s, gw.throttle.burst)
+            if gw.throttle.enabled
+            else None
+        )
+        limit = sc.backend.concurrency_limit
+        pool = None
+        if ctx.pooled:
+            cf = sc.cloudfront
+            pool = EdgePool(
+                cf.edge_locations, cf.origin_keepalive_s, ctx.horizon.n_hours, ctx.horizon.end_s
             )
+        return cls(
+            bucket,
+            CacheSet.for_scenario(sc),
+            {p.name: LossSystem(limit) for p in ctx.paths},
+            EdgeStage.for_scenario(sc, ctx.paths),
+            pool,
         )
 
+    def apply(self, ctx: Context, batch: Batch) -> Batch:
+        """The batch with what the stateful mechanisms decided (throttled, cache hits, Lambda
+        admissions, CloudFront's hits and refusals, the pool's step); the state moves on."""
+        from sim.engine.gateway import CACHE_MAX_ITEM_BYTES, WEBSOCKET_MAX_MESSAGE_BYTES
 
-def _gateway(
-    env: simpy.Environment,
-    scenario: Scenario,
-    rngs: dict[str, np.random.Generator],
-    inp: simpy.Store,
-    out: simpy.Store,
-) -> Generator[Any, Any, None]:
-    """Each deployment's path to Lambda, batch by batch: API Gateway's throttle, the REST cache at
-    each size, and each path's own Lambda concurrency limit (see :mod:`sim.engine.paths`)."""
-    from sim.engine.gateway import (
-        CACHE_MAX_ITEM_BYTES,
-        WEBSOCKET_MAX_MESSAGE_BYTES,
-        ContinuousTokenBucket,
-        LossSystem,
-        ZipfKeys,
-        little_concurrency,
-    )
-    from sim.engine.paths import engine_paths
-
-    gw = scenario.apigateway
-    bucket = (
-        ContinuousTokenBucket(gw.throttle.rate_per_s, gw.throttle.burst)
-        if gw.throttle.enabled
-        else None
-    )
-    paths = engine_paths(scenario)
-    caches = CacheSet.for_scenario(scenario)
-    keys = ZipfKeys(gw.cache.keys.count, gw.cache.keys.exponent).sampler() if caches else None
-    limit = scenario.backend.concurrency_limit
-    loss = {p.name: LossSystem(limit) for p in paths}
-    edge = EdgeStage.for_scenario(scenario, paths)
-    while True:
-        batch: Batch | None = yield inp.get()
-        if batch is None:
-            yield out.put(None)
-            return
         assert batch.duration_ms is not None and batch.response_bytes is not None
         throttled = None
-        if bucket is not None:
-            throttled = bucket.throttle(batch.counts, batch.arrival_s, batch.start_s)
+        if self.bucket is not None:
+            throttled = self.bucket.throttle(batch.counts, batch.arrival_s, batch.start_s)
         served = ~throttled if throttled is not None else None
         cacheable = None
         hits: dict[str, NDArray[np.bool_]] = {}
-        if caches is not None and keys is not None:
-            rng = rngs["cache"]
-            cacheable = rng.random(batch.n) < gw.cache.cacheable_share
-            request_keys = keys(rng, batch.n)
-            if served is not None:
-                cacheable &= served
+        if self.caches is not None:
+            assert batch.cache_draw is not None and batch.cache_keys is not None
+            cacheable = batch.cache_draw if served is None else batch.cache_draw & served
             # a response over 1 MB is never cached: a miss that stores nothing
             asks = cacheable & (batch.response_bytes <= CACHE_MAX_ITEM_BYTES)
-            hits = caches.lookup(batch.arrival_s, request_keys, asks)
-        edge_of = edge_hits = edge_throttled = None
-        if edge is not None:
-            edge_of, edge_hits, edge_throttled = edge.step(rngs["cloudfront"], batch)
+            hits = self.caches.lookup(batch.arrival_s, batch.cache_keys, asks)
+        edge_hits = edge_throttled = None
+        if self.edge is not None:
+            edge_hits, edge_throttled = self.edge.apply(batch)
         invoked: dict[str, NDArray[np.bool_] | None] = {}
         admitted: dict[str, NDArray[np.bool_] | None] = {}
-        concurrency: dict[str, NDArray[np.float64]] = {}
-        for p in paths:
+        for p in ctx.paths:
             reach = served if p.through_gateway else None
             if p.edge:
                 assert edge_hits is not None
@@ -382,33 +452,39 @@ def _gateway(
                 accepted = np.asarray(batch.request_bytes <= WEBSOCKET_MAX_MESSAGE_BYTES)
                 reach = accepted if reach is None else reach & accepted
             invoked[p.name] = reach
+            loss = self.loss[p.name]
+            if loss.limit is None:
+                admitted[p.name] = None
+                continue
             counts, arrival, duration = batch.counts, batch.arrival_s, batch.duration_ms
             if reach is not None:
                 second = np.floor(arrival[reach]).astype(np.int64) - batch.start_s
                 counts = np.bincount(second, minlength=batch.counts.size).astype(np.int64)
                 arrival, duration = arrival[reach], duration[reach]
-            concurrency[p.name] = little_concurrency(counts, duration)
-            ok = loss[p.name].admit(arrival, duration, counts, batch.start_s)
+            ok = loss.admit(arrival, duration, counts, batch.start_s)
             if reach is None:
                 admitted[p.name] = None if ok.all() else ok
             else:
                 full = np.zeros(batch.n, dtype=np.bool_)
                 full[reach] = ok
                 admitted[p.name] = full
-        yield out.put(
-            replace(
-                batch,
-                throttled=throttled,
-                cacheable=cacheable,
-                hits=hits,
-                invoked=invoked,
-                admitted=admitted,
-                concurrency=concurrency,
-                edge=edge_of,
-                edge_hits=edge_hits,
-                edge_throttled=edge_throttled,
-            )
+        out = replace(
+            batch,
+            throttled=throttled,
+            cacheable=cacheable,
+            hits=hits,
+            invoked=invoked,
+            admitted=admitted,
+            edge_hits=edge_hits,
+            edge_throttled=edge_throttled,
         )
+        if self.pool is not None:
+            from sim.engine.edge import PoolStep
+
+            edge, arrival, hold = ctx.meter.forwarded(out)
+            step, self.pool = PoolStep.of(self.pool, edge, arrival, hold, out.start_s, out.end_s)
+            out = replace(out, pool_step=step)
+        return out
 
 
 @dataclass
@@ -419,44 +495,37 @@ class EdgeStage:
 
     edges: int
     cache: Any  # TtlCache over (edge, key) pairs, or None
-    keys: Any
-    cacheable_share: float
     key_count: int
     bucket: Any  # ContinuousTokenBucket, or None
 
     @classmethod
     def for_scenario(cls, scenario: Scenario, paths: Any) -> EdgeStage | None:
-        from sim.engine.gateway import ContinuousTokenBucket, TtlCache, ZipfKeys
+        from sim.engine.gateway import ContinuousTokenBucket, TtlCache
         from sim.engine.paths import cloudfront_origins
 
         if not cloudfront_origins(scenario):
             return None
         cf = scenario.cloudfront
-        cache = keys = None
+        cache = None
         if cf.cache.enabled:
             cache = TtlCache(cf.edge_locations * cf.cache.keys.count, cf.cache.ttl_s)
-            keys = ZipfKeys(cf.cache.keys.count, cf.cache.keys.exponent).sampler()
         throttle = scenario.apigateway.throttle
         bucket = None
         if any(p.edge and p.through_gateway for p in paths) and throttle.enabled:
             bucket = ContinuousTokenBucket(throttle.rate_per_s, throttle.burst)
-        return cls(
-            cf.edge_locations, cache, keys, cf.cache.cacheable_share, cf.cache.keys.count, bucket
-        )
+        return cls(cf.edge_locations, cache, cf.cache.keys.count, bucket)
 
-    def step(
-        self, rng: np.random.Generator, batch: Batch
-    ) -> tuple[NDArray[np.int64], NDArray[np.bool_], NDArray[np.bool_] | None]:
-        """``(edge of each request, answered by its edge's cache, refused by the throttle)``."""
+    def apply(self, batch: Batch) -> tuple[NDArray[np.bool_], NDArray[np.bool_] | None]:
+        """``(answered by its edge's cache, refused by the throttle)`` per request of ``batch``
+        (whose edges, cacheable requests and keys were drawn with it)."""
         n = batch.n
-        edge = rng.integers(0, self.edges, n).astype(np.int64)
+        assert batch.edge is not None
         hits = np.zeros(n, dtype=np.bool_)
         if self.cache is not None:
-            cacheable = rng.random(n) < self.cacheable_share
-            key = self.keys(rng, n)
-            idx = np.flatnonzero(cacheable)
+            assert batch.edge_cacheable is not None and batch.edge_keys is not None
+            idx = np.flatnonzero(batch.edge_cacheable)
             hits[idx] = self.cache.lookup(
-                batch.arrival_s[idx], edge[idx] * self.key_count + key[idx]
+                batch.arrival_s[idx], batch.edge[idx] * self.key_count + batch.edge_keys[idx]
             )
         throttled = None
         if self.bucket is not None:
@@ -470,7 +539,7 @@ class EdgeStage:
             throttled = np.zeros(n, dtype=np.bool_)
             if refused is not None:
                 throttled[miss[order[refused]]] = True
-        return edge, hits, throttled
+        return hits, throttled
 
 
 @dataclass
@@ -522,19 +591,75 @@ class CacheSet:
         return out
 
 
-def _record(
-    env: simpy.Environment,
+def ordered_batches(
+    ctx: Context, rngs: dict[str, np.random.Generator]
+) -> Generator[Batch, None, None]:
+    """Every batch of the run in time order, drawn and passed through the ordered state in this
+    process (``reference`` fidelity, and ``request`` fidelity with one worker)."""
+    state = OrderedState.for_context(ctx)
+    for src in source_batches(ctx.scenario, ctx.horizon, rngs["arrivals"]):
+        yield state.apply(ctx, generate(ctx, src))
+
+
+def run_request(
+    scenario: Scenario,
     horizon: Horizon,
-    meter: Any,
-    inp: simpy.Store,
-    progress: ProgressCallback | None,
-) -> Generator[Any, Any, None]:
-    """Hand each finished batch to the meters."""
+    seq: np.random.SeedSequence,
+    progress: ProgressCallback | None = None,
+    workers: int = 1,
+) -> pa.Table:
+    """``request`` fidelity: every request exists as array entries; exact meters.
+
+    Batches are drawn and metered by ``workers`` processes (this one alone when 1), each batch
+    from its own streams; the ordered state (:class:`OrderedState`) visits them in time order.
+    The meters do not depend on ``workers``: the same batches, the same state, the same sums in
+    the same order."""
+    from sim.rng import streams
+
+    rngs = streams(seq)
+    ctx = Context(scenario, horizon, seq)
+    meter = ctx.meter
+    meter.open_at_start(connections_at_start(scenario, horizon, rngs["start"]))
     span = horizon.end_s - horizon.start_s
-    while True:
-        batch: Batch | None = yield inp.get()
-        if batch is None:
-            return
-        meter.add(batch)
+    if workers > 1:
+        from sim.engine.workers import run_parallel
+
+        facts_in_order = run_parallel(ctx, rngs["arrivals"], workers)
+    else:
+        facts_in_order = (batch_facts(ctx, b) for b in ordered_batches(ctx, rngs))
+    for facts in facts_in_order:
+        meter.merge(facts)
         if progress is not None:
-            progress((batch.end_s - horizon.start_s) / span)
+            progress((facts.end_s - horizon.start_s) / span)
+    return meter.table()
+
+
+def batch_facts(ctx: Context, batch: Batch) -> Any:
+    """The meters' share of one batch that went through the ordered state (with CloudFront's
+    pooled connections of the batch: :meth:`sim.engine.edge.PoolStep.facts`)."""
+    facts = ctx.meter.facts(with_concurrency(ctx, batch))
+    if batch.pool_step is not None:
+        new, connection_s = batch.pool_step.facts(*ctx.meter.forwarded(batch))
+        facts.pool_new, facts.pool_connection_s = new, connection_s
+    return facts
+
+
+def with_concurrency(ctx: Context, batch: Batch) -> Batch:
+    """The batch with each path's execution-seconds started per second (Little's law)."""
+    from sim.engine.gateway import little_concurrency
+
+    assert batch.duration_ms is not None
+    concurrency: dict[str, NDArray[np.float64]] = {}
+    seen: dict[int, NDArray[np.float64]] = {}  # paths that reach the same requests (one mask)
+    for p in ctx.paths:
+        reach = batch.invoked.get(p.name)
+        if id(reach) in seen:
+            concurrency[p.name] = seen[id(reach)]
+            continue
+        counts, duration = batch.counts, batch.duration_ms
+        if reach is not None:
+            second = np.floor(batch.arrival_s[reach]).astype(np.int64) - batch.start_s
+            counts = np.bincount(second, minlength=batch.counts.size).astype(np.int64)
+            duration = duration[reach]
+        concurrency[p.name] = seen[id(reach)] = little_concurrency(counts, duration)
+    return replace(batch, concurrency=concurrency)

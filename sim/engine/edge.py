@@ -184,6 +184,209 @@ class EdgePool:
             self._emit(self._open_since[still], np.minimum(self._close_at[still], self.end_s))
             self._open_since[still] = np.nan
 
+    def cut(self, now_s: float) -> None:
+        """Count the connections still open up to ``now_s`` (after :meth:`add` up to it) and go on
+        with them from there: the connection-seconds of a batch stay in that batch."""
+        self._close_idle(now_s)
+        still = ~np.isnan(self._open_since)
+        if still.any():
+            self._emit(self._open_since[still], np.full(int(still.sum()), now_s))
+            self._open_since[still] = now_s
+
+    def fresh(self) -> EdgePool:
+        """An empty pool of the same shape (no request in flight, no connection open)."""
+        return EdgePool(self.edges, self.keepalive_s, self.n_hours, self.end_s)
+
+    def copy(self) -> EdgePool:
+        """A pool in this one's state, counting from zero."""
+        out = self.fresh()
+        out._carry_e, out._carry_f = self._carry_e.copy(), self._carry_f.copy()
+        out._open_since, out._close_at = self._open_since.copy(), self._close_at.copy()
+        return out
+
+    def reach_s(self) -> float:
+        """Until when the carried state can change what happens (−inf when it cannot): ``K``
+        after the last release of a request in flight, or the latest close of an idle
+        connection. From then on the pool is what an empty pool fed the same requests is."""
+        last = -math.inf
+        if self._carry_f.size:
+            last = float(self._carry_f.max()) + self.keepalive_s
+        idle = ~np.isnan(self._open_since) & np.isfinite(self._close_at)
+        if idle.any():
+            last = max(last, float(self._close_at[idle].max()))
+        return last
+
+
+@dataclass
+class PoolStep:
+    """CloudFront's pool through one batch ``[start, end)``, split so that the ordered state does
+    little (:meth:`of`) and the rest is done with the batch's meters, anywhere (:meth:`facts`).
+
+    The pool holds, at each moment, as many connections as the most requests in flight during the
+    last ``K`` seconds (module docstring): a function of the recent past only. So (exactly):
+
+    * the state at the batch's end depends only on the requests still in flight in its last
+      ``K`` seconds: an empty pool fed the requests released after ``end − K`` ends in it;
+    * within the batch, the carried state changes nothing after :meth:`EdgePool.reach_s`
+      (``W``): the batch's connections are an empty pool's over the batch, plus, over
+      ``[start, W]``, the difference between the carried pool and an empty one fed the requests
+      arriving by ``W``.
+
+    Where the carried state reaches beyond the batch (very long responses, short batches), the
+    batch runs through the carried pool itself (``sequential``)."""
+
+    start_s: float
+    end_s: float
+    hour: int
+    template: EdgePool
+    sequential: tuple[float, float] | None = None  # (new, connection-seconds) already counted
+    correction: tuple[float, float] = (0.0, 0.0)
+
+    @classmethod
+    def of(
+        cls,
+        pool: EdgePool,
+        edge: NDArray[np.int64],
+        arrival_s: NDArray[np.float64],
+        hold_s: NDArray[np.float64],
+        start_s: float,
+        end_s: float,
+    ) -> tuple[PoolStep, EdgePool]:
+        """The step through the batch's forwarded requests, and the pool's state at its end."""
+        hour = int(start_s // SECONDS_PER_HOUR)
+        reach = pool.reach_s()
+        if reach > end_s:  # the carried state reaches beyond the batch: run it through
+            pool.add(edge, arrival_s, hold_s, end_s)
+            pool.cut(end_s)
+            done = (float(pool.new[hour]), float(pool.connection_s[hour]))
+            pool.new[hour] = pool.connection_s[hour] = 0.0
+            return cls(start_s, end_s, hour, pool.fresh(), sequential=done), pool
+        correction = (0.0, 0.0)
+        if reach >= start_s:
+            head = arrival_s <= reach
+            carried, empty = pool.copy(), pool.fresh()
+            for p in (carried, empty):
+                p.add(edge[head], arrival_s[head], hold_s[head], reach)
+                p.cut(reach)
+            correction = (
+                float(carried.new[hour] - empty.new[hour]),
+                float(carried.connection_s[hour] - empty.connection_s[hour]),
+            )
+        tail = arrival_s + np.maximum(hold_s, MIN_HOLD_S) > end_s - pool.keepalive_s
+        after = pool.fresh()
+        after.add(edge[tail], arrival_s[tail], hold_s[tail], end_s)
+        after.cut(end_s)
+        after.new[:] = 0.0
+        after.connection_s[:] = 0.0
+        return cls(start_s, end_s, hour, pool.fresh(), correction=correction), after
+
+    def facts(
+        self, edge: NDArray[np.int64], arrival_s: NDArray[np.float64], hold_s: NDArray[np.float64]
+    ) -> tuple[float, float]:
+        """``(connections opened, connection-seconds)`` of the batch (its forwarded requests)."""
+        if self.sequential is not None:
+            return self.sequential
+        new, connection_s = empty_pool(
+            self.template.edges, self.template.keepalive_s, edge, arrival_s, hold_s, self.end_s
+        )
+        return new + self.correction[0], connection_s + self.correction[1]
+
+
+def empty_pool(
+    edges: int,
+    keepalive_s: float,
+    edge: NDArray[np.int64],
+    arrival_s: NDArray[np.float64],
+    hold_s: NDArray[np.float64],
+    end_s: float,
+) -> tuple[float, float]:
+    """``(connections opened, connection-seconds up to end_s)`` of a pool that starts empty and is
+    fed these requests (all before ``end_s``): :class:`EdgePool`'s model in one pass, no state.
+
+    Each edge's arrivals (+1) and releases (−1) in time order (a release first at a tie) give each
+    event its level (the count it reaches or leaves); grouped by (edge, level), a level's
+    occupations alternate ``up, down, up, down …`` (it starts empty), and its connections are
+    their union, each extended by ``K``: an up opens a connection unless it comes within ``K`` of
+    the level's last down; a down adds ``min(the level's next up, down + K, end)`` and each up
+    subtracts its time (a level still occupied at the end adds ``end``)."""
+    n = arrival_s.size
+    if n == 0:
+        return 0.0, 0.0
+    release = arrival_s + np.maximum(hold_s, MIN_HOLD_S)
+    done = release < end_s  # the others are still occupied at the end
+    e, ts, u = _by_edge_and_time(edges, release[done], edge[done], arrival_s, edge)
+    d = u.astype(np.int32) * 2 - 1
+    cs = np.cumsum(d)
+    # the count before each edge's first event is 0 (the pool starts empty)
+    first = np.searchsorted(e, np.arange(edges))
+    offset = np.where(first > 0, cs[np.maximum(first - 1, 0)], 0)
+    level = cs - offset[e] + ~u
+    top = int(level.max())
+    key = (e * (top + 1) + level).astype(EdgePool._key_type(edges * (top + 1)))
+    grouped = np.argsort(key, kind="stable")  # time order within each (edge, level)
+    key, u, ts = key[grouped], u[grouped], ts[grouped]
+    m = ts.size
+    downs = np.flatnonzero(~u)  # each follows its up, in its group
+    after = np.minimum(downs + 1, m - 1)
+    again = (downs + 1 < m) & (key[after] == key[downs])  # the level's next up
+    t_down = ts[downs]
+    t_next = np.where(again, ts[after], np.inf)
+    base = float(ts.min())  # sums of times relative to it, for precision
+    closes = np.minimum(np.minimum(t_next, t_down + keepalive_s), end_s) - base
+    n_up = m - downs.size
+    connection_s = (
+        float(closes.sum())
+        + (n_up - downs.size) * (end_s - base)
+        - (float((ts - base).sum()) - float((t_down - base).sum()))
+    )
+    groups = 1 + int(np.count_nonzero(key[1:] != key[:-1]))
+    opened = groups + int(np.count_nonzero(again & (t_next > t_down + keepalive_s)))
+    return float(opened), connection_s
+
+
+def _by_edge_and_time(
+    edges: int,
+    release_s: NDArray[np.float64],
+    release_edge: NDArray[np.int64],
+    arrival_s: NDArray[np.float64],
+    arrival_edge: NDArray[np.int64],
+) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.bool_]]:
+    """The releases and arrivals in order of (edge, time, a release before an arrival at a tie):
+    their edges, times and kinds (an arrival: True). One sort of exact integer keys where they
+    fit (the bits of a non-negative float order as the float does: edge, time and kind packed in
+    63 bits, unpacked after the sort), else a sort by time and a stable one by edge."""
+    k = release_s.size
+    lo = float(min(release_s.min(initial=np.inf), arrival_s.min()))
+    hi = float(max(release_s.max(initial=-np.inf), arrival_s.max()))
+    if lo >= 0:
+        lo_bits = int(np.float64(lo).view(np.int64))
+        span = int(np.float64(hi).view(np.int64)) - lo_bits + 1
+        shift = span.bit_length() + 1  # one bit for the kind of event
+        if shift + max(1, edges - 1).bit_length() <= 62:
+            key = np.empty(k + arrival_s.size, dtype=np.int64)
+            for part, times, where, kind in (
+                (slice(0, k), release_s, release_edge, 0),
+                (slice(k, None), arrival_s, arrival_edge, 1),  # after releases at a tie
+            ):
+                view = key[part]
+                np.subtract(times.view(np.int64), lo_bits, out=view)
+                view <<= 1
+                view += kind
+                view += where.astype(np.int64) << shift
+            key.sort()  # SIMD sort; equal keys are the same event twice, in any order
+            e = key >> shift
+            arrival = (key & 1).astype(np.bool_)
+            key &= (1 << shift) - 1
+            key >>= 1
+            key += lo_bits
+            return e, key.view(np.float64), arrival
+    t = np.concatenate((release_s, arrival_s))
+    edge = np.concatenate((release_edge, arrival_edge))
+    order = np.argsort(t, kind="stable")  # releases are listed first
+    if edges > 1:
+        order = order[np.argsort(edge[order].astype(EdgePool._key_type(edges)), kind="stable")]
+    return edge[order].astype(np.int64), t[order], order >= k
+
 
 @dataclass
 class EventPool:

@@ -11,8 +11,11 @@ def add_interval_seconds(
     bin_s: float,
     start_s: NDArray[np.float64],
     end_s: NDArray[np.float64],
+    first_bin: int = 0,
 ) -> None:
-    """Add to each bin ``k`` of ``acc`` the total overlap of the intervals with ``[k·bin, (k+1)·bin)``.
+    """Add to each bin ``k`` of ``acc`` the total overlap of the intervals with
+    ``[(first_bin + k)·bin, (first_bin + k + 1)·bin)`` (``acc`` covers the bins from ``first_bin``
+    on; intervals before it must not be given).
 
     Exact and vectorised: with ``F(t) = Σ_i |[s_i, e_i) ∩ (−∞, t)|``, bin ``k`` receives
     ``F((k+1)·bin) − F(k·bin)``, and ``F(t) = Σ_{e_i ≤ t} e_i + t·(#{s_i < t} − #{e_i ≤ t}) − Σ_{s_i < t} s_i``
@@ -20,7 +23,7 @@ def add_interval_seconds(
     """
     if start_s.size == 0:
         return
-    ends = np.minimum(end_s, acc.size * bin_s)
+    ends = np.minimum(end_s, (first_bin + acc.size) * bin_s)
     keep = ends > start_s
     if not keep.all():
         start_s, ends = start_s[keep], ends[keep]
@@ -28,10 +31,12 @@ def add_interval_seconds(
             return
     # each interval's part in its first bin, at once; only the rest (intervals that cross a bin
     # edge, few when intervals are short) goes through the general method below
-    first_bin = np.floor(start_s / bin_s)
-    edge = (first_bin + 1) * bin_s
+    first = np.floor(start_s / bin_s)
+    edge = (first + 1) * bin_s
     acc += np.bincount(
-        first_bin.astype(np.int64), weights=np.minimum(ends, edge) - start_s, minlength=acc.size
+        first.astype(np.int64) - first_bin,
+        weights=np.minimum(ends, edge) - start_s,
+        minlength=acc.size,
     )[: acc.size]
     cross = ends > edge
     start_s, ends = edge[cross], ends[cross]
@@ -48,4 +53,4 @@ def add_interval_seconds(
     n_started = np.searchsorted(s, edges, side="left")
     n_ended = np.searchsorted(e, edges, side="right")
     f = ce[n_ended] + edges * (n_started - n_ended) - cs[n_started]
-    acc[lo:hi] += np.diff(f)
+    acc[lo - first_bin : hi - first_bin] += np.diff(f)

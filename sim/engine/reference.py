@@ -8,7 +8,7 @@ each connection live as its own SimPy process, and meters them one event at a ti
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -17,7 +17,15 @@ import pyarrow as pa
 import simpy
 
 from sim.config import Scenario
-from sim.engine.core import Batch, Horizon, ProgressCallback, connections_at_start, pipeline
+from sim.engine.core import (
+    Batch,
+    Context,
+    Horizon,
+    ProgressCallback,
+    connections_at_start,
+    ordered_batches,
+    with_concurrency,
+)
 from sim.engine.edge import MIN_HOLD_S, EventPool
 from sim.meters import HourlyMeter, contributions
 from sim.units import SECONDS_PER_HOUR, SECONDS_PER_MINUTE
@@ -33,12 +41,11 @@ class EventMeter(HourlyMeter):
         self._last_s = float(horizon.start_s)
         # CloudFront's pooled connections, one acquire and release event per forwarded request
         self.event_pool: EventPool | None = None
-        if self.pool is not None:
+        if self.flags.edge_pool:
             cf = scenario.cloudfront
             self.event_pool = EventPool(
                 cf.edge_locations, cf.origin_keepalive_s, horizon.n_hours, horizon.end_s
             )
-            self.pool = None
 
     def request(self, t_s: float, facts: dict[str, int]) -> None:
         """One request arrives at ``t_s`` and adds ``facts`` (its share of each counter)."""
@@ -90,16 +97,20 @@ class EventMeter(HourlyMeter):
 def run_reference(
     scenario: Scenario,
     horizon: Horizon,
-    rngs: dict[str, np.random.Generator],
+    seq: np.random.SeedSequence,
     progress: ProgressCallback | None = None,
 ) -> pa.Table:
     """Simulate with one SimPy process per request and per connection."""
+    from sim.rng import streams
+
+    rngs = streams(seq)
     meter = EventMeter(scenario, horizon)
     env = simpy.Environment(initial_time=horizon.start_s)
     for remaining in connections_at_start(scenario, horizon, rngs["start"]).tolist():
         env.process(_open_at_start(env, meter, float(horizon.start_s) + remaining))
-    shaped = pipeline(env, scenario, horizon, rngs)
-    env.process(_spawn(env, horizon, meter, shaped, progress))
+    ctx = Context(scenario, horizon, seq, with_pool=False)
+    batches = (with_concurrency(ctx, b) for b in ordered_batches(ctx, rngs))
+    env.process(_spawn(env, horizon, meter, batches, progress))
     env.run(until=horizon.end_s)
     return meter.table()
 
@@ -108,15 +119,14 @@ def _spawn(
     env: simpy.Environment,
     horizon: Horizon,
     meter: EventMeter,
-    inp: simpy.Store,
+    batches: Iterator[Batch],
     progress: ProgressCallback | None,
 ) -> Generator[Any, Any, None]:
-    """Turn each batch into processes: one per connection, one per request."""
+    """Turn each batch, at its start, into processes: one per connection, one per request."""
     span = horizon.end_s - horizon.start_s
-    while True:
-        batch: Batch | None = yield inp.get()
-        if batch is None:
-            return
+    for batch in batches:
+        if env.now < batch.start_s:
+            yield env.timeout(batch.start_s - env.now)
         assert batch.request_bytes is not None and batch.response_bytes is not None
         assert batch.duration_ms is not None and batch.connections is not None
         for start, end in zip(batch.connections.start_s, batch.connections.end_s, strict=True):

@@ -13,15 +13,38 @@ from sim.engine.core import Horizon, ProgressCallback, run_request
 from sim.engine.reference import run_reference
 from sim.rng import run_seed_sequence, streams
 
+#: ``(scenario, horizon, the run's seed sequence, progress, workers) -> meter table``.
 Engine = Callable[
-    [Scenario, Horizon, dict[str, np.random.Generator], ProgressCallback | None], pa.Table
+    [Scenario, Horizon, np.random.SeedSequence, ProgressCallback | None, int], pa.Table
 ]
 
-#: Fidelity name -> engine (DESIGN.md, "fidelity is a setting").
+
+def _aggregate(
+    scenario: Scenario,
+    horizon: Horizon,
+    seq: np.random.SeedSequence,
+    progress: ProgressCallback | None,
+    workers: int,
+) -> pa.Table:
+    return run_aggregate(scenario, horizon, streams(seq), progress)
+
+
+def _reference(
+    scenario: Scenario,
+    horizon: Horizon,
+    seq: np.random.SeedSequence,
+    progress: ProgressCallback | None,
+    workers: int,
+) -> pa.Table:
+    return run_reference(scenario, horizon, seq, progress)
+
+
+#: Fidelity name -> engine (DESIGN.md, "fidelity is a setting"). Only ``request`` fidelity uses
+#: worker processes; the others run in the calling process whatever ``workers`` says.
 FIDELITIES: dict[str, Engine] = {
     "request": run_request,
-    "aggregate": run_aggregate,
-    "reference": run_reference,
+    "aggregate": _aggregate,
+    "reference": _reference,
 }
 
 
@@ -32,6 +55,7 @@ def simulate(
     run_index: int | None = None,
     fidelity: str | None = None,
     progress: ProgressCallback | None = None,
+    workers: int = 1,
 ) -> pa.Table:
     """Simulate a scenario and return its hourly meter table (see :mod:`sim.meters`).
 
@@ -47,9 +71,13 @@ def simulate(
         ``request``, ``aggregate`` or ``reference``; defaults to ``scenario.engine.fidelity``.
     progress
         Called now and then with the fraction of the horizon done.
+    workers
+        Processes that draw and meter ``request`` fidelity's batches (1: this one alone). The
+        meters do not depend on it (:mod:`sim.engine.workers`).
     """
+    check_workers(workers)
     root = scenario.scenario.seed if seed is None else seed
-    rngs = streams(run_seed_sequence(root, run_index))
+    seq = run_seed_sequence(root, run_index)
     used = fidelity or scenario.engine.fidelity
     if scenario.traffic.model == "access_log":
         from sim.config import access_log_problems
@@ -58,8 +86,15 @@ def simulate(
         problems = access_log_problems(scenario, used)
         if problems:
             raise ConfigError(f"scenario {scenario.scenario.name!r}", problems)
-    table = FIDELITIES[used](scenario, Horizon.of(scenario), rngs, progress)
+    table = FIDELITIES[used](scenario, Horizon.of(scenario), seq, progress, workers)
     return stamp_metering(table, scenario, root, run_index, used)
+
+
+def check_workers(workers: object) -> int:
+    """``workers`` if it is a whole number ≥ 1, else a :class:`ValueError` that says so."""
+    if isinstance(workers, bool) or not isinstance(workers, int | np.integer) or workers < 1:
+        raise ValueError(f"workers: expected a whole number ≥ 1 (got {workers!r})")
+    return int(workers)
 
 
 #: Key of the meter table's metadata that says what was simulated (see :func:`stamp_metering`).

@@ -95,10 +95,7 @@ def simulate_traffic(
             assert isinstance(process, DetailedArrivalProcess)
             c = process.window(rng, mids).counts
         else:
-            c = process.counts(rng, mids)
-            rng.random(
-                int(c.sum())
-            )  # the engine's within-second placement: keep the streams aligned
+            c = process.counts(rng, mids)  # the engine's counts: the stream draws nothing else
         counts.append(c)
     n = end - horizon.start_s
     return TrafficView(

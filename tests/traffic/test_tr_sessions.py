@@ -8,13 +8,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-import simpy
 from conftest import scenario_with
 from scipy import integrate, stats
 
 from sim._model import tuples
 from sim.engine import simulate
-from sim.engine.core import Horizon, _source
+from sim.engine.core import Context, Horizon, generate, source_batches
 from sim.rng import run_seed_sequence, streams
 from sim.traffic.connections import Sessions, build_connection_model
 from sim.traffic.models import SessionsModel
@@ -140,12 +139,9 @@ def test_the_engine_takes_the_sessions_own_connections() -> None:
         "scenario.duration_days=0.25",
     )
     horizon = Horizon.of(s)
-    rngs = streams(run_seed_sequence(s.scenario.seed))
-    env = simpy.Environment(initial_time=horizon.start_s)
-    store: simpy.Store = simpy.Store(env)
-    env.process(_source(env, s, horizon, rngs["arrivals"], store))
-    env.run()
-    batches = [b for b in store.items if b is not None]
+    seq = run_seed_sequence(s.scenario.seed)
+    ctx = Context(s, horizon, seq)
+    batches = [generate(ctx, b) for b in source_batches(s, horizon, streams(seq)["arrivals"])]
     new_per_hour = []
     for b in batches:
         c = b.connections
