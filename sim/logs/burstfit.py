@@ -48,7 +48,7 @@ Why this criterion and not a likelihood: the candidates' likelihoods on per-seco
 comparable (the MMPP's is the mixture of the seconds taken independently, the Hawkes' has no closed
 form), and the best likelihood is not the best busiest second: on the NASA 1995 traces (clustered
 traffic: a page and its images add a batch to the busiest seconds), BIC's 5 or 6 states put a few
-seconds at 4 to 8 times the rate and the 99th percentile of the busiest second 20 to 30 % too
+seconds at 4 to 8 times the rate and the 99th percentile of the busiest second 19 to 33 % too
 high. Why both terms: the CRPS alone prefers, on NASA, a Hawkes process or 2 states that get the
 typical hour right and the busiest hours 20 % low; the tail alone often cannot tell a Hawkes
 process from 2 states on a few days of synthetic Hawkes traffic.
