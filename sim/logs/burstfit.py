@@ -96,6 +96,8 @@ CHECK_SIM_HOURS = 2000
 CHECK_TAIL = 0.9
 #: Most clock hours the check simulates (whole days spread over a longer source).
 CHECK_MAX_HOURS = 31 * 24
+#: Fewest whole clock hours in each half of the check (fewer: the stream stays Poisson).
+CHECK_MIN_HOURS = 2
 #: Blocks of hours for the standard errors of the chosen fit.
 BLOCKS = 8
 
@@ -524,6 +526,16 @@ def fit_burst(
     day_of = (first_hour_s // SECONDS_PER_HOUR + hour_of) // 24
     halves = day_of % 2 if np.unique(day_of[full]).size >= 2 else hour_of % 2
     half_of_second = np.repeat(halves, SECONDS_PER_HOUR)
+    if any(
+        np.count_nonzero(halves[hours] == h) < CHECK_MIN_HOURS
+        or not (use & (half_of_second == h)).any()
+        for h in (0, 1)
+    ):
+        return BurstFit(dispersion, se, notes=[
+            f"the per-second dispersion is {dispersion:.4g} (Poisson: 1 ± {se:.2g}), but a burst "
+            f"model needs {2 * CHECK_MIN_HOURS} whole clock hours to be checked: the stream stays "
+            "Poisson"
+        ])  # fmt: skip
 
     # each half predicted by the candidates fitted on the other (those fitted on both halves)
     fitted = [{x.name: x for x in fit_candidates(c, m, use & (half_of_second != h))[0]}

@@ -446,6 +446,7 @@ def fit(
         burst = fit_burst(
             src.per_second, expected, covered=src.covered_seconds(), first_hour_s=src.first_hour_s
         )
+        notes += burst.notes
         section = burst.section()
         if section is not None:
             traffic["burst"] = section

@@ -185,6 +185,18 @@ def test_a_hawkes_process_is_recovered_and_chosen() -> None:
                              "decay_s": pytest.approx(0.2, abs=0.05)}  # fmt: skip
 
 
+def test_a_source_too_short_to_check_stays_poisson() -> None:
+    """Three hours of strongly modulated counts: the dispersion is far beyond Poisson's, but a
+    half of one hour cannot be checked against the other, so the stream stays Poisson and says
+    why (rather than failing)."""
+    truth = BF.Candidate("mmpp", (0.5, 3.0), (0.8, 0.2), 30.0)
+    counts = drawn(truth, 1, 5.0, 0.0, 3)[: 3 * HOUR]
+    fit = BF.fit_burst(counts, np.full(counts.size, counts.mean()), first_hour_s=T0)
+    assert fit.dispersion > 1 + BF.DISPERSION_Z * fit.dispersion_se
+    assert fit.chosen.model == "poisson" and fit.section() is None
+    assert "whole clock hours" in fit.notes[0]
+
+
 def test_the_one_standard_error_rule() -> None:
     """Of the candidates within the best score's standard error, the fewest parameters."""
 
