@@ -9,18 +9,13 @@ What is fitted, and how (each stated in the scenario it writes):
   clock hour's mean of the interpolated curve is the fitted level (the circulant system
   ``(v[h−1] + 6 v[h] + v[h+1]) / 8 = level[h]``); a weekly shape (7 levels) from 14 days of data,
   and a compound trend from 14 days when its slope is 3 standard errors from 0;
-* **burstiness beyond Poisson** (per-second sources): the index of dispersion of the per-second
-  counts about the fitted rate, ``I = Σ (c − m)² / Σ m``, is 1 for a Poisson stream with standard
-  error ``√(Σ (2m² + m)) / Σ m``. When ``I`` is more than 4 standard errors above 1, a
-  Markov-modulated Poisson process (``burst.model = "mmpp"``) of 2 to :data:`MAX_STATES` states is
-  fitted: the states' levels and time shares by EM on the per-second counts (a mixture of
-  Poisson(m·level) laws, the seconds grouped by count and rate), one more state as long as it
-  lowers the Bayesian information criterion (the stated criterion; none: the stream stays
-  Poisson). The state is redrawn from the shares every ``τ`` seconds on average (sojourns
-  ``τ / (1 − share)``, jumps in proportion to the shares, so the time shares are the fitted
-  ones), ``τ`` from how often a second keeps the most likely state of the second before, at
-  least :data:`MIN_SOJOURN_S` (a state of about a second would blend with the next within the
-  second and thin the busiest seconds);
+* **burstiness beyond Poisson** (per-second sources; :mod:`sim.logs.burstfit`): when the
+  per-second index of dispersion about the fitted rate is more than 4 standard errors above 1,
+  Poisson, Markov-modulated Poisson processes (``burst.model = "mmpp"``, 2 states up to as many as
+  the BIC supports, by EM) and a Hawkes process (``"hawkes"``, by the method of moments on the
+  autocovariances) are fitted, and the one whose simulated busiest second per hour best matches
+  the source's in the upper tail of its distribution over hours, on hours it was not fitted to,
+  is chosen (the stated criterion: see that module);
 * **payloads** (logs): per route (the busiest up to :data:`MAX_ROUTES`, the rest together), exact
   sizes ``values_bytes`` at up to :data:`SIZE_POINTS` points: the means of equal-count groups of
   the sorted logged sizes, so each route's mean size is the logged mean;
@@ -46,6 +41,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sim.errors import TraceError
+from sim.logs.burstfit import BurstFit, describe, fit_burst
 from sim.units import SECONDS_PER_DAY, SECONDS_PER_HOUR, iso_utc
 
 #: Routes fitted one by one (the rest share one size distribution).
@@ -56,17 +52,6 @@ MIN_ROUTE_SHARE = 0.01
 SIZE_POINTS = 32
 #: Days of data a weekly shape and a trend need.
 WEEKLY_DAYS = 14
-#: Standard errors above 1 the dispersion must be before a burst process is tried.
-DISPERSION_Z = 4.0
-#: EM iterations of a state fit; most states an MMPP fit tries.
-EM_ITERATIONS = 200
-MAX_STATES = 6
-#: Shortest mean time between redraws of a fitted MMPP's state, s: the fit is per second, and a
-#: state that lasts about a second would blend with its neighbours within the second (thinning the
-#: busiest seconds that the states were fitted to reproduce).
-MIN_SOJOURN_S = 5.0
-#: Relative width of the rate groups the state fit works on.
-RATE_BIN = 0.005
 #: A month for growth rates (sim's: a twelfth of the mean Gregorian year).
 SECONDS_PER_MONTH = 365.2425 * SECONDS_PER_DAY / 12
 
@@ -102,6 +87,14 @@ class FitSource:
 
     def covered(self) -> NDArray[np.float64]:
         return self.cover if self.cover is not None else np.ones(self.hours)
+
+    def covered_seconds(self) -> NDArray[np.bool_]:
+        """Which seconds of ``per_second`` lie inside the source's span (all without a span)."""
+        out = np.ones(self.per_second.size, dtype=np.bool_)
+        if self.end_s > self.begin_s:
+            out[:] = False
+            out[max(0, self.begin_s - self.first_hour_s) : self.end_s - self.first_hour_s] = True
+        return out
 
     @property
     def per_hour(self) -> NDArray[np.float64]:
@@ -290,171 +283,8 @@ def traffic_section(fit: ProfileFit, start: datetime) -> dict[str, Any]:
     return {"model": "profile", "requests_per_s": _round(fit.base_per_s), "factors": factors}
 
 
-def _unit_row(row: list[float]) -> list[float]:
-    """A row of jump probabilities rounded, summing to 1 (the largest takes the rounding)."""
-    out = [_round(v, 9) for v in row]
-    big = int(np.argmax(out))
-    out[big] = 0.0
-    out[big] = 1.0 - sum(out)
-    return out
-
-
 def _round(x: float, digits: int = 6) -> float:
     return float(f"{x:.{digits}g}")
-
-
-# =========================================================================== burstiness
-@dataclass
-class BurstFit:
-    dispersion: float
-    dispersion_se: float
-    chosen: str  # "poisson" or "mmpp"
-    levels: tuple[float, ...] | None = None
-    shares: tuple[float, ...] | None = None
-    sojourn_s: tuple[float, ...] | None = None
-    delta_bic: float | None = None
-    notes: list[str] = field(default_factory=list)
-
-    def section(self) -> dict[str, Any] | None:
-        if self.chosen != "mmpp" or self.levels is None or self.sojourn_s is None:
-            return None
-        shares = np.asarray(self.shares, dtype=np.float64)
-        jumps = [
-            [0.0 if i == j else float(shares[j] / (1 - shares[i])) for j in range(shares.size)]
-            for i in range(shares.size)
-        ]
-        return {
-            "model": "mmpp",
-            "levels": [_round(v) for v in self.levels],
-            "sojourn_s": [_round(v) for v in self.sojourn_s],
-            "transitions": [_unit_row(row) for row in jumps],
-        }
-
-
-def fit_burst(counts: NDArray[np.float64], expected: NDArray[np.float64]) -> BurstFit:
-    """Poisson or a Markov-modulated Poisson process of 2 to :data:`MAX_STATES` states for
-    per-second ``counts`` about the fitted rate ``expected`` (see the module docstring for the
-    test and the criterion)."""
-    m = np.asarray(expected, dtype=np.float64)
-    c = np.asarray(counts, dtype=np.float64)
-    use = m > 0
-    m, c = m[use], c[use]
-    total = float(m.sum())
-    if total <= 0:
-        return BurstFit(1.0, 0.0, "poisson", notes=["no traffic to fit"])
-    dispersion = float(np.sum((c - m) ** 2) / total)
-    se = math.sqrt(float(np.sum(2 * m * m + m))) / total
-    if dispersion <= 1 + DISPERSION_Z * se:
-        return BurstFit(dispersion, se, "poisson")
-    # the seconds grouped by their count and rate (rates within 0.5% of each other together):
-    # the EM then runs on a few thousand groups, however long the source
-    rate_bin = np.floor(np.log(m) / math.log1p(RATE_BIN)).astype(np.int64)
-    key = (rate_bin - rate_bin.min()) * (int(c.max()) + 1) + c.astype(np.int64)
-    _, inverse, seconds = np.unique(key, return_inverse=True, return_counts=True)
-    n: NDArray[np.float64] = seconds.astype(np.float64)
-    cg = np.bincount(inverse, c) / n
-    mg = np.bincount(inverse, m) / n
-    log_mg = np.log(mg)
-    poisson_bic = -2 * float(np.sum(n * (cg * log_mg - mg)))  # constant terms dropped
-    best_bic, best = poisson_bic, None
-    for k in range(2, MAX_STATES + 1):
-        levels, shares, w = _states_em(
-            cg, mg, n.astype(np.float64), k, float(np.quantile(c / m, 0.999))
-        )
-        if min(shares) < 1e-6:
-            break
-        bic = -2 * _mixture_loglik(cg, log_mg, mg, n, levels, shares) + (2 * k - 2) * math.log(
-            c.size
-        )
-        if bic >= best_bic:
-            break
-        best_bic, best = bic, (levels, shares, w)
-    if best is None:
-        return BurstFit(dispersion, se, "poisson")
-    levels, shares, w = best
-    state = np.argmax(w, axis=0)[inverse]  # each second's most likely state
-    return BurstFit(
-        dispersion,
-        se,
-        "mmpp",
-        tuple(float(v) for v in levels),
-        tuple(float(v) for v in shares),
-        _sojourns(shares, _redraw_s(state, shares)),
-        poisson_bic - best_bic,
-    )
-
-
-def _states_em(
-    c: NDArray[np.float64],
-    m: NDArray[np.float64],
-    n: NDArray[np.float64],
-    k: int,
-    top_ratio: float,
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-    """EM for ``c ~ Σ share_j Poisson(m·level_j)`` over groups of ``n`` seconds each (levels
-    ascending), and each group's state probabilities. The levels start spread geometrically from
-    0.2 to the 99.9th percentile of ``c / m`` (``top_ratio``: so that a state can take the
-    busiest seconds)."""
-    levels = np.geomspace(0.2, max(top_ratio, 2.0), k)
-    shares = np.full(k, 1.0 / k)
-    total = float(n.sum())
-    w = np.zeros((k, c.size))
-    for _ in range(EM_ITERATIONS):
-        logp = (
-            np.log(shares)[:, None]
-            + c[None, :] * np.log(levels)[:, None]
-            - m[None, :] * levels[:, None]
-        )
-        logp -= logp.max(axis=0)
-        w = np.exp(logp)
-        w /= w.sum(axis=0)
-        wn = w * n[None, :]
-        new_shares = wn.sum(axis=1) / total
-        if new_shares.min() < 1e-9:
-            shares = new_shares
-            break
-        new = np.maximum((wn @ c) / (wn @ m), 1e-6)
-        converged = (
-            np.max(np.abs(new - levels)) < 1e-8 and np.max(np.abs(new_shares - shares)) < 1e-8
-        )
-        levels, shares = new, new_shares
-        if converged:
-            break
-    order = np.argsort(levels)
-    return levels[order], shares[order], w[order]
-
-
-def _mixture_loglik(
-    c: NDArray[np.float64],
-    log_m: NDArray[np.float64],
-    m: NDArray[np.float64],
-    n: NDArray[np.float64],
-    levels: NDArray[np.float64],
-    shares: NDArray[np.float64],
-) -> float:
-    """Log-likelihood of the mixture over the groups (the ``log c!`` terms dropped, as for the
-    Poisson's)."""
-    logp = (np.log(shares)[:, None] + c[None, :] * (log_m[None, :] + np.log(levels)[:, None])
-            - m[None, :] * levels[:, None])  # fmt: skip
-    return float(np.sum(n * np.logaddexp.reduce(logp, axis=0)))
-
-
-def _redraw_s(state: NDArray[np.int64], shares: NDArray[np.float64]) -> float:
-    """Mean time between redraws of the state, s, from how often a second keeps the state of the
-    second before: a state redrawn from the shares at rate ``1/τ`` keeps it with probability
-    ``e^(−1/τ) + (1 − e^(−1/τ)) Σ share²``. At least :data:`MIN_SOJOURN_S`."""
-    same = float(np.mean(state[1:] == state[:-1])) if state.size > 1 else 1.0
-    chance = float(np.sum(shares**2))
-    stay = (same - chance) / (1 - chance) if chance < 1 else 1.0
-    tau = -1.0 / math.log(stay) if 0 < stay < 1 else (math.inf if stay >= 1 else 0.0)
-    return float(min(max(tau, MIN_SOJOURN_S), 86_400.0))
-
-
-def _sojourns(shares: NDArray[np.float64], tau_s: float) -> tuple[float, ...]:
-    """Mean time in each state when the state is redrawn from ``shares`` every ``tau_s`` on
-    average (redrawing the same state continues it): ``τ / (1 − share)``; with jumps to another
-    state in proportion to its share, the chain then spends ``share`` of the time in each."""
-    return tuple(float(tau_s / (1.0 - p)) for p in shares)
 
 
 # =========================================================================== payloads, etc.
@@ -613,7 +443,10 @@ def fit(
         cfg = ProfileTraffic.model_validate(tuples(traffic))
         mid = src.first_hour_s + np.arange(src.per_second.size, dtype=np.float64) + 0.5
         expected = build_profile(cfg, float(src.first_hour_s)).rate_per_s(mid)
-        burst = fit_burst(src.per_second, expected)
+        burst = fit_burst(
+            src.per_second, expected, covered=src.covered_seconds(), first_hour_s=src.first_hour_s
+        )
+        notes += burst.notes
         section = burst.section()
         if section is not None:
             traffic["burst"] = section
@@ -718,19 +551,10 @@ def _section_comments(section: str, f: Fit) -> list[str]:
             "# daily levels per clock hour (mean 1): " + " ".join(f"{v:.3g}" for v in p.daily),
         ]
         if b is not None:
-            out.append(
-                f"# per-second dispersion about the fitted rate {b.dispersion:.4g} (Poisson: 1 ± "
-                f"{b.dispersion_se:.2g}); chosen: {b.chosen}"
-                + (f" (ΔBIC {b.delta_bic:,.0f})" if b.delta_bic is not None else "")
-            )
-            if b.chosen == "mmpp" and b.shares is not None and b.levels is not None:
-                out.append(
-                    "# MMPP states: levels "
-                    + ", ".join(f"{v:.3g}" for v in b.levels)
-                    + " of the rate, "
-                    + ", ".join(f"{100 * v:.1f}%" for v in b.shares)
-                    + " of the time"
-                )
+            import textwrap
+
+            for sentence in describe(b):
+                out += [f"# {t}" for t in textwrap.wrap(sentence, 96)]
         return out
     if section == "payload":
         return ["# logged sizes per route (exact values: group means of the sorted sizes)"]
@@ -797,7 +621,8 @@ def check_fit(f: Fit, *, seeds: int = 5, fidelity: str = "request") -> dict[str,
             "difference": (fitted_usd - usd) / usd if usd else None,
         }
     p99_replay = float(np.quantile(col(replay, "peak_rps"), 0.99))
-    p99_fitted = float(np.mean([np.quantile(col(r, "peak_rps"), 0.99) for r in runs]))
+    p99_runs = [float(np.quantile(col(r, "peak_rps"), 0.99)) for r in runs]
+    p99_fitted = float(np.mean(p99_runs))
     return {
         "source": f.source.path,
         "period": {"start": iso_utc(f.source.first_hour_s), "hours": f.source.hours},
@@ -811,6 +636,8 @@ def check_fit(f: Fit, *, seeds: int = 5, fidelity: str = "request") -> dict[str,
         "peak_rps_p99": {
             "replay": p99_replay,
             "fitted": p99_fitted,
+            "fitted_per_seed": p99_runs,
+            "fitted_se": float(np.std(p99_runs, ddof=1) / math.sqrt(seeds)) if seeds > 1 else None,
             "difference": (p99_fitted - p99_replay) / p99_replay if p99_replay else None,
         },
         "hourly": {
@@ -819,14 +646,7 @@ def check_fit(f: Fit, *, seeds: int = 5, fidelity: str = "request") -> dict[str,
             "replay_peak_rps": [float(x) for x in col(replay, "peak_rps")],
             "fitted_peak_rps": [float(x) for x in np.mean([col(r, "peak_rps") for r in runs], 0)],
         },
-        "burst": None
-        if f.burst is None
-        else {
-            "dispersion": f.burst.dispersion,
-            "dispersion_se": f.burst.dispersion_se,
-            "chosen": f.burst.chosen,
-            "delta_bic": f.burst.delta_bic,
-        },
+        "burst": None if f.burst is None else f.burst.doc(),
         "notes": f.notes,
     }
 
@@ -847,6 +667,7 @@ def check_lines(doc: dict[str, Any]) -> list[str]:
     lines.append(
         f"  busiest second, 99th percentile over hours: replay {p['replay']:,.1f}, fitted "
         f"{p['fitted']:,.1f}"
+        + (f" ± {p['fitted_se']:,.1f}" if p.get("fitted_se") is not None else "")
         + (f" ({100 * p['difference']:+.1f}%)" if p["difference"] is not None else "")
     )
     return lines
@@ -891,15 +712,7 @@ def summary_lines(f: Fit) -> list[str]:
         + (f" × trend {100 * p.growth_per_month:+.2f}%/month" if p.growth_per_month else ""),
     ]
     if b is not None:
-        lines.append(
-            f"  per-second dispersion {b.dispersion:.4g} (Poisson 1 ± {b.dispersion_se:.2g}): "
-            + (
-                f"MMPP, levels {'/'.join(f'{v:.3g}' for v in b.levels or ())}, mean times "
-                f"{'/'.join(f'{v:.3g}' for v in b.sojourn_s or ())} s"
-                if b.chosen == "mmpp" and b.levels and b.sojourn_s
-                else "Poisson"
-            )
-        )
+        lines += [f"  burst: {sentence}" for sentence in describe(b)]
     for key in ("payload", "connections", "backend"):
         if key in f.data:
             lines.append(f"  {key}: fitted from the source")
