@@ -254,7 +254,7 @@ def test_period_totals_are_the_timelines_sums() -> None:
         "cloudfront.origins=[]",
         "account.other_monthly_usage.rest_requests=332.99e6",  # REST's 333 M boundary: crossed
         "account.other_monthly_usage.lambda_gb_seconds=350000",
-        "engine.fidelity=\"aggregate\"",
+        'engine.fidelity="aggregate"',
     )
     facts = sim.simulate(scenario)
     book = price_book_for(scenario)

@@ -271,12 +271,12 @@ def test_a_sweep_point_is_what_sim_run_summarises() -> None:
 
     overrides = (
         "scenario.start=2026-11-30T12:00:00Z",  # 36 hours: two calendar months
-        "scenario.duration=\"36h\"",
+        'scenario.duration="36h"',
         "lambda_url.enabled=false",
         "cloudfront.origins=[]",
         "account.other_monthly_usage.lambda_gb_seconds=399000",  # the free 400,000 run out
         "account.other_monthly_usage.lambda_requests=999000",
-        "engine.fidelity=\"aggregate\"",
+        'engine.fidelity="aggregate"',
     )
     plan = plan_sweep(SEED, "traffic.requests_per_day=1e5:1e7:3:log", overrides)
     result = run_sweep(plan)

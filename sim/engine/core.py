@@ -238,21 +238,21 @@ def generate(ctx: Context, src: SourceBatch) -> Batch:
         ends[w.opens] = w.conn_end_epoch_s - origin
         ends = ends[order][opens]
         counts = np.bincount(second, minlength=b - a).astype(np.int64)
-        conns = Connections(new=opens, start_s=arrival[opens], end_s=ends)
+        logged = Connections(new=opens, start_s=arrival[opens], end_s=ends)
         if w.carried_start_epoch_s is not None and w.carried_end_epoch_s is not None:
-            conns = replace(
-                conns,
+            logged = replace(
+                logged,
                 carried_start_s=w.carried_start_epoch_s - origin,
                 carried_end_s=w.carried_end_epoch_s - origin,
             )
         if w.opened_start_epoch_s is not None and w.opened_end_epoch_s is not None:
-            conns = replace(
-                conns,
-                start_s=np.concatenate([conns.start_s, w.opened_start_epoch_s - origin]),
-                end_s=np.concatenate([conns.end_s, w.opened_end_epoch_s - origin]),
+            logged = replace(
+                logged,
+                start_s=np.concatenate([logged.start_s, w.opened_start_epoch_s - origin]),
+                end_s=np.concatenate([logged.end_s, w.opened_end_epoch_s - origin]),
             )
         given = {
-            "connections": conns,
+            "connections": logged,
             "request_bytes": _reorder(w.request_bytes, order),
             "response_bytes": _reorder(w.response_bytes, order),
             "duration_ms": _reorder(w.duration_ms, order),
