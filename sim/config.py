@@ -552,6 +552,10 @@ class AccountSection(_Model):
         return value
 
 
+#: Longest warm-up before the period (``engine.warmup_s``): a week.
+MAX_WARMUP_S = 7 * 86_400
+
+
 class EngineSection(_Model):
     """How the simulation runs."""
 
@@ -562,6 +566,18 @@ class EngineSection(_Model):
     )
     batch_s: int = Field(
         default=3600, ge=1, le=3600, description="Seconds of traffic per batch (divides 3600)."
+    )
+    warmup_s: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_WARMUP_S,
+        description="Seconds simulated before the period and not billed: the period starts with "
+        "what that traffic left (connections open, caches, the token bucket, Lambda executions "
+        "in flight, CloudFront's pooled connections), as AWS's steady-state examples assume. "
+        "A replay plays its trace or logs from that earlier time. request fidelity simulates "
+        "it; aggregate takes per_connection's connections opened in it, in expectation (its "
+        "caches and concurrency are stationary already); reference refuses it. 0: none "
+        "(per_connection's start = 'steady_state' then stands in for the connections).",
     )
 
     @field_validator("batch_s")
@@ -1011,8 +1027,37 @@ def access_log_problems(scenario: Scenario, fidelity: str | None = None) -> list
     return problems
 
 
+def engine_problems(scenario: Scenario, fidelity: str | None = None) -> list[tuple[str, str]]:
+    """What keeps ``scenario`` from running at ``fidelity`` (default: its engine's): an
+    access-log replay's needs (:func:`access_log_problems`) and the warm-up's."""
+    problems = access_log_problems(scenario, fidelity)
+    used = fidelity or scenario.engine.fidelity
+    if scenario.engine.warmup_s and used == "reference":
+        problems.append(
+            (
+                "engine.warmup_s",
+                "reference fidelity starts its processes with the period: set warmup_s = 0 or "
+                "use 'request' fidelity, which simulates the warm-up",
+            )
+        )
+    if (
+        scenario.engine.warmup_s
+        and used == "aggregate"
+        and scenario.connections.model == "sessions"
+    ):
+        problems.append(
+            (
+                "engine.warmup_s",
+                "aggregate fidelity's warm-up gives per_connection's connections open at the "
+                "start; sessions start with the period there: use 'request' fidelity, which "
+                "simulates the warm-up's sessions, or warmup_s = 0",
+            )
+        )
+    return problems
+
+
 def _check_access_log(scenario: Scenario, source: str) -> None:
-    problems = access_log_problems(scenario)
+    problems = engine_problems(scenario)
     if problems:
         raise ConfigError(source, problems)
 

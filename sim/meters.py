@@ -452,11 +452,16 @@ class HourlyMeter:
 
     def facts(self, batch: Batch) -> BatchFacts:
         """One batch's share of the facts (the batch lies inside one clock hour), without adding
-        it: what a worker process sends back (:mod:`sim.engine.workers`)."""
+        it: what a worker process sends back (:mod:`sim.engine.workers`).
+
+        A warm-up batch (before the period's start: :class:`~sim.engine.core.Horizon`) counts
+        nothing but the open time of its connections after the start."""
         h = batch.start_s // SECONDS_PER_HOUR
+        period_s = self.horizon.start_s
+        warm = batch.end_s <= period_s
         counters: dict[str, int] = {}
         done: dict[tuple[int, int], int] = {}  # facts that sum the same values over the same mask
-        for name, c in contributions(batch, self.paths, self.flags).items():
+        for name, c in ({} if warm else contributions(batch, self.paths, self.flags)).items():
             key = (id(c.mask), id(c.value))
             if key not in done:
                 done[key] = c.total(batch.n)
@@ -464,32 +469,35 @@ class HourlyMeter:
         peaks = {
             f"{name}_peak_concurrency": float(per_second.max())
             for name, per_second in batch.concurrency.items()
-            if per_second.size
+            if per_second.size and not warm
         }
         facts = BatchFacts(
             int(h),
             int(batch.end_s),
             counters,
-            int(batch.counts.max()) if batch.counts.size else 0,
+            int(batch.counts.max()) if batch.counts.size and not warm else 0,
             peaks,
         )
         if batch.connections is not None:
             conns = batch.connections
-            facts.counters["new_connections"] = int(conns.start_s.size)
+            if not warm:
+                facts.counters["new_connections"] = int(conns.start_s.size)
             starts, ends = conns.start_s, conns.end_s
             if conns.carried_start_s is not None and conns.carried_end_s is not None:
                 # more open time of connections opened in earlier batches (a replayed log's)
                 starts = np.concatenate([starts, conns.carried_start_s])
                 ends = np.concatenate([ends, conns.carried_end_s])
-            if starts.size:
-                end = np.minimum(ends, self.horizon.end_s)
+            # only the open time inside the period is metered
+            starts = np.maximum(starts, float(period_s))
+            end = np.minimum(ends, self.horizon.end_s)
+            if starts.size and bool((end > starts).any()):
                 first = min(
-                    int(batch.start_s // SECONDS_PER_MINUTE),
-                    int(max(float(starts.min()), 0.0) // SECONDS_PER_MINUTE),
+                    int(max(batch.start_s, period_s) // SECONDS_PER_MINUTE),
+                    int(float(starts.min()) // SECONDS_PER_MINUTE),
                 )
                 last = min(int(np.ceil(float(end.max()) / SECONDS_PER_MINUTE)), self._minutes)
                 acc = np.zeros(max(last - first, 1))
-                add_interval_seconds(acc, SECONDS_PER_MINUTE, np.maximum(starts, 0.0), end, first)
+                add_interval_seconds(acc, SECONDS_PER_MINUTE, starts, end, first)
                 facts.first_minute, facts.connection_s_per_min = first, acc
         return facts
 
@@ -555,6 +563,9 @@ class HourlyMeter:
 
     def table(self) -> pa.Table:
         """The meter table of facts, one row per clock hour, columns as :func:`fact_columns`."""
+        return self._table().slice(self.horizon.first_hour)  # without the warm-up's hours
+
+    def _table(self) -> pa.Table:
         hz = self.horizon
         c = self._c
         n = hz.n_hours
@@ -568,7 +579,7 @@ class HourlyMeter:
                 (hz.origin_epoch_s + hour_start) * 1_000_000, pa.timestamp("us", tz="UTC")
             ),
             "hour_s": hour_s,
-            "mean_rps": c["requests"] / hour_s,
+            "mean_rps": c["requests"] / np.maximum(hour_s, 1),  # warm-up rows (<= 0) are cut
             "active_connections": per_min.mean(axis=1),
             "peak_active_connections": per_min.max(axis=1),
             "connection_minutes": per_min.sum(axis=1),

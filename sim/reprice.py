@@ -68,6 +68,25 @@ def _pricing_only(field: str) -> bool:
     return any(field == p or field.startswith(p + ".") for p in PRICING_ONLY)
 
 
+def _is_default(field: str, value: Any) -> bool:
+    """Whether ``value`` is the default of the plain section field ``field`` (``engine.warmup_s``),
+    as JSON holds it: a meter table stored before the field existed was metered as its default."""
+    from pydantic import BaseModel
+
+    model: Any = Scenario
+    *sections, name = field.split(".")
+    for part in sections:
+        info = model.model_fields.get(part) if isinstance(model, type) else None
+        model = info.annotation if info is not None else None
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return False  # a union or a table: not a plain field
+    info = model.model_fields.get(name)
+    if info is None or info.is_required():
+        return False
+    default = info.get_default(call_default_factory=True)
+    return not isinstance(default, BaseModel) and bool(default == value)
+
+
 def metering_differences(
     metered: Mapping[str, Any], scenario: Scenario
 ) -> list[tuple[str, Any, Any]]:
@@ -78,6 +97,8 @@ def metering_differences(
     for field in sorted(set(old) | set(new)):
         if _pricing_only(field):
             continue
+        if field not in old and _is_default(field, new.get(field)):
+            continue  # a setting added since the run was stored, at its default: what it did
         if old.get(field) != new.get(field):
             out.append((field, old.get(field), new.get(field)))
     return out

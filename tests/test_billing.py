@@ -666,6 +666,7 @@ def test_repricing_equals_a_fresh_run(change: list[str], stored_run: Path, tmp_p
         "scenario.seed=99",
         "engine.fidelity='aggregate'",
         "engine.batch_s=60",
+        "engine.warmup_s=60",
         "cloudfront.edge_locations=3",
         "cloudfront.cache.enabled=true",
     ],
@@ -678,6 +679,19 @@ def test_repricing_refuses_what_changes_the_meters(change: str, stored_run: Path
     field = change.split("=")[0]
     assert any(f.startswith(field) for f, _ in exc.value.problems)
     assert "changes what is metered" in str(exc.value)
+
+
+def test_a_run_stored_before_a_setting_existed_reprices_at_its_default() -> None:
+    """A meter table stored by a version without ``engine.warmup_s`` was metered without a
+    warm-up: its default (0) is no change; another value is."""
+    from sim.reprice import metering_differences
+
+    s = scenario_with(*REPRICE_BASE)
+    stored = s.model_dump(mode="json")
+    del stored["engine"]["warmup_s"]
+    assert metering_differences(stored, s) == []
+    warm = scenario_with(*REPRICE_BASE, "engine.warmup_s=60")
+    assert metering_differences(stored, warm) == [("engine.warmup_s", None, 60)]
 
 
 def test_the_reprice_command(stored_run: Path, tmp_path: Path) -> None:

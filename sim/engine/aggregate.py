@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -159,6 +159,8 @@ def _expected_open_at_start(
     rates = rates_before_start(scenario, horizon)
     if rates is None or not isinstance(connections, PerConnection):
         return
+    if scenario.engine.warmup_s:  # the warm-up's connections (rates over it alone)
+        connections = replace(connections, steady_start=True)
     seconds = min(connections.warm_span_s(), horizon.end_s - horizon.start_s)
     per_second = connections.expected_open_after_start(rates, seconds)
     minute = (horizon.start_s + np.arange(seconds)) // SECONDS_PER_MINUTE

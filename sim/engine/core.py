@@ -43,27 +43,54 @@ ProgressCallback = Callable[[float], None]
 
 @dataclass(frozen=True)
 class Horizon:
-    """The simulated period in engine time: seconds from ``origin_epoch_s``, the hour the start is in."""
+    """The simulated period in engine time: seconds from ``origin_epoch_s``, the hour the start is in
+    (the hour the warm-up starts in when there is one).
+
+    ``warmup_s`` seconds before ``start_s`` are simulated and not billed (``engine.warmup_s``):
+    their batches carry the state into the period (connections still open, caches, the token bucket,
+    Lambda executions in flight, CloudFront's pool) and meter only the open time of their
+    connections after the start; the meter table starts with the start's hour."""
 
     origin_epoch_s: int
     start_s: int
     end_s: int
+    warmup_s: int = 0
 
     @classmethod
-    def of(cls, scenario: Scenario) -> Horizon:
+    def of(cls, scenario: Scenario, *, warmup: bool = False) -> Horizon:
+        """The scenario's period; with ``warmup``, preceded by its ``engine.warmup_s``."""
         start = int(scenario.scenario.start.timestamp())
-        origin = start - start % SECONDS_PER_HOUR
-        return cls(origin, start - origin, start - origin + scenario.scenario.duration_s)
+        warm = scenario.engine.warmup_s if warmup else 0
+        origin = (start - warm) - (start - warm) % SECONDS_PER_HOUR
+        return cls(origin, start - origin, start - origin + scenario.scenario.duration_s, warm)
 
     @property
     def n_hours(self) -> int:
-        """Clock hours the period touches (a partial hour counts)."""
+        """Clock hours the simulation touches (a partial hour counts; warm-up hours too)."""
         return math.ceil(self.end_s / SECONDS_PER_HOUR)
 
+    @property
+    def first_hour(self) -> int:
+        """The index of the period's first clock hour (after the warm-up's hours)."""
+        return self.start_s // SECONDS_PER_HOUR
+
+    @property
+    def simulated_from_s(self) -> int:
+        """Where the simulation starts: the warm-up's start, else the period's."""
+        return self.start_s - self.warmup_s
+
     def batches(self, batch_s: int) -> list[tuple[int, int]]:
-        """``[a, b)`` windows of at most ``batch_s`` seconds, never straddling a clock hour."""
-        edges = range(self.start_s - self.start_s % batch_s, self.end_s, batch_s)
-        return [(max(a, self.start_s), min(a + batch_s, self.end_s)) for a in edges]
+        """``[a, b)`` windows of at most ``batch_s`` seconds from the warm-up's start, never
+        straddling a clock hour or the period's start."""
+        lo = self.simulated_from_s
+        out: list[tuple[int, int]] = []
+        for a in range(lo - lo % batch_s, self.end_s, batch_s):
+            x, y = max(a, lo), min(a + batch_s, self.end_s)
+            if x < self.start_s < y:
+                out += [(x, self.start_s), (self.start_s, y)]
+            else:
+                out.append((x, y))
+        return out
 
 
 @dataclass(frozen=True)
@@ -115,15 +142,22 @@ def rates_before_start(scenario: Scenario, horizon: Horizon) -> NDArray[np.float
     """Expected requests per second in each second before the period's start (``[0]`` the last
     one) as far back as a connection open at the start can have been opened; None when the
     connections start empty (``connections.start = "empty"``, or sessions, which start with the
-    period). A replay's rates before its first second are unknown: those after it stand in."""
+    period). A replay's rates before its first second are unknown: those after it stand in.
+
+    With a warm-up (``engine.warmup_s``, which ``aggregate`` fidelity takes in expectation
+    through these rates), the connections open at the start are those opened during it: the
+    rates go back no further than its start, and a replay's are the trace's own there (none
+    before the trace's first second)."""
     from sim.traffic.connections import PerConnection
 
     model = build_connection_model(scenario.connections)
-    if not isinstance(model, PerConnection) or not model.steady_start:
+    warmup = scenario.engine.warmup_s
+    if not isinstance(model, PerConnection) or not (model.steady_start or warmup):
         return None
-    x = np.arange(model.warm_span_s(), dtype=np.float64)
+    reach = replace(model, steady_start=True).warm_span_s()
+    x = np.arange(min(reach, warmup) if warmup else reach, dtype=np.float64)
     start = float(horizon.origin_epoch_s + horizon.start_s)
-    if scenario.traffic.model == "replay":
+    if scenario.traffic.model == "replay" and not warmup:
         span = float(horizon.end_s - horizon.start_s)
         mid = start + np.minimum(x, span - 1.0) + 0.5
     else:
@@ -619,8 +653,9 @@ def run_request(
     rngs = streams(seq)
     ctx = Context(scenario, horizon, seq)
     meter = ctx.meter
-    meter.open_at_start(connections_at_start(scenario, horizon, rngs["start"]))
-    span = horizon.end_s - horizon.start_s
+    if not horizon.warmup_s:  # else the warm-up's connections are those open at the start
+        meter.open_at_start(connections_at_start(scenario, horizon, rngs["start"]))
+    span = horizon.end_s - horizon.simulated_from_s
     if workers > 1:
         from sim.engine.workers import run_parallel
 
@@ -630,7 +665,7 @@ def run_request(
     for facts in facts_in_order:
         meter.merge(facts)
         if progress is not None:
-            progress((facts.end_s - horizon.start_s) / span)
+            progress((facts.end_s - horizon.simulated_from_s) / span)
     return meter.table()
 
 
@@ -638,7 +673,7 @@ def batch_facts(ctx: Context, batch: Batch) -> Any:
     """The meters' share of one batch that went through the ordered state (with CloudFront's
     pooled connections of the batch: :meth:`sim.engine.edge.PoolStep.facts`)."""
     facts = ctx.meter.facts(with_concurrency(ctx, batch))
-    if batch.pool_step is not None:
+    if batch.pool_step is not None and batch.end_s > ctx.horizon.start_s:  # not a warm-up's
         new, connection_s = batch.pool_step.facts(*ctx.meter.forwarded(batch))
         facts.pool_new, facts.pool_connection_s = new, connection_s
     return facts

@@ -79,14 +79,15 @@ def simulate(
     root = scenario.scenario.seed if seed is None else seed
     seq = run_seed_sequence(root, run_index)
     used = fidelity or scenario.engine.fidelity
-    if scenario.traffic.model == "access_log":
-        from sim.config import access_log_problems
+    if scenario.traffic.model == "access_log" or scenario.engine.warmup_s:
+        from sim.config import engine_problems
         from sim.errors import ConfigError
 
-        problems = access_log_problems(scenario, used)
+        problems = engine_problems(scenario, used)
         if problems:
             raise ConfigError(f"scenario {scenario.scenario.name!r}", problems)
-    table = FIDELITIES[used](scenario, Horizon.of(scenario), seq, progress, workers)
+    horizon = Horizon.of(scenario, warmup=used == "request")
+    table = FIDELITIES[used](scenario, horizon, seq, progress, workers)
     return stamp_metering(table, scenario, root, run_index, used)
 
 

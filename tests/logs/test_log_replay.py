@@ -53,7 +53,7 @@ def write_table(tmp_path: Path, raw: pa.Table) -> Path:
     return path
 
 
-def scenario(path: Path, start: str, hours: float, **traffic: Any) -> Any:
+def scenario(path: Path, start: str, hours: float, warmup_s: int = 0, **traffic: Any) -> Any:
     if "begin" in traffic:
         traffic["begin"] = datetime.fromisoformat(traffic["begin"])
     data = {
@@ -67,7 +67,7 @@ def scenario(path: Path, start: str, hours: float, **traffic: Any) -> Any:
         "backend": {"duration": {"model": "fixed", "ms": 40.0}},
         "connections": {"model": "per_connection", "requests_per_connection": 1, "lifetime_s": 5,
                         "lifetime_distribution": "fixed"},
-        "engine": {"fidelity": "request"},
+        "engine": {"fidelity": "request", "warmup_s": warmup_s},
     }  # fmt: skip
     return scenario_from_dict(data, "<test>")
 
@@ -165,6 +165,21 @@ def test_a_period_inside_the_log_shifted_to_another_date(tmp_path: Path) -> None
     got = replayed(s)
     assert_meters(got, want)
     assert got["requests"][0] < 20_000 / 2  # the hours around it did not play
+
+
+def test_a_warm_up_plays_the_logs_before_the_period(tmp_path: Path) -> None:
+    """Logged hours 1 and 2 after a warm-up over hour 0: the meters are the logs' for those hours
+    (the connections open at 01:00 are open, not new); without the warm-up, the same (the logs
+    say which were open). A replay plays its logs from ``begin``, the warm-up from before it."""
+    raw = raw_log(np.random.default_rng(4), 30_000, 3.0, 500)
+    path = write_table(tmp_path, raw)
+    want = hourly_reference(raw, T0 + HOUR, 2, 0.0, 40.0)
+    begin = "2025-12-01T01:00:00Z"
+    warm = replayed(scenario(path, "2025-12-01T01:00:00Z", 2, warmup_s=3600, begin=begin))
+    assert_meters(warm, want)
+    cold = replayed(scenario(path, "2025-12-01T01:00:00Z", 2, begin=begin))
+    assert_meters(cold, want)
+    assert warm["requests"].sum() < 30_000 * 0.7  # hour 0 played but was not billed
 
 
 def test_requests_without_a_logged_connection_take_the_model(tmp_path: Path) -> None:
