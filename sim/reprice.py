@@ -73,13 +73,14 @@ def _is_default(field: str, value: Any) -> bool:
     as JSON holds it: a meter table stored before the field existed was metered as its default."""
     from pydantic import BaseModel
 
-    model: Any = Scenario
+    model: type[BaseModel] = Scenario
     *sections, name = field.split(".")
     for part in sections:
-        info = model.model_fields.get(part) if isinstance(model, type) else None
-        model = info.annotation if info is not None else None
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        section = model.model_fields.get(part)
+        annotation = section.annotation if section is not None else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return False  # a union or a table: not a plain field
+        model = annotation
     info = model.model_fields.get(name)
     if info is None or info.is_required():
         return False
