@@ -832,6 +832,12 @@ IDLE_TIMEOUT_OPTION = click.option(
     "last response.",
 )
 
+CONNECTION_LOGS_OPTION = click.option(
+    "--connection-logs",
+    default="",
+    help="ALB connection logs (a file, directory or glob) read beside the access logs: each "
+    "connection attempt opens a connection.",
+)
 REORDER_WINDOW_OPTION = click.option(
     "--reorder-window",
     "reorder_window",
@@ -921,12 +927,7 @@ def logs_convert(
 @_log_options
 @IDLE_TIMEOUT_OPTION
 @REORDER_WINDOW_OPTION
-@click.option(
-    "--connection-logs",
-    default="",
-    help="ALB connection logs (a file, directory or glob) read beside the access logs: each "
-    "connection attempt opens a connection.",
-)
+@CONNECTION_LOGS_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def logs_summary(
     source: str,
@@ -964,6 +965,8 @@ def logs_summary(
 )
 @_log_options
 @IDLE_TIMEOUT_OPTION
+@REORDER_WINDOW_OPTION
+@CONNECTION_LOGS_OPTION
 @click.option(
     "--rules", type=click.IntRange(0, 1000), default=10, show_default=True,
     help="Rules evaluated per request (alb.rules_processed).",
@@ -982,6 +985,8 @@ def logs_check(
     log_format: str,
     max_malformed: float,
     idle_timeout: float,
+    reorder_window: float,
+    connection_logs: str,
     rules: int,
     targets: str,
     as_json: bool,
@@ -1000,6 +1005,8 @@ def logs_check(
         rules_processed=rules,
         lambda_target=targets == "lambda",
         max_malformed_share=max_malformed,
+        reorder_window_s=reorder_window,
+        connection_logs=connection_logs,
     )
     doc = compare(meters, hours, cloudwatch)
     if as_json:

@@ -272,14 +272,18 @@ def replay_meters(
     rules_processed: int,
     lambda_target: bool,
     max_malformed_share: float,
+    reorder_window_s: float = 300.0,
+    connection_logs: str = "",
 ) -> tuple[dict[str, NDArray[np.float64]], NDArray[np.float64]]:
-    """The ALB's hourly meters on the logged requests, over the clock hours they span."""
+    """The ALB's hourly meters on the logged requests, over the clock hours they span (with
+    ``connection_logs``, new connections from the ALB's connection logs)."""
     from sim.config import scenario_from_dict
     from sim.engine import simulate
     from sim.logs.source import SourceOptions, log_index
     from sim.pricing.derive import derive_columns
 
-    log = log_index(SourceOptions(source, fmt, max_malformed_share))
+    opts = SourceOptions(source, fmt, max_malformed_share, (), reorder_window_s, connection_logs)
+    log = log_index(opts)
     first = math.floor(log.first_s / SECONDS_PER_HOUR) * SECONDS_PER_HOUR
     last = math.floor(log.last_s / SECONDS_PER_HOUR) * SECONDS_PER_HOUR + SECONDS_PER_HOUR
     data = {
@@ -295,6 +299,8 @@ def replay_meters(
             "format": fmt,
             "idle_timeout_s": idle_timeout_s,
             "max_malformed_share": max_malformed_share,
+            "reorder_window_s": reorder_window_s,
+            **({"connection_logs": connection_logs} if connection_logs else {}),
         },
         "alb": {
             "rules_processed": rules_processed,

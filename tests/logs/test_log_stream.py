@@ -423,3 +423,12 @@ def test_connection_logs_give_the_new_connections_exactly(tmp_path: Path) -> Non
     assert doc["connections"]["attempts"] == n_conn
     assert doc["connections"]["opened_by_requests"] == 0
     assert doc["connections"]["connections"] == n_conn
+    # sim logs check replays the same meters with the connection logs
+    from sim.logs.check import replay_meters
+
+    meters, _ = replay_meters(
+        str(tmp_path / "access"), "alb", idle_timeout_s=IDLE, rules_processed=10,
+        lambda_target=True, max_malformed_share=0.001, connection_logs=str(tmp_path / "conn"),
+    )  # fmt: skip
+    np.testing.assert_array_equal(meters["new_connections"], got["new_connections"])
+    np.testing.assert_allclose(meters["active_connections"], got["active_connections"], rtol=1e-12)
