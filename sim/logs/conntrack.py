@@ -24,6 +24,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
+from sim.logs.requests import segmented_running_max
+
 FloatArray = NDArray[np.float64]
 
 
@@ -90,7 +92,7 @@ class ConnectionTracker:
             first = np.ones(s.size, dtype=np.bool_)
             first[1:] = s[1:] != s[:-1]
             seg = np.cumsum(first) - 1
-            run_max = _segmented_running_max(d, seg)
+            run_max = segmented_running_max(d, seg)
             prev = np.empty_like(run_max)
             prev[0] = -np.inf
             prev[1:] = np.where(first[1:], -np.inf, run_max[:-1])
@@ -180,19 +182,3 @@ class ConnectionTracker:
         self.keys = None
         self.last_done_s = self.opened_s = self.reported_s = _empty()
         return out
-
-
-def _segmented_running_max(x: FloatArray, seg: NDArray[np.int64]) -> FloatArray:
-    """Running maximum of ``x`` restarting at each new value of the non-decreasing ``seg``: a
-    doubling scan, exact, ``⌈log₂ L⌉`` vectorised passes for segments of at most ``L`` entries."""
-    m = np.array(x, dtype=np.float64, copy=True)
-    if m.size < 2:
-        return m
-    starts = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]])
-    longest = int(np.max(np.diff(np.r_[starts, m.size])))
-    k = 1
-    while k < longest:
-        same = seg[k:] == seg[:-k]
-        m[k:] = np.where(same, np.maximum(m[k:], m[:-k]), m[k:])
-        k *= 2
-    return m

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import secrets
 from collections.abc import Mapping
@@ -181,48 +182,73 @@ def normalize(raw: pa.Table, *, salt: bytes | None = None, whole_seconds: bool =
 
 
 def check_table(table: pa.Table, path: str) -> pa.Table:
-    """A stored request table, checked: its columns and types, times finite and sorted, sizes and
-    durations not negative."""
-    names = table.column_names
-    missing = [f.name for f in TABLE_SCHEMA if f.name not in names]
-    if missing:
-        raise TraceError(
-            f"{path}: not a request table: no column {missing[0]!r} (a request table is what "
-            f"'sim logs convert' writes; columns: {', '.join(f.name for f in TABLE_SCHEMA)})"
-        )
-    columns = []
-    for f in TABLE_SCHEMA:
-        try:
-            columns.append(table.column(f.name).cast(f.type))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            raise TraceError(
-                f"{path}: column {f.name} is {table.schema.field(f.name).type}, expected "
-                f"{f.type} ({exc})"
-            ) from None
-    table = pa.Table.from_arrays(columns, schema=TABLE_SCHEMA)
+    """A stored request table, checked whole (:class:`TableCheck`): its columns and types, times
+    finite and sorted, sizes and durations within :data:`LIMITS`; not empty."""
+    check = TableCheck(path)
+    check.schema(table.schema)
     if table.num_rows == 0:
         raise TraceError(f"{path}: holds no requests")
-    t = table.column("time_s").to_numpy()
-    bad = np.flatnonzero(~np.isfinite(t))
-    if bad.size:
-        raise TraceError(f"{path}, row {bad[0] + 1}: time_s is not a finite number")
-    back = np.flatnonzero(np.diff(t) < 0)
-    if back.size:
-        raise TraceError(
-            f"{path}, row {back[0] + 2}: time_s goes back in time (a request table is sorted "
-            "by arrival)"
-        )
-    for name, most in LIMITS.items():
-        values = np.asarray(
-            pc.fill_null(table.column(name), 0).to_numpy(zero_copy_only=False), dtype=np.float64
-        )
-        bad = np.flatnonzero(~np.isfinite(values) | (values < 0) | (values > most))
-        if bad.size:
+    return check.batch(table)
+
+
+def _filled_float(col: Any) -> NDArray[np.float64]:
+    """A column as float64, nulls as 0."""
+    return np.asarray(pc.fill_null(col, 0).to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+class TableCheck:
+    """The checks of a request table, batch by batch: its columns and types, times finite and
+    sorted (across batches too), sizes and durations within :data:`LIMITS`."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.rows = 0
+        self.last_s = -math.inf
+
+    def schema(self, schema: pa.Schema) -> None:
+        names = schema.names
+        missing = [f.name for f in TABLE_SCHEMA if f.name not in names]
+        if missing:
             raise TraceError(
-                f"{path}, row {bad[0] + 1}: {name} is {values[bad[0]]!r}, expected a finite "
-                f"number from 0 to {most:,.0f} (or null: unknown)"
+                f"{self.path}: not a request table: no column {missing[0]!r} (a request table "
+                f"is what 'sim logs convert' writes; columns: "
+                f"{', '.join(f.name for f in TABLE_SCHEMA)})"
             )
-    return table
+
+    def batch(self, table: pa.Table) -> pa.Table:
+        path, base = self.path, self.rows
+        columns = []
+        for f in TABLE_SCHEMA:
+            try:
+                columns.append(table.column(f.name).cast(f.type))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise TraceError(
+                    f"{path}: column {f.name} is {table.schema.field(f.name).type}, expected "
+                    f"{f.type} ({exc})"
+                ) from None
+        table = pa.Table.from_arrays(columns, schema=TABLE_SCHEMA)
+        t = np.asarray(table.column("time_s").to_numpy(), dtype=np.float64)
+        bad = np.flatnonzero(~np.isfinite(t))
+        if bad.size:
+            raise TraceError(f"{path}, row {base + bad[0] + 1}: time_s is not a finite number")
+        back = np.flatnonzero(np.diff(np.r_[self.last_s, t]) < 0)
+        if back.size:
+            raise TraceError(
+                f"{path}, row {base + back[0] + 1}: time_s goes back in time (a request table "
+                "is sorted by arrival)"
+            )
+        for name, most in LIMITS.items():
+            values = _filled_float(table.column(name))
+            bad = np.flatnonzero(~np.isfinite(values) | (values < 0) | (values > most))
+            if bad.size:
+                raise TraceError(
+                    f"{path}, row {base + bad[0] + 1}: {name} is {values[bad[0]]!r}, expected a "
+                    f"finite number from 0 to {most:,.0f} (or null: unknown)"
+                )
+        self.rows += table.num_rows
+        if t.size:
+            self.last_s = float(t[-1])
+        return table
 
 
 def load_requests(
@@ -408,7 +434,7 @@ def connection_spans(log: RequestLog, idle_timeout_s: float) -> ConnectionSpans:
         first = np.ones(order.size, dtype=np.bool_)
         first[1:] = c[1:] != c[:-1]
         seg = np.cumsum(first) - 1
-        run_max = _segmented_running_max(d, seg)
+        run_max = segmented_running_max(d, seg)
         new = first.copy()
         new[1:] |= a[1:] > run_max[:-1] + idle_timeout_s
         last_done = np.maximum.reduceat(d, np.flatnonzero(new))  # each connection's latest end
@@ -417,7 +443,7 @@ def connection_spans(log: RequestLog, idle_timeout_s: float) -> ConnectionSpans:
     return ConnectionSpans(opens, end[opens], known)
 
 
-def _segmented_running_max(x: NDArray[np.float64], seg: NDArray[np.int64]) -> NDArray[np.float64]:
+def segmented_running_max(x: NDArray[np.float64], seg: NDArray[np.int64]) -> NDArray[np.float64]:
     """Running maximum of ``x`` restarting at each new value of the non-decreasing ``seg``: a
     doubling scan, exact, ``⌈log₂ L⌉`` vectorised passes for segments of at most ``L`` entries."""
     m = np.array(x, dtype=np.float64, copy=True)

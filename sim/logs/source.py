@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from sim.errors import TraceError
-from sim.logs.requests import LIMITS, SOURCE_KEY, TABLE_SCHEMA, _version, is_table
+from sim.logs.requests import SOURCE_KEY, TableCheck, _version, is_table
 from sim.logs.stream import REORDER_WINDOW_S, LogStream
 
 #: The longest span of logs a replay indexes (its per-second counts take 4 bytes a second).
@@ -301,61 +301,6 @@ def table_source(path: str) -> dict[str, Any]:
     meta.update(pf.schema_arrow.metadata or {})
     raw = meta.get(SOURCE_KEY)
     return dict(json.loads(raw)) if raw else {"format": "requests"}
-
-
-class TableCheck:
-    """The checks of a request table, batch by batch: its columns and types, times finite and
-    sorted (across batches too), sizes and durations within :data:`LIMITS`."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.rows = 0
-        self.last_s = -math.inf
-
-    def schema(self, schema: pa.Schema) -> None:
-        names = schema.names
-        missing = [f.name for f in TABLE_SCHEMA if f.name not in names]
-        if missing:
-            raise TraceError(
-                f"{self.path}: not a request table: no column {missing[0]!r} (a request table "
-                f"is what 'sim logs convert' writes; columns: "
-                f"{', '.join(f.name for f in TABLE_SCHEMA)})"
-            )
-
-    def batch(self, table: pa.Table) -> pa.Table:
-        path, base = self.path, self.rows
-        columns = []
-        for f in TABLE_SCHEMA:
-            try:
-                columns.append(table.column(f.name).cast(f.type))
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                raise TraceError(
-                    f"{path}: column {f.name} is {table.schema.field(f.name).type}, expected "
-                    f"{f.type} ({exc})"
-                ) from None
-        table = pa.Table.from_arrays(columns, schema=TABLE_SCHEMA)
-        t = np.asarray(table.column("time_s").to_numpy(), dtype=np.float64)
-        bad = np.flatnonzero(~np.isfinite(t))
-        if bad.size:
-            raise TraceError(f"{path}, row {base + bad[0] + 1}: time_s is not a finite number")
-        back = np.flatnonzero(np.diff(np.r_[self.last_s, t]) < 0)
-        if back.size:
-            raise TraceError(
-                f"{path}, row {base + back[0] + 1}: time_s goes back in time (a request table "
-                "is sorted by arrival)"
-            )
-        for name, most in LIMITS.items():
-            values = _filled(table.column(name), 0, np.float64)
-            bad = np.flatnonzero(~np.isfinite(values) | (values < 0) | (values > most))
-            if bad.size:
-                raise TraceError(
-                    f"{path}, row {base + bad[0] + 1}: {name} is {values[bad[0]]!r}, expected a "
-                    f"finite number from 0 to {most:,.0f} (or null: unknown)"
-                )
-        self.rows += table.num_rows
-        if t.size:
-            self.last_s = float(t[-1])
-        return table
 
 
 @dataclass(frozen=True, eq=False)
