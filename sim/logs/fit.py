@@ -7,8 +7,11 @@ What is fitted, and how (each stated in the scenario it writes):
   trend``, fitted to the hourly counts by alternating means (the shape of a multiplicative model);
   the 24 daily levels are the nodes of sim's piecewise-linear daily shape, solved so that each
   clock hour's mean of the interpolated curve is the fitted level (the circulant system
-  ``(v[h−1] + 6 v[h] + v[h+1]) / 8 = level[h]``); a weekly shape (7 levels) from 14 days of data,
-  and a compound trend from 14 days when its slope is 3 standard errors from 0;
+  ``(v[h−1] + 6 v[h] + v[h+1]) / 8 = level[h]``); the levels (each clock hour's mean over the
+  source's days) shrunk toward a smooth daily profile by an empirical-Bayes weight, so that a
+  source of a few days does not carry its hours' burst noise into them (:func:`shrink_daily`);
+  a weekly shape (7 levels) from 14 days of data, and a compound trend from 14 days when its
+  slope is 3 standard errors from 0;
 * **burstiness beyond Poisson** (per-second sources; :mod:`sim.logs.burstfit`): when the
   per-second index of dispersion about the fitted rate is more than 4 standard errors above 1,
   Poisson, Markov-modulated Poisson processes (``burst.model = "mmpp"``, 2 states up to as many as
@@ -188,6 +191,8 @@ class ProfileFit:
     weekly: NDArray[np.float64] | None  # 7 levels Monday first, mean 1
     growth_per_month: float | None
     notes: list[str] = field(default_factory=list)
+    #: the daily levels' empirical-Bayes shrinkage (None: not applied, see :func:`shrink_daily`)
+    shrink: Shrinkage | None = None
 
 
 def fit_profile(src: FitSource) -> ProfileFit:
@@ -230,6 +235,13 @@ def fit_profile(src: FitSource) -> ProfileFit:
                     growth, trend = None, np.ones(src.hours)
         model = daily[hod] * weekly[dow] * trend * cover
         base = counts.sum() / (SECONDS_PER_HOUR * model.sum())
+    shrink = shrink_daily(counts, daily, base * SECONDS_PER_HOUR * weekly[dow] * trend * cover,
+                          hod, day - day[0], within_hour_kappa(src))  # fmt: skip
+    if shrink is not None:
+        daily = shrink.levels
+        model = daily[hod] * weekly[dow] * trend * cover
+        base = counts.sum() / (SECONDS_PER_HOUR * model.sum())  # the total volume is kept
+        notes.append(shrink.note())
     if days < 1:
         seen = np.unique(hod)
         missing = sorted(set(range(24)) - {int(h) for h in seen})
@@ -244,7 +256,139 @@ def fit_profile(src: FitSource) -> ProfileFit:
         notes.append(
             f"{days:.3g} days of data: no weekly shape or trend (they need {WEEKLY_DAYS} days)"
         )
-    return ProfileFit(float(base), daily, weekly if weekly_on else None, growth, notes)
+    return ProfileFit(float(base), daily, weekly if weekly_on else None, growth, notes, shrink)
+
+
+#: Harmonics of the smooth daily profile the hourly levels are shrunk toward.
+SMOOTH_HARMONICS = 3
+#: Blocks of an hour, s, whose counts measure the hours' own burst variance.
+WITHIN_BLOCK_S = 300
+
+
+def within_hour_kappa(src: FitSource) -> float:
+    """The relative variance ``κ`` of an hour's count beyond Poisson (``Var N = E + κ E²``) that
+    the source's seconds show within its whole hours: each hour's counts in ``B`` blocks of
+    :data:`WITHIN_BLOCK_S` (or the source's step, if longer), their residuals ``e`` about a line
+    fitted to the hour's blocks (``B − 2`` degrees of freedom per hour, the rate's change within
+    the hour taken out), ``μ`` the hour's mean block count:
+    ``κ_b = max(0, (Σ e² B/(B − 2) − Σ μ) / Σ μ²)`` per block and ``κ = κ_b × block / 3600``, as
+    bursts much shorter than a block add a variance that grows with the block's length (an MMPP
+    redrawn every τ: ``2 τ V m² × length``; 90 % of it for τ = 30 s, since correlations across
+    blocks are missed). Bursts slower than a block and differences between days are not seen:
+    a lower bound (0 when the hour holds fewer than 4 blocks or no whole hour)."""
+    block = max(WITHIN_BLOCK_S, src.step_s)
+    b = SECONDS_PER_HOUR // block
+    whole = src.covered() >= 1.0
+    if SECONDS_PER_HOUR % block or b < 4 or not whole.any():
+        return 0.0
+    n = src.per_second.reshape(src.hours, b, block).sum(axis=2)[whole]  # no copy of the seconds
+    x = np.arange(b) - (b - 1) / 2
+    mean = n.mean(axis=1, keepdims=True)
+    slope = (n @ x)[:, None] / float(x @ x)
+    resid = n - mean - slope * x
+    mu = np.repeat(mean, b, axis=1)
+    extra = float(np.sum(resid**2)) * b / (b - 2) - float(mu.sum())
+    return max(0.0, extra / max(float(np.sum(mu**2)), 1e-300)) * block / SECONDS_PER_HOUR
+
+
+@dataclass
+class Shrinkage:
+    """The daily levels' empirical-Bayes shrinkage (:func:`shrink_daily`)."""
+
+    raw: NDArray[np.float64]  # the levels before (mean 1)
+    smooth: NDArray[np.float64]  # the smooth profile they are shrunk toward
+    levels: NDArray[np.float64]  # the shrunk levels (mean 1)
+    weight: NDArray[np.float64]  # each level's weight on its own mean: A / (A + σ²)
+    kappa: float  # relative variance of an hour's count beyond Poisson: Var N = E + κ E²
+    between: float  # A: the variance of the true levels about the smooth profile
+    sampling: NDArray[np.float64]  # σ²: each raw level's sampling variance
+
+    def note(self) -> str:
+        return (
+            f"daily levels shrunk toward a {SMOOTH_HARMONICS}-harmonic smooth profile by "
+            f"empirical Bayes (each level's weight on its own mean {self.weight.min():.2f} to "
+            f"{self.weight.max():.2f}; an hour's count varies between days as Poisson plus a "
+            f"relative variance {self.kappa:.3g}; the levels vary about the smooth profile by "
+            f"{math.sqrt(self.between):.3g})"
+        )
+
+
+def shrink_daily(
+    counts: NDArray[np.float64],
+    daily: NDArray[np.float64],
+    rest: NDArray[np.float64],
+    hod: NDArray[np.int64],
+    day: NDArray[np.int64],
+    kappa_within: float = 0.0,
+) -> Shrinkage | None:
+    """The daily levels shrunk toward a smooth daily profile by an empirical-Bayes weight.
+
+    ``counts`` are the hourly counts, ``rest`` each hour's expected count without the daily
+    level (``base × 3600 × weekly × trend × cover``), ``hod`` each hour's clock hour and ``day``
+    its day (0, 1, …). Each raw level ``L_h = Σ N / Σ rest`` over the hours ``h`` of the
+    source's days is the true level ``θ_h`` plus sampling noise: the hour's own bursts, which
+    the fitted burst process adds again, and the hour's own differences between days. A day
+    that is busier or quieter as a whole moves every level alike, which the levels' mean of 1
+    takes out: it is not noise of the shape.
+
+    *Sampling variance.* With a factor per day ``g_d = Σ_d N / Σ_d L_h rest`` (the day's own
+    volume), an hour's count ``N`` of expectation ``E = L_h × rest × g_d`` varies as ``Var N =
+    E + κ E²`` (Poisson plus a relative variance ``κ``: bursts whose variance over an hour grows
+    as the rate squared, as an MMPP's does, or hours that differ between days by a factor); the
+    residuals ``r = N − E`` have ``E[Σ r²] ≈ (1 − p/n) Σ(E + κE²)`` (``n`` hours, ``p = 24 +
+    days − 1`` parameters: the levels and the day factors), so ``κ̂ = max(0, (Σ r² n/(n − p) −
+    Σ E) / Σ E²)``. On a few days that estimate is loose (two days: one difference per clock
+    hour, about 15 effective degrees of freedom, ±36 %), and the seconds within the hours
+    measure the part of ``κ`` that bursts shorter than a few minutes give far more closely
+    (``kappa_within``, :func:`within_hour_kappa`: a lower bound of ``κ``, as it leaves out
+    slower differences), so the estimate is the larger of the two; then ``σ²_h = Var L_h =
+    Σ_h (E + κ̂ E²) / (Σ_h rest g_d)²``, which falls as 1/days.
+
+    *Prior.* ``θ_h = S_h + u_h`` with ``S`` a smooth profile (a Fourier series of
+    :data:`SMOOTH_HARMONICS` harmonics, ``q = 2K + 1`` terms) and ``u_h`` of variance ``A``.
+    ``S`` is the least-squares fit to ``L``; on 24 equally spaced hours its hat matrix has
+    ``q/24`` on the diagonal, so the residual sum of squares has expectation ``(24 − q)(A +
+    mean σ²)`` and ``Â = max(0, RSS/(24 − q) − mean σ²)`` (the method of moments; Morris,
+    JASA 78, 1983).
+
+    *Estimate.* The posterior mean ``S_h + w_h (L_h − S_h)`` with ``w_h = Â / (Â + σ²_h)``,
+    renormalised to mean 1 (the caller rescales the base so that the fitted volume is the
+    source's). With many days ``σ²_h → 0`` and ``w_h → 1`` (the levels as they were) wherever
+    the levels depart from a smooth profile; with a few, the levels' burst noise is mostly
+    removed rather than added again by the burst process.
+
+    None (no shrinkage) when some clock hour is seen on fewer than 2 days: there is no
+    between-day dispersion to measure it by.
+    """
+    seen = np.bincount(hod, minlength=24)
+    days = int(day.max()) + 1
+    n, n_params = counts.size, 24 + days - 1
+    if seen.min() < 2 or n <= n_params:
+        return None
+    expected = daily[hod] * rest
+    per_day = np.bincount(day, counts, minlength=days) / np.maximum(
+        np.bincount(day, expected, minlength=days), 1e-300
+    )
+    expected = expected * per_day[day]
+    rest = rest * per_day[day]
+    resid = counts - expected
+    extra = float(np.sum(resid**2)) * n / (n - n_params) - float(expected.sum())
+    kappa = max(0.0, extra / max(float(np.sum(expected**2)), 1e-300), kappa_within)
+    total_rest = np.bincount(hod, rest, minlength=24)
+    var_n = np.bincount(hod, expected + kappa * expected**2, minlength=24)
+    sampling = var_n / np.maximum(total_rest, 1e-300) ** 2
+    x = 2 * np.pi * (np.arange(24) + 0.5) / 24
+    basis = np.column_stack(
+        [np.ones(24)] + [f(k * x) for k in range(1, SMOOTH_HARMONICS + 1) for f in (np.cos, np.sin)]
+    )
+    coef, *_ = np.linalg.lstsq(basis, daily, rcond=None)
+    smooth = basis @ coef
+    q = basis.shape[1]
+    between = max(0.0, float(np.sum((daily - smooth) ** 2)) / (24 - q) - float(sampling.mean()))
+    weight = between / (between + sampling) if between > 0 else np.zeros(24)
+    levels = np.maximum(smooth + weight * (daily - smooth), 0.0)
+    levels /= levels.mean()
+    return Shrinkage(daily.copy(), smooth, levels, weight, kappa, between, sampling)
 
 
 def _group_ratio(

@@ -73,6 +73,92 @@ def test_profile_shape_weekly_and_trend_are_recovered() -> None:
     assert fit.growth_per_month == pytest.approx(0.10, abs=0.01)
 
 
+def test_shrunk_daily_levels_are_closer_to_the_truth_on_a_few_days_of_bursts() -> None:
+    """Two days at 5 req/s × a daily cosine through sim's own MMPP (levels 0.5 and 3, shares 0.8
+    and 0.2, redrawn every 30 s): an hour's count varies by ``κ = 2τV/3600 = 1/60`` of its square
+    beyond Poisson (``V = 1``, the levels' variance), so each raw level, a mean of 2 hours, is
+    off by about 9 %. The truth (the clock-hour means of the cosine) lies in the smooth profile's
+    span, so with the raw noise ``n``, the projection ``P`` onto the ``q = 7`` Fourier terms and
+    weights ``w ≤ 1``, the shrunk level's error is ``‖Pn‖² + Σ w² ((I − P)n)²`` against the raw
+    ``‖n‖²``: never larger (up to the renormalisation), and in expectation ``7/24 + (17/24)E[w²]``
+    of it. ``Â`` is positive only when ``RSS/17`` exceeds ``σ²``, and its weight is ``1 − 1/X``
+    for ``X ~ χ²₁₇/17`` (sd 0.34), so ``E[w²] < 0.05`` and the expected ratio is about 0.33; its
+    sd over seeds (a Beta(3.5, 8.5) law, 0.125) makes the mean of 6 seeds' ratios < 0.5 a
+    3.2-sd bound. κ̂ is the larger of the between-day estimate, of 23 degrees of freedom (48
+    hours less 24 levels and 1 day factor) weighted by ``E²`` (``n_eff = 23 (ΣE²)² / (48 ΣE⁴) ≈
+    15`` for the cosine: a relative standard error of ``√(2/n_eff) ≈ 0.36``), and the
+    within-hour one: it is within 4 of the former's standard errors of 1/60, and the
+    within-hour one alone is within 0.65 and 1.1 × 1/60 (its expectation is about 0.86 × 1/60:
+    the 300-s blocks miss 1 − τ/300 = 10 % across their edges, and the per-hour line takes a
+    little of the slow part; 48 hours of 10 degrees of freedom each give a relative standard
+    error of √(2/480) ≈ 6.5 %, so both bounds are over 3.5 standard errors out). The fitted
+    volume is the source's."""
+    truth = BF.Candidate("mmpp", (0.5, 3.0), (0.8, 0.2), 30.0)
+    x = np.arange(86_400) + 0.5
+    want = (1 + 0.6 * np.cos(2 * np.pi * (x / HOUR - 14) / 24)).reshape(24, HOUR).mean(1)
+    want /= want.mean()
+    ratios = []
+    for seed in range(6):
+        counts = drawn(truth, 2, 5.0, 0.6, seed)
+        fit = F.fit_profile(per_second_source(counts))
+        s = fit.shrink
+        assert s is not None
+        raw, shrunk = np.sum((s.raw - want) ** 2), np.sum((fit.daily - want) ** 2)
+        assert shrunk < raw * 1.001, (seed, shrunk, raw)
+        ratios.append(shrunk / raw)
+        e2 = np.repeat(want, 2) ** 2
+        n_eff = 23 * e2.sum() ** 2 / np.sum(e2**2) / 48
+        assert abs(s.kappa - 1 / 60) < 4 * math.sqrt(2 / n_eff) / 60, (s.kappa, n_eff)
+        within = F.within_hour_kappa(per_second_source(counts)) * 60
+        assert 0.65 < within < 1.1 and s.kappa >= within / 60
+        hod = (np.arange(counts.size) // HOUR) % 24
+        assert fit.base_per_s * np.sum(fit.daily[hod]) == pytest.approx(counts.sum(), rel=1e-12)
+    assert np.mean(ratios) < 0.5, ratios
+
+
+def test_the_shrinkage_weight_tends_to_1_with_many_days() -> None:
+    """Through the same MMPP (``κ = 1/60``), a daily profile with hour-by-hour structure no
+    3-harmonic series follows (a cosine plus two busy hours and a quiet one): the levels'
+    variance about the smooth profile, ``A``, is that of the true levels, while each level's
+    sampling variance ``σ²_h ≈ θ_h² κ / days`` falls as 1/days, so the weight ``A / (A + σ²)``
+    tends to 1: at 28 days each weight is at least ``1 − 2 σ²_h / A`` (``Â`` is off ``A`` by
+    about ``2√(A σ²/17) + σ²`` — a few % — so 2 is a wide margin) and the levels are the raw
+    means within ``(1 − w)|L − S|``; at 2 days the weights are lower. A single day has no
+    between-day dispersion: no shrinkage."""
+    truth = BF.Candidate("mmpp", (0.5, 3.0), (0.8, 0.2), 30.0)
+    hour = np.arange(24)
+    shape = 1 + 0.6 * np.cos(2 * np.pi * (hour + 0.5 - 14) / 24)
+    shape[[9, 10]] += 0.5
+    shape[20] -= 0.4
+    theta = shape / shape.mean()
+    x = 2 * np.pi * (hour + 0.5) / 24
+    basis = np.column_stack([np.ones(24)] + [f(k * x) for k in (1, 2, 3) for f in (np.cos, np.sin)])
+    dev = theta - basis @ np.linalg.lstsq(basis, theta, rcond=None)[0]
+    a_true = float(np.sum(dev**2)) / (24 - basis.shape[1])
+    mean_weight = {}
+    for days in (2, 28):
+        rng = np.random.default_rng(days)
+        m = np.tile(np.repeat(5.0 * shape, HOUR), days)
+        t = np.arange(m.size) + 0.5
+        process = truth.process()
+        counts = np.concatenate(
+            [process.counts(rng, t[i : i + 86_400], m[i : i + 86_400])
+             for i in range(0, m.size, 86_400)]
+        ).astype(np.float64)  # fmt: skip
+        fit = F.fit_profile(per_second_source(counts))
+        s = fit.shrink
+        assert s is not None
+        mean_weight[days] = float(s.weight.mean())
+        if days == 28:
+            sigma2 = theta**2 * (1 / 60) / days
+            assert np.all(s.weight >= 1 - 2 * sigma2 / a_true), (s.weight, sigma2 / a_true)
+            bound = (1 - s.weight) * np.abs(s.raw - s.smooth)
+            assert np.all(np.abs(fit.daily - s.raw) <= bound + 2e-3 * s.raw)
+    assert mean_weight[2] < mean_weight[28]
+    one_day = F.fit_profile(per_second_source(drawn(truth, 1, 5.0, 0.6, 1)))
+    assert one_day.shrink is None
+
+
 def fitted_rate(counts: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     """The profile ``sim fit`` fits to per-second counts, as a rate per second."""
     fit = F.fit_profile(per_second_source(counts))
