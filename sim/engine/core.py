@@ -339,13 +339,13 @@ def generate(ctx: Context, src: SourceBatch) -> Batch:
 
 def _draw(sampler: Any, rng: np.random.Generator, n: int) -> NDArray[np.float64]:
     """``n`` draws of ``sampler``, the common cases without the sampler's general path: a
-    degenerate distribution is its value (it draws nothing), a lognormal ``exp(μ + σ·Z)`` with
+    degenerate distribution is its value (it draws nothing; a read-only view), a lognormal ``exp(μ + σ·Z)`` with
     numpy's vectorised ``exp`` (the same distribution; about a third faster than
     ``Generator.lognormal``, whose ``exp`` is scalar)."""
     from sim.traffic.distributions import Lognormal
 
-    if sampler.constant is not None:
-        return np.full(n, float(sampler.constant))
+    if sampler.constant is not None:  # a read-only view of the one value
+        return np.broadcast_to(np.float64(sampler.constant), (n,))
     if isinstance(sampler, Lognormal):
         z = rng.standard_normal(n)
         z *= sampler.sigma
@@ -355,9 +355,11 @@ def _draw(sampler: Any, rng: np.random.Generator, n: int) -> NDArray[np.float64]
 
 
 def _sizes(sampler: Any, rng: np.random.Generator, n: int) -> NDArray[np.int64]:
-    """Whole-byte sizes, at least 1 (:func:`sim.traffic.distributions.sizes_bytes`)."""
+    """Whole-byte sizes, at least 1 (:func:`sim.traffic.distributions.sizes_bytes`); a constant
+    size is a read-only view of one value (nothing is drawn or written per request)."""
     if sampler.constant is not None:
-        return np.full(n, max(1, round(float(sampler.constant))), dtype=np.int64)
+        size = np.int64(max(1, round(float(sampler.constant))))
+        return np.broadcast_to(size, (n,))
     return np.maximum(1, np.rint(_draw(sampler, rng, n))).astype(np.int64)
 
 
