@@ -92,6 +92,20 @@ def test_a_warm_up_gives_the_same_meters_on_any_number_of_workers() -> None:
     _assert_same_rows(_run(*over, workers=2), one)
 
 
+def test_sim_traffic_shows_the_counts_the_warm_run_prices() -> None:
+    """The warm-up's counts are drawn first from the run's arrival stream, by the engine and by
+    ``sim traffic`` alike: the period's hours show the priced requests and busiest seconds."""
+    from sim.traffic.inspect import simulate_traffic
+
+    s = scenario_with(
+        "scenario.start=2026-11-01T13:30:00Z", "scenario.duration='3h'", "engine.warmup_s=5400"
+    )
+    requests, _, peak = simulate_traffic(s).hours
+    priced = simulate(s)
+    assert priced.column("requests").to_pylist() == requests.tolist()
+    assert priced.column("peak_rps").to_pylist() == peak.tolist()
+
+
 def test_aggregate_takes_the_warm_ups_connections_in_expectation() -> None:
     """A fixed 120 s lifetime, warm-up of an hour: the connections opened in it and open at the
     start are steady state's (the same expectation); a warm-up of 60 s holds half of them."""

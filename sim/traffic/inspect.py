@@ -77,7 +77,7 @@ def simulate_traffic(
 
     root = scenario.scenario.seed if seed is None else seed
     rng = streams(run_seed_sequence(root))["arrivals"]
-    horizon = Horizon.of(scenario)
+    horizon = Horizon.of(scenario, warmup=True)  # as the engine: a warm-up's counts come first
     end = (
         horizon.end_s if days is None else min(horizon.end_s, horizon.start_s + round(days * 86400))
     )
@@ -90,19 +90,22 @@ def simulate_traffic(
         if a >= end:
             break
         mids = (origin + np.arange(a, b, dtype=np.int64) + 0.5).astype(np.float64)
-        expected.append(process.expected_per_s(mids))
+        warm = b <= horizon.start_s  # drawn, as the engine draws it, and not shown
+        if not warm:
+            expected.append(process.expected_per_s(mids))
         if detailed:
             assert isinstance(process, DetailedArrivalProcess)
             c = process.window(rng, mids).counts
         else:
             c = process.counts(rng, mids)  # the engine's counts: the stream draws nothing else
-        counts.append(c)
+        if not warm:
+            counts.append(c)
     n = end - horizon.start_s
     return TrafficView(
         origin + horizon.start_s,
         np.concatenate(counts)[:n].astype(np.int64),
         np.concatenate(expected)[:n],
-        origin,
+        origin + horizon.first_hour * SECONDS_PER_HOUR,
     )
 
 
