@@ -257,15 +257,21 @@ def test_a_worker_exception_reaches_the_caller_as_itself() -> None:
 
 def test_a_dead_worker_is_reported() -> None:
     import multiprocessing
-    import queue
 
-    from sim.engine.workers import WorkerError, _receive
+    from sim.engine.workers import WorkerError, _Readers
 
-    dead = multiprocessing.get_context("fork").Process(target=os._exit, args=(3,))
-    dead.start()
-    dead.join()
-    with pytest.raises(WorkerError, match="exited with code 3"):
-        _receive(queue.Queue(), [dead])
+    mp = multiprocessing.get_context("fork")
+    for close_pipe in (True, False):  # its pipe closed with it, or still held elsewhere
+        reader, writer = mp.Pipe(duplex=False)
+        dead = mp.Process(target=os._exit, args=(3,))
+        dead.start()
+        if close_pipe:
+            writer.close()
+        dead.join()
+        with pytest.raises(WorkerError, match="exited with code 3"):
+            _Readers([reader], [dead]).receive()
+        reader.close()
+        writer.close()
 
 
 def test_workers_exit_when_the_run_is_killed(tmp_path: Path) -> None:
