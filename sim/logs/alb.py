@@ -112,6 +112,9 @@ _USED = (
     "conn_trace_id",
 )
 _LINE_COLUMN = "__line"
+#: The request field is read dictionary-encoded: requests repeat (a route's), so it is split once
+#: per distinct request (:func:`split_request`), not once per line.
+_REQUEST = pa.dictionary(pa.int32(), pa.string())
 
 
 def _names(n_fields: int) -> list[str]:
@@ -135,7 +138,7 @@ def _options(n_fields: int, threads: bool, routes: bool = True) -> tuple[Any, An
     read = pv.ReadOptions(column_names=names, use_threads=threads, block_size=1 << 22)
     convert = pv.ConvertOptions(
         include_columns=include,
-        column_types={c: pa.string() for c in include},
+        column_types={c: _REQUEST if c == "request" else pa.string() for c in include},
         null_values=["-"],
         strings_can_be_null=True,
         quoted_strings_can_be_null=True,
@@ -189,6 +192,9 @@ def field_count(path: str) -> int:
 
 #: Bytes of text parsed at a time: a file is read in blocks of this size (memory per file read).
 BLOCK_BYTES = 1 << 23
+#: Bytes of text the whole-file typed read (:func:`_typed`) tokenises at a time: a block that
+#: stays in the core's cache parses 10 to 15 % faster than 8 MiB ones (one core, 2 MiB of L2).
+TYPED_BLOCK_BYTES = 1 << 20
 
 
 def read_alb(path: str) -> FileResult:
@@ -298,10 +304,11 @@ def _typed(data: bytes, n_fields: int, routes: bool) -> pa.Table | None:
     and are in range (None otherwise): the numbers and times parsed by pyarrow's CSV reader
     itself, with the same parsers as :func:`checked_cast` and :func:`parse_iso_seconds`."""
     read, convert = _options(n_fields, threads=False, routes=routes)
-    read.block_size = BLOCK_BYTES
+    read.block_size = TYPED_BLOCK_BYTES
     # no "type": a blank line has one field, which fails the read (and the other path tells it)
     convert.include_columns = [c for c in convert.include_columns if c != "type"]
-    convert.column_types = {c: _TYPED.get(c, pa.string()) for c in convert.include_columns}
+    convert.column_types = {c: _TYPED.get(c, t) for c, t in convert.column_types.items()
+                            if c in convert.include_columns}  # fmt: skip
     parse = pv.ParseOptions(
         delimiter=" ", quote_char='"', escape_char=False, double_quote=False,
         ignore_empty_lines=False,
@@ -401,9 +408,24 @@ def split_request(request: Any) -> tuple[pa.Array, pa.Array]:
     (null when it is ``-`` or the field has no space); the URL runs from there to the next space;
     the route from the URL's third ``/`` to its first ``?`` (null when the URL has fewer than
     three). Found with numpy on the column's bytes (positions of spaces, slashes and question
-    marks), not per line in Python nor with regular expressions."""
+    marks), not per line in Python nor with regular expressions; a dictionary-encoded column is
+    split once per distinct value."""
     if isinstance(request, pa.ChunkedArray):
-        request = request.combine_chunks() if request.num_chunks else pa.array([], pa.string())
+        if pa.types.is_dictionary(request.type) and request.num_chunks > 1:
+            # the chunks' dictionaries split together, each chunk's indices moved to its own
+            chunks = request.chunks
+            starts = np.cumsum([0] + [len(c.dictionary) for c in chunks[:-1]])
+            indices = pa.concat_arrays(
+                [pc.add(c.indices, pa.scalar(int(k), c.indices.type)) for c, k in zip(
+                    chunks, starts, strict=True)]
+            )  # fmt: skip
+            values = pa.concat_arrays([c.dictionary for c in chunks])
+            request = pa.DictionaryArray.from_arrays(indices, values)
+        else:
+            request = request.combine_chunks() if request.num_chunks else pa.array([], pa.string())
+    if isinstance(request, pa.DictionaryArray):
+        method, route = split_request(request.dictionary)
+        return method.take(request.indices), route.take(request.indices)
     arr = request.cast(pa.string())
     n = len(arr)
     if n == 0:

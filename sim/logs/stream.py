@@ -177,43 +177,63 @@ def _text_bytes(path: str) -> int:
 
 @dataclass
 class _Pending:
-    """Rows read, not yet handed on (tables in reading order)."""
+    """Rows read, not yet handed on (tables in reading order, each with its times)."""
 
     tables: list[pa.Table] = field(default_factory=list)
+    times: list[NDArray[np.float64]] = field(default_factory=list)
     rows: int = 0
 
     def add(self, table: pa.Table) -> None:
         self.tables.append(table)
+        self.times.append(np.asarray(table["time_s"].to_numpy(), dtype=np.float64))
         self.rows += table.num_rows
 
     def take_before(self, watermark_s: float) -> pa.Table | None:
         """The rows before ``watermark_s``, sorted by time (stable: reading order breaks ties);
-        those at or after it stay."""
-        if not self.tables:
+        those at or after it stay (the tables after the last with a row before it stay as they
+        are, not copied)."""
+        outs = [t < watermark_s for t in self.times]
+        j = len(outs)
+        while j and not outs[j - 1].any():
+            j -= 1
+        if j == 0:
             return None
-        table = (
-            pa.concat_tables(self.tables, promote_options="default")
-            if len(self.tables) > 1
+        head = (
+            pa.concat_tables(self.tables[:j], promote_options="default")
+            if j > 1
             else self.tables[0]
         )
-        t = np.asarray(table["time_s"].to_numpy(), dtype=np.float64)
-        out_mask = t < watermark_s
-        if not out_mask.any():
-            self.tables = [table]
-            return None
+        t = np.concatenate(self.times[:j]) if j > 1 else self.times[0]
+        out_mask = np.concatenate(outs[:j]) if j > 1 else outs[0]
+        tables, times = self.tables[j:], self.times[j:]
         if out_mask.all():
-            self.tables, self.rows = [], 0
-            out = table
-            t_out = t
+            rows = np.arange(t.size)
         else:
-            keep = pa.array(~out_mask)
-            rest = table.filter(keep)
-            self.tables, self.rows = [rest], rest.num_rows
-            out = table.filter(pa.array(out_mask))
-            t_out = t[out_mask]
-        order = np.argsort(t_out, kind="stable")
-        out = out.take(pa.array(order))
+            rows = np.flatnonzero(out_mask)
+            tables.insert(0, head.filter(pa.array(~out_mask)))
+            times.insert(0, t[~out_mask])
+            t = t[rows]
+        self.tables, self.times = tables, times
+        self.rows = sum(x.num_rows for x in tables)
+        out = head.take(pa.array(rows[stable_argsort(t)]))
         return spread_whole_seconds(out)
+
+
+def stable_argsort(t: NDArray[np.float64]) -> NDArray[np.intp]:
+    """``np.argsort(t, kind="stable")``, from numpy's faster unstable sort with the (rare) runs of
+    equal values put back in their order."""
+    if np.isnan(t).any():
+        return np.argsort(t, kind="stable")
+    order = np.argsort(t)
+    s = t[order]
+    tie = s[1:] == s[:-1]
+    if tie.any():
+        in_run = np.zeros(s.size, dtype=np.bool_)
+        in_run[1:] = tie
+        in_run[:-1] |= tie
+        runs = order[in_run]
+        order[in_run] = runs[np.lexsort((runs, s[in_run]))]
+    return order
 
 
 def spread_whole_seconds(table: pa.Table) -> pa.Table:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
@@ -29,7 +30,7 @@ from sim.logs.conntrack import ConnectionTracker
 from sim.logs.readers import read_access_logs
 from sim.logs.requests import RequestLog, connection_spans, normalize, write_request_table
 from sim.logs.source import SourceOptions, log_index
-from sim.logs.stream import LogStream, name_time_s
+from sim.logs.stream import LogStream, name_time_s, stable_argsort
 
 IDLE = 60.0
 
@@ -120,10 +121,27 @@ def _reference_split(request: str | None) -> tuple[str | None, str | None]:
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.one_of(st.none(), st.text(' /?-aG:.x\\"é\u00ff', max_size=30)), max_size=40))
 def test_the_request_field_splits_as_the_documented_rule(values: list[str | None]) -> None:
-    method, route = split_request(pa.array(values, pa.string()))
     want = [_reference_split(v) for v in values]
-    assert method.to_pylist() == [m for m, _ in want]
-    assert route.to_pylist() == [r for _, r in want]
+    plain = pa.array(values, pa.string())
+    half = len(values) // 2  # as the reader gives it: dictionary-encoded, in chunks
+    chunked = pa.chunked_array(
+        [pc.dictionary_encode(plain.slice(0, half)), pc.dictionary_encode(plain.slice(half))]
+    )
+    for request in (plain, pc.dictionary_encode(plain), chunked):
+        method, route = split_request(request)
+        assert method.to_pylist() == [m for m, _ in want]
+        assert route.to_pylist() == [r for _, r in want]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from([0.0, 1.0, 1.5, 2.0, -np.inf, np.inf, np.nan]), max_size=60),
+       st.integers(0, 2**32 - 1))  # fmt: skip
+def test_the_window_sorts_as_a_stable_sort(values: list[float], seed: int) -> None:
+    """Many ties (and infinities, NaN) among the values: the order of numpy's stable sort."""
+    rng = np.random.default_rng(seed)
+    t = np.asarray(values + list(rng.random(rng.integers(0, 50))), dtype=np.float64)
+    rng.shuffle(t)
+    np.testing.assert_array_equal(stable_argsort(t), np.argsort(t, kind="stable"))
 
 
 # ----------------------------------------------------------------------------- file order
