@@ -26,11 +26,26 @@ def test_daily_cycle_has_the_configured_mean_and_peak(factor: float) -> None:
 def test_von_mises_concentration_inverts_the_peak_factor() -> None:
     from scipy.special import i0e
 
-    for factor in (1.2, 2.0, 10.0, 300.0):
+    for factor in (1 + 1e-9, 1.2, 2.0, 2.9, 3.1, 10.0, 300.0, 1e5):
         kappa = von_mises_concentration(factor)
-        assert 1 / i0e(kappa) == pytest.approx(factor, rel=1e-10)
+        # the root to within a few ulps: g(κ) = 1/i0e(κ) has elasticity κ·g'/g < 0.61, so a
+        # few ulps of κ are a few ulps of g
+        assert 1 / i0e(kappa) == pytest.approx(factor, rel=1e-14)
+    assert von_mises_concentration(1.0) == 0.0
     with pytest.raises(ValueError):
         von_mises_concentration(0.5)
+
+
+def test_the_daily_cycle_does_not_import_scipy_optimize() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from sim.traffic.profiles import von_mises_concentration as v; "
+        "v(2.0); print('scipy.optimize' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_lognormal_has_the_configured_mean() -> None:

@@ -125,15 +125,14 @@ class LocalExecutor:
 
 
 #: What the fork server imports before it forks any worker: everything a chunk needs (the engine,
-#: the billing, and what they import on first use: scipy.optimize for the daily cycle's
-#: concentration, pandas, which pyarrow imports on its first array), so a worker imports nothing.
+#: the billing, and what they import on first use: pandas, which pyarrow imports on its first
+#: array), so a worker imports nothing.
 PRELOAD = (
     "sim.study.outcomes",
     "sim.api",
     "sim.engine",
     "sim.billing",
     "sim.summary",
-    "scipy.optimize",
     "pandas",
 )
 
