@@ -6,12 +6,14 @@ order (:func:`sim.engine.core.source_batches`: cheap, and an arrival process car
 window to the next) and sends each batch's counts to its worker, which draws the batch from the
 batch's own streams (:func:`sim.rng.batch_streams`) and keeps it. The state that spans batches
 (:class:`sim.engine.core.OrderedState`: token buckets, caches, Lambda executions still running,
-CloudFront's pool) then travels through the workers in batch order: the worker holding batch ``b``
-receives it, applies it (cheap where no mechanism acts) and sends it on at once, then meters the
-batch and sends back its facts (a few hundred numbers: :class:`sim.meters.BatchFacts`), which this
-process adds in time order. Nothing per request crosses a process boundary (but a detailed
-process's requests: sessions, a replayed log), and the meters are those of one process: the same
-batches, the same state, the same sums in the same order.
+CloudFront's pool) then travels around a ring of pipes, worker to worker in batch order: the worker
+holding batch ``b`` receives it from the worker before it, applies it (cheap where no mechanism
+acts) and sends it on at once to the worker holding ``b + 1``, then meters the batch and sends this
+process its facts (a few hundred numbers: :class:`sim.meters.BatchFacts`), which it adds in time
+order. The state never waits for this process, and this process handles two messages a batch.
+Nothing per request crosses a process boundary (but a detailed process's requests: sessions, a
+replayed log), and the meters are those of one process: the same batches, the same state, the same
+sums in the same order.
 
 Workers are forked from this process when it runs a single thread (they start at once, the package
 already imported), else from a forkserver. They exit when this process is gone
@@ -61,6 +63,13 @@ LOOKAHEAD = 2
 #: requests are sent one batch ahead.
 SOURCES_AHEAD = 4
 
+#: What the run's process imports after the simulation, imported while the workers run (it mostly
+#: waits for them then): pandas, which pyarrow imports on the meter table's first array, and Acero,
+#: which the summary's ``group_by`` loads; the outputs' modules; then the report's template is
+#: compiled. On 2 cores the 0.3 s these take moves from after the workers into their time (where
+#: it costs half, sharing the cores); with a core to spare it is free. One that fails is skipped.
+LATER_IMPORTS = ("pandas", "pyarrow.acero", "sim.reprice", "sim.summary", "sim.report")
+
 
 class WorkerError(SimError):
     """A worker process died without saying why (killed, out of memory)."""
@@ -80,13 +89,19 @@ def run_parallel(ctx: Context, arrivals: np.random.Generator, workers: int) -> I
     workers = max(1, min(workers, n_batches))
     mp = _context()
     inboxes: list[Any] = [mp.Queue() for _ in range(workers)]
-    pipes = [mp.Pipe(duplex=False) for _ in range(workers)]
+    answers = [mp.Pipe(duplex=False) for _ in range(workers)]
+    ring = [mp.Pipe(duplex=False) for _ in range(workers)]  # ring[w]: into worker w
     seq = ctx.seq
-    setup = (ctx.scenario, ctx.horizon, seq.entropy, tuple(seq.spawn_key), ctx.with_pool)
+    setup = (ctx.scenario, ctx.horizon, seq.entropy, tuple(seq.spawn_key), ctx.with_pool, n_batches)
     procs = [
         mp.Process(
             target=_worker,
-            args=(setup, inboxes[w], pipes[w][1], os.getpid(), w),
+            args=(
+                setup,
+                (inboxes[w], ring[w][0], ring[(w + 1) % workers][1], answers[w][1]),
+                os.getpid(),
+                w,
+            ),
             name=f"sim-request-worker-{w}",
             daemon=True,
         )
@@ -94,9 +109,12 @@ def run_parallel(ctx: Context, arrivals: np.random.Generator, workers: int) -> I
     ]
     for p in procs:
         p.start()
-    for _, writer in pipes:
-        writer.close()  # the worker holds it: a worker that dies closes the pipe
-    readers = _Readers([reader for reader, _ in pipes], procs)
+    for end in (*(writer for _, writer in answers), *(e for pipe in ring for e in pipe)):
+        end.close()  # the workers hold them: a worker that dies closes its answers
+    readers = _Readers([reader for reader, _ in answers], procs)
+    # started after the forks (a child forked while a thread imports could inherit a held lock)
+    later = threading.Thread(target=_import_quietly, args=(LATER_IMPORTS,), daemon=True)
+    later.start()
     ok = False
     try:
         sources = source_batches(ctx.scenario, ctx.horizon, arrivals)
@@ -110,31 +128,34 @@ def run_parallel(ctx: Context, arrivals: np.random.Generator, workers: int) -> I
         ahead = workers * (SOURCES_AHEAD if send_source() else 1)  # a detailed source: 1
         for _ in range(ahead - 1):
             send_source()
-        state: OrderedState | None = OrderedState.for_context(ctx)
+        inboxes[0].put(("apply", 0, OrderedState.for_context(ctx)))
         held: dict[int, Any] = {}
         done = 0
-        for b in range(n_batches):
-            inboxes[b % workers].put(("apply", b, state))
-            send_source()
-            state = None
-            while state is None:
-                kind, index, payload = readers.receive()
-                if kind == "state":
-                    state = payload
-                else:
-                    held[index] = payload
-                while done in held:
-                    yield held.pop(done)
-                    done += 1
         while done < n_batches:
-            kind, index, payload = readers.receive()
+            _, index, payload = readers.receive()
             held[index] = payload
+            send_source()  # one batch's counts out for each batch's facts in
             while done in held:
                 yield held.pop(done)
                 done += 1
         ok = True
     finally:
         _stop(procs, inboxes, readers, graceful=ok)
+        later.join()  # the next run forks from one thread again
+
+
+def _import_quietly(names: tuple[str, ...]) -> None:
+    """Import each of ``names`` that is there, then compile the run report's template (what
+    fails is left to its user, who meets it again)."""
+    import importlib
+
+    for name in names:
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)
+    with contextlib.suppress(Exception):
+        from sim.report import prepare
+
+        prepare("run")
 
 
 class _Readers:
@@ -196,15 +217,18 @@ def _stop(procs: list[Any], inboxes: list[Any], readers: _Readers, *, graceful: 
     readers.close()
 
 
-def _worker(setup: tuple[Any, ...], inbox: Any, pipe: Any, parent_pid: int, number: int) -> None:
+def _worker(setup: tuple[Any, ...], pipes: tuple[Any, ...], parent_pid: int, number: int) -> None:
     """A worker's loop: draw the batches it is sent, at most :data:`LOOKAHEAD` ahead; when the
-    state for its oldest drawn batch arrives, apply it, send it on at once, then send the batch's
-    facts. Messages are taken as they come, so a state never waits behind a draw that could wait."""
+    state for its oldest drawn batch arrives (the first from the run's process, every other from
+    the worker before it), apply it, send it on at once to the next worker, then send the run's
+    process the batch's facts. Messages are taken as they come, so a state never waits behind a
+    draw that could wait."""
     watch_parent(parent_pid)
     keep_heap_pad()
+    inbox, state_in, state_out, answers = pipes
     index = -1
     try:
-        scenario, horizon, entropy, spawn_key, with_pool = setup
+        scenario, horizon, entropy, spawn_key, with_pool, n_batches = setup
         seq = np.random.SeedSequence(entropy, spawn_key=spawn_key)
         ctx = Context(scenario, horizon, seq, with_pool=with_pool)
         drawn: dict[int, Any] = {}  # batches drawn, waiting for the state
@@ -213,7 +237,9 @@ def _worker(setup: tuple[Any, ...], inbox: Any, pipe: Any, parent_pid: int, numb
         while True:
             ready = next((i for i in states if i in drawn), None)
             can_draw = bool(sources) and len(drawn) < LOOKAHEAD
-            for kind, index, payload in _messages(inbox, wait=ready is None and not can_draw):
+            for kind, index, payload in _messages(
+                inbox, state_in, wait=ready is None and not can_draw
+            ):
                 if kind == "stop":
                     return
                 if kind == "gen":
@@ -225,9 +251,10 @@ def _worker(setup: tuple[Any, ...], inbox: Any, pipe: Any, parent_pid: int, numb
                 index = ready
                 state = states.pop(index)
                 batch = state.apply(ctx, drawn.pop(index))
-                pipe.send(("state", index, state))
+                if index + 1 < n_batches:
+                    state_out.send(("apply", index + 1, state))
                 del state
-                pipe.send(("facts", index, batch_facts(ctx, batch)))
+                answers.send(("facts", index, batch_facts(ctx, batch)))
                 del batch
             elif sources and len(drawn) < LOOKAHEAD:
                 src = sources.popleft()
@@ -235,9 +262,9 @@ def _worker(setup: tuple[Any, ...], inbox: Any, pipe: Any, parent_pid: int, numb
                 drawn[index] = generate(ctx, src)
     except BaseException as exc:
         with contextlib.suppress(OSError):  # the run's process is gone
-            pipe.send(("error", index, _pack(exc, number, index)))
+            answers.send(("error", index, _pack(exc, number, index)))
     finally:
-        pipe.close()
+        answers.close()
 
 
 def keep_heap_pad() -> None:
@@ -257,12 +284,19 @@ def keep_heap_pad() -> None:
     mallopt(M_TOP_PAD, HEAP_TOP_PAD)
 
 
-def _messages(inbox: Any, *, wait: bool) -> list[tuple[str, int, Any]]:
-    """Every message waiting in ``inbox`` (at least one if ``wait``)."""
+def _messages(inbox: Any, state_in: Any, *, wait: bool) -> list[tuple[str, int, Any]]:
+    """Every message waiting in ``inbox`` (from the run's process: counts, the first state, the
+    stop) and on ``state_in`` (the state, from the worker before), at least one if ``wait``."""
+    # the queue's receiving end (CPython's ``multiprocessing.Queue`` reads from a pipe) is waited
+    # on with the ring's pipe: a state wakes the worker as soon as it comes
+    if wait:
+        mp_connection.wait([inbox._reader, state_in])
     out: list[tuple[str, int, Any]] = []
+    while state_in.poll():
+        out.append(state_in.recv())
     while True:
         try:
-            msg = inbox.get() if wait and not out else inbox.get_nowait()
+            msg = inbox.get_nowait()
         except queue.Empty:
             return out
         if msg[0] == "gen":

@@ -8,6 +8,7 @@ option and component.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -74,7 +75,9 @@ def kind_of(directory: str | Path) -> str:
     )
 
 
+@functools.cache
 def _environment() -> Any:
+    """The templates' environment, one per process: a template is compiled once (0.06 s)."""
     from jinja2 import ChainableUndefined, Environment, FunctionLoader, select_autoescape
 
     templates = resources.files("sim.report") / "templates"
@@ -113,6 +116,12 @@ def _environment() -> Any:
         }
     )  # fmt: skip
     return env
+
+
+def prepare(kind: str = "run") -> None:
+    """Compile the report template of a ``kind`` result now (a run's process does it while its
+    workers run, see :data:`sim.engine.workers.LATER_IMPORTS`)."""
+    _environment().get_template(f"{kind}.html.j2")
 
 
 def _title(kind: str, ctx: dict[str, Any]) -> str:
