@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -26,14 +28,15 @@ def test_daily_cycle_has_the_configured_mean_and_peak(factor: float) -> None:
 def test_von_mises_concentration_inverts_the_peak_factor() -> None:
     from scipy.special import i0e
 
-    for factor in (1 + 1e-9, 1.2, 2.0, 2.9, 3.1, 10.0, 300.0, 1e5):
+    for factor in (1 + 1e-12, 1 + 1e-9, 1.2, 2.0, 2.9, 3.1, 10.0, 300.0, 1e5, 1e9, 1e100):
         kappa = von_mises_concentration(factor)
         # the root to within a few ulps: g(κ) = 1/i0e(κ) has elasticity κ·g'/g < 0.61, so a
         # few ulps of κ are a few ulps of g
         assert 1 / i0e(kappa) == pytest.approx(factor, rel=1e-14)
     assert von_mises_concentration(1.0) == 0.0
-    with pytest.raises(ValueError):
-        von_mises_concentration(0.5)
+    for bad in (0.5, math.nan, math.inf, 1e155):
+        with pytest.raises(ValueError):
+            von_mises_concentration(bad)
 
 
 def test_the_daily_cycle_does_not_import_scipy_optimize() -> None:

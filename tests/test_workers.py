@@ -388,9 +388,9 @@ def test_a_run_on_workers_imports_what_comes_after_while_they_run() -> None:
             s = load_scenario({str(SEED)!r}, {[*SHORT, "cloudfront.origins=[]"]!r})
             print(sorted(n for n in LATER_IMPORTS if n in sys.modules))
             simulate(s, workers=2)
-            import sim.report
             print(sorted(n for n in LATER_IMPORTS if n in sys.modules))
-            print(threading.active_count(), sim.report._environment.cache_info().currsize)
+            report = sys.modules["sim.report"]
+            print(threading.active_count(), report._environment.cache_info().currsize)
         """
     )
     out = subprocess.run(
@@ -401,3 +401,56 @@ def test_a_run_on_workers_imports_what_comes_after_while_they_run() -> None:
         sorted(["pandas", "pyarrow.acero", "sim.reprice", "sim.summary", "sim.report"])
     )
     assert out[2] == "1 1"  # one thread; the report's environment made (its template compiled)
+
+
+def test_a_state_too_large_for_the_ring_is_relayed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A state whose message does not fit a ring pipe goes through the run's process: with no
+    room at all, every state takes that way, and the meters are still those of one process."""
+    from sim.engine import workers as w
+
+    if w._context().get_start_method() != "fork":
+        pytest.skip("the patch reaches workers forked from this process only")
+    monkeypatch.setattr(w, "RING_BYTES", 0)
+    _same_for_any_workers(
+        scenario_with(
+            *SHORT,
+            "cloudfront.origins=[]",
+            "apigateway.cache={enabled=true, sizes_gb=[0.5], ttl_s=300}",
+        )
+    )
+
+
+def _fail_in_worker_1(how: str) -> Any:
+    from sim.engine.core import batch_facts
+
+    def facts(ctx: Any, batch: Any) -> Any:
+        import multiprocessing
+
+        if multiprocessing.current_process().name.endswith("-1"):
+            if how == "die":
+                os._exit(9)
+            raise ZeroDivisionError("boom in a worker")
+        return batch_facts(ctx, batch)
+
+    return facts
+
+
+@pytest.mark.parametrize("how", ["die", "raise"])
+def test_a_worker_that_fails_mid_run_stops_the_run(
+    how: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Worker 1 of 3 dies (killed) or raises at its first batch: the run raises a WorkerError
+    naming it, or the worker's own exception, and does not hang (the others are stopped)."""
+    from sim.engine import workers as w
+
+    if w._context().get_start_method() != "fork":
+        pytest.skip("the patch reaches workers forked from this process only")
+    monkeypatch.setattr(w, "batch_facts", _fail_in_worker_1(how))
+    s = scenario_with(*SHORT, "cloudfront.origins=[]")
+    if how == "die":
+        with pytest.raises(w.WorkerError, match="sim-request-worker-1 exited with code 9"):
+            simulate(s, workers=3)
+    else:
+        with pytest.raises(ZeroDivisionError, match="boom in a worker") as info:
+            simulate(s, workers=3)
+        assert any("in request fidelity worker 1" in n for n in info.value.__notes__)

@@ -62,6 +62,12 @@ LOOKAHEAD = 2
 #: Per worker, the batches' counts sent ahead (small: a count per second); a detailed source's
 #: requests are sent one batch ahead.
 SOURCES_AHEAD = 4
+#: The ring's pipes are asked to hold this many bytes (Linux: ``F_SETPIPE_SZ``, 1 MiB at most
+#: without privileges). A state whose message fits what a pipe holds goes straight to the next
+#: worker (it never blocks: one state is in flight at a time, so the pipe is empty); a larger one
+#: (a big cache travelling with it) is relayed by the run's process, which reads it at once, so
+#: that the sender goes on metering rather than wait for the next worker to read.
+RING_BYTES = 1 << 20
 
 #: What the run's process imports after the simulation, imported while the workers run (it mostly
 #: waits for them then): pandas, which pyarrow imports on the meter table's first array, and Acero,
@@ -91,8 +97,12 @@ def run_parallel(ctx: Context, arrivals: np.random.Generator, workers: int) -> I
     inboxes: list[Any] = [mp.Queue() for _ in range(workers)]
     answers = [mp.Pipe(duplex=False) for _ in range(workers)]
     ring = [mp.Pipe(duplex=False) for _ in range(workers)]  # ring[w]: into worker w
+    room = min(_pipe_room(reader) for reader, _ in ring)
     seq = ctx.seq
-    setup = (ctx.scenario, ctx.horizon, seq.entropy, tuple(seq.spawn_key), ctx.with_pool, n_batches)
+    setup = (
+        ctx.scenario, ctx.horizon, seq.entropy, tuple(seq.spawn_key), ctx.with_pool, n_batches,
+        room,
+    )  # fmt: skip
     procs = [
         mp.Process(
             target=_worker,
@@ -107,16 +117,20 @@ def run_parallel(ctx: Context, arrivals: np.random.Generator, workers: int) -> I
         )
         for w in range(workers)
     ]
-    for p in procs:
-        p.start()
-    for end in (*(writer for _, writer in answers), *(e for pipe in ring for e in pipe)):
-        end.close()  # the workers hold them: a worker that dies closes its answers
     readers = _Readers([reader for reader, _ in answers], procs)
-    # started after the forks (a child forked while a thread imports could inherit a held lock)
-    later = threading.Thread(target=_import_quietly, args=(LATER_IMPORTS,), daemon=True)
-    later.start()
+    later: threading.Thread | None = None
     ok = False
     try:
+        for p in procs:
+            p.start()
+        # the workers hold these (forked workers hold every worker's: a dead worker is found by
+        # its exit code, not by its pipe's end)
+        for end in (*(writer for _, writer in answers), *(e for pipe in ring for e in pipe)):
+            end.close()
+        # started after the forks (a child forked while a thread imports could inherit a held
+        # lock)
+        later = threading.Thread(target=_import_quietly, args=(LATER_IMPORTS,), daemon=True)
+        later.start()
         sources = source_batches(ctx.scenario, ctx.horizon, arrivals)
 
         def send_source() -> bool:
@@ -132,7 +146,10 @@ def run_parallel(ctx: Context, arrivals: np.random.Generator, workers: int) -> I
         held: dict[int, Any] = {}
         done = 0
         while done < n_batches:
-            _, index, payload = readers.receive()
+            kind, index, payload = readers.receive()
+            if kind == "relay":  # a state too large for the ring, on its way to its batch
+                inboxes[index % workers].put((kind, index, payload))
+                continue
             held[index] = payload
             send_source()  # one batch's counts out for each batch's facts in
             while done in held:
@@ -141,7 +158,26 @@ def run_parallel(ctx: Context, arrivals: np.random.Generator, workers: int) -> I
         ok = True
     finally:
         _stop(procs, inboxes, readers, graceful=ok)
-        later.join()  # the next run forks from one thread again
+        if later is not None:  # the next run forks from one thread again (bounded: at exit a
+            later.join(None if ok else 10.0)  # daemon thread may never end)
+
+
+def _pipe_room(pipe: Any) -> int:
+    """The bytes a message on ``pipe`` may take and still be written at once into the empty pipe:
+    its capacity, raised to :data:`RING_BYTES` where Linux allows, less a message header."""
+    import select
+
+    room = select.PIPE_BUF  # what POSIX promises any pipe holds
+    try:
+        import fcntl
+
+        set_size = fcntl.F_SETPIPE_SZ  # Linux only
+        room = fcntl.fcntl(pipe.fileno(), fcntl.F_GETPIPE_SZ)
+        if room < RING_BYTES:
+            room = fcntl.fcntl(pipe.fileno(), set_size, RING_BYTES)
+    except (ImportError, AttributeError, OSError):  # not Linux, or a lower limit
+        pass
+    return min(room, RING_BYTES) - 16  # Connection's header: 4 bytes, 12 for a huge message
 
 
 def _import_quietly(names: tuple[str, ...]) -> None:
@@ -183,15 +219,18 @@ class _Readers:
         return kind, index, payload
 
     def _died(self, *, only_if_exited: bool = False) -> None:
-        for p in self.procs:
-            if p.exitcode is None and not only_if_exited:
-                p.join(timeout=POLL_S)
-            if p.exitcode is not None:
-                raise WorkerError(
-                    f"request fidelity: worker process {p.name} exited with code "
-                    f"{p.exitcode} (killed, or out of memory?); run again with --workers 1 "
-                    "to see it in one process"
-                )
+        if not only_if_exited:
+            for p in self.procs:
+                if p.exitcode is None:
+                    p.join(timeout=POLL_S)
+        exited = [p for p in self.procs if p.exitcode is not None]
+        # a worker whose neighbour died leaves quietly (code 0): name the one that failed
+        for p in [p for p in exited if p.exitcode != 0] or exited:
+            raise WorkerError(
+                f"request fidelity: worker process {p.name} exited with code "
+                f"{p.exitcode} (killed, or out of memory?); run again with --workers 1 "
+                "to see it in one process"
+            )
         if not only_if_exited:  # pragma: no cover - a closed pipe and every worker alive
             raise WorkerError("request fidelity: a worker process closed its pipe")
 
@@ -212,9 +251,16 @@ def _stop(procs: list[Any], inboxes: list[Any], readers: _Readers, *, graceful: 
             p.kill()
             p.join(timeout=5.0)
     for box in inboxes:
-        box.cancel_join_thread()
+        if not graceful:  # a worker may be gone with messages unread: do not wait to send them
+            box.cancel_join_thread()
         box.close()
+        if graceful:
+            box.join_thread()  # every message read: the queue's thread ends at once
     readers.close()
+
+
+class _NeighbourGoneError(Exception):
+    """The worker before or after this one on the ring is gone (the run's process reports it)."""
 
 
 def _worker(setup: tuple[Any, ...], pipes: tuple[Any, ...], parent_pid: int, number: int) -> None:
@@ -223,12 +269,14 @@ def _worker(setup: tuple[Any, ...], pipes: tuple[Any, ...], parent_pid: int, num
     the worker before it), apply it, send it on at once to the next worker, then send the run's
     process the batch's facts. Messages are taken as they come, so a state never waits behind a
     draw that could wait."""
+    from multiprocessing.reduction import ForkingPickler
+
     watch_parent(parent_pid)
     keep_heap_pad()
     inbox, state_in, state_out, answers = pipes
     index = -1
     try:
-        scenario, horizon, entropy, spawn_key, with_pool, n_batches = setup
+        scenario, horizon, entropy, spawn_key, with_pool, n_batches, room = setup
         seq = np.random.SeedSequence(entropy, spawn_key=spawn_key)
         ctx = Context(scenario, horizon, seq, with_pool=with_pool)
         drawn: dict[int, Any] = {}  # batches drawn, waiting for the state
@@ -252,7 +300,15 @@ def _worker(setup: tuple[Any, ...], pipes: tuple[Any, ...], parent_pid: int, num
                 state = states.pop(index)
                 batch = state.apply(ctx, drawn.pop(index))
                 if index + 1 < n_batches:
-                    state_out.send(("apply", index + 1, state))
+                    message = ForkingPickler.dumps(("apply", index + 1, state))
+                    if len(message) <= room:
+                        try:
+                            state_out.send_bytes(message)
+                        except OSError as exc:  # BrokenPipeError: the next worker is gone
+                            raise _NeighbourGoneError from exc
+                    else:
+                        answers.send(("relay", index + 1, bytes(message)))
+                    del message
                 del state
                 answers.send(("facts", index, batch_facts(ctx, batch)))
                 del batch
@@ -260,6 +316,8 @@ def _worker(setup: tuple[Any, ...], pipes: tuple[Any, ...], parent_pid: int, num
                 src = sources.popleft()
                 index = src.index
                 drawn[index] = generate(ctx, src)
+    except _NeighbourGoneError:
+        return  # the run's process names the worker that died
     except BaseException as exc:
         with contextlib.suppress(OSError):  # the run's process is gone
             answers.send(("error", index, _pack(exc, number, index)))
@@ -285,15 +343,21 @@ def keep_heap_pad() -> None:
 
 
 def _messages(inbox: Any, state_in: Any, *, wait: bool) -> list[tuple[str, int, Any]]:
-    """Every message waiting in ``inbox`` (from the run's process: counts, the first state, the
-    stop) and on ``state_in`` (the state, from the worker before), at least one if ``wait``."""
+    """Every message waiting in ``inbox`` (from the run's process: counts, the first state, a
+    relayed state, the stop) and on ``state_in`` (the state, from the worker before), at least one
+    if ``wait``."""
+    import pickle
+
     # the queue's receiving end (CPython's ``multiprocessing.Queue`` reads from a pipe) is waited
     # on with the ring's pipe: a state wakes the worker as soon as it comes
     if wait:
         mp_connection.wait([inbox._reader, state_in])
     out: list[tuple[str, int, Any]] = []
-    while state_in.poll():
-        out.append(state_in.recv())
+    try:
+        while state_in.poll():
+            out.append(state_in.recv())
+    except (EOFError, OSError) as exc:  # the worker before is gone
+        raise _NeighbourGoneError from exc
     while True:
         try:
             msg = inbox.get_nowait()
@@ -301,6 +365,8 @@ def _messages(inbox: Any, state_in: Any, *, wait: bool) -> list[tuple[str, int, 
             return out
         if msg[0] == "gen":
             out.append(("gen", msg[1].index, msg[1]))
+        elif msg[0] == "relay":
+            out.append(pickle.loads(msg[2]))
         else:
             out.append((msg[0], msg[1], msg[2]))
 

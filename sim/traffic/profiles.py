@@ -125,15 +125,15 @@ def von_mises_concentration(peak_to_mean: float) -> float:
     a step would leave it, until the bracket is two adjacent doubles or a step no longer moves:
     the root to the last bit or two, in a few steps, without importing scipy.optimize (0.1–0.4 s).
     """
-    if peak_to_mean < 1:
-        raise ValueError(f"peak_to_mean must be ≥ 1, got {peak_to_mean}")
-    if peak_to_mean == 1:
-        return 0.0
     r = float(peak_to_mean)
+    if not r >= 1 or not math.isfinite(r * r):  # NaN, below 1, or κ ~ r²/2π beyond a double
+        raise ValueError(f"peak_to_mean must be ≥ 1 and below 1e154, got {peak_to_mean}")
+    if r == 1:
+        return 0.0
     # g(κ) ~ sqrt(2πκ) for large κ, so κ = r² bounds the root from above; the first guess is
     # g's first-order inverse near 0 (g ≈ 1 + κ) or far from it (g ≈ sqrt(2πκ)).
     lo, hi = 0.0, max(10.0, r * r)
-    x = min(r - 1.0, hi / 2) if r < 3 else r * r / (2 * math.pi)
+    x = r - 1.0 if r < 3 else r * r / (2 * math.pi)
     best, best_err = x, math.inf
     for _ in range(200):
         e0, e1 = float(i0e(x)), float(i1e(x))
@@ -148,8 +148,10 @@ def von_mises_concentration(peak_to_mean: float) -> float:
             hi = x
         if math.nextafter(lo, math.inf) >= hi:
             break
-        step = f * e0 * e0 / (e0 - e1)
-        nxt = x - step
+        # the Newton step f / g' = f · i0e · i0e / (i0e − i1e); the difference rounds to 0 beyond
+        # κ ≈ 1e15, where i0e / (i0e − i1e) ≈ 2κ (g ~ sqrt(2πκ)) instead
+        d = e0 - e1
+        nxt = x - f * e0 * (e0 / d if d > 0 else 2 * x)
         if not lo < nxt < hi:
             nxt = lo + (hi - lo) / 2
         if nxt == x:
