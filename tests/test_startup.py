@@ -55,3 +55,27 @@ def test_a_run_without_plots_imports_no_plotting_nor_study_packages(tmp_path: Pa
     assert not packages(loaded) & {"matplotlib", "SALib", "dask", "distributed"}
     assert "scipy.stats" not in loaded  # what the run needs of scipy: special, optimize
     assert (tmp_path / "run" / "summary.json").is_file()
+
+
+def test_the_command_freezes_the_collector_as_it_ends_and_a_caller_keeps_it() -> None:
+    """Run as the ``sim`` command, ``main`` freezes the garbage collector's objects on its way
+    out (the interpreter's collections at exit then skip them); called with arguments, as a test
+    or a script does, it leaves the caller's collector alone."""
+    import gc
+
+    from sim.cli import main
+
+    before = gc.get_freeze_count()
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert gc.get_freeze_count() == before
+    code = (
+        "import atexit, gc, sys\n"
+        "atexit.register(lambda: print(gc.get_freeze_count() > 0))\n"
+        "sys.argv = ['sim', '--help']\n"
+        "from sim.cli import main\n"
+        "main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "True"
