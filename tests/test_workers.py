@@ -403,54 +403,79 @@ def test_a_run_on_workers_imports_what_comes_after_while_they_run() -> None:
     assert out[2] == "1 1"  # one thread; the report's environment made (its template compiled)
 
 
-def test_a_state_too_large_for_the_ring_is_relayed(monkeypatch: pytest.MonkeyPatch) -> None:
+def _fresh(body: str) -> list[str]:
+    """Run ``body`` in a fresh interpreter (one thread: its workers fork from it, so a patch made
+    there reaches them, whatever threads this test process holds) and return its output lines.
+    ``s`` is the plain seed in three hours of ten-minute batches."""
+    code = textwrap.dedent(
+        f"""
+        import os, sys
+        from sim.config import load_scenario
+        from sim.engine import simulate
+        from sim.engine import workers as w
+        SEED = {str(SEED)!r}
+        SHORT = {[*SHORT, "cloudfront.origins=[]"]!r}
+        s = load_scenario(SEED, SHORT)
+        assert w._context().get_start_method() == "fork"
+        """
+    ) + textwrap.dedent(body)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+def test_a_state_too_large_for_the_ring_is_relayed() -> None:
     """A state whose message does not fit a ring pipe goes through the run's process: with no
-    room at all, every state takes that way, and the meters are still those of one process."""
-    from sim.engine import workers as w
-
-    if w._context().get_start_method() != "fork":
-        pytest.skip("the patch reaches workers forked from this process only")
-    monkeypatch.setattr(w, "RING_BYTES", 0)
-    _same_for_any_workers(
-        scenario_with(
-            *SHORT,
-            "cloudfront.origins=[]",
-            "apigateway.cache={enabled=true, sizes_gb=[0.5], ttl_s=300}",
-        )
+    room at all, every state takes that way (a cached REST API's state), and the meters are still
+    those of one process."""
+    out = _fresh(
+        """
+        s = load_scenario(SEED, SHORT + ["apigateway.cache={enabled=true, sizes_gb=[0.5], ttl_s=300}"])
+        one = simulate(s, workers=1)
+        relayed = []
+        send = w._Readers.receive
+        def counting(self):
+            message = send(self)
+            relayed.append(message[0] == "relay")
+            return message
+        w._Readers.receive = counting
+        w.RING_BYTES = 0
+        for n in (2, 3):
+            print(simulate(s, workers=n).equals(one))
+        print(sum(relayed))
+        """
     )
-
-
-def _fail_in_worker_1(how: str) -> Any:
-    from sim.engine.core import batch_facts
-
-    def facts(ctx: Any, batch: Any) -> Any:
-        import multiprocessing
-
-        if multiprocessing.current_process().name.endswith("-1"):
-            if how == "die":
-                os._exit(9)
-            raise ZeroDivisionError("boom in a worker")
-        return batch_facts(ctx, batch)
-
-    return facts
+    assert out[:2] == ["True", "True"]
+    n_batches = 18  # three hours of ten minutes: every state but the first is relayed, twice over
+    assert int(out[2]) == 2 * (n_batches - 1)
 
 
 @pytest.mark.parametrize("how", ["die", "raise"])
-def test_a_worker_that_fails_mid_run_stops_the_run(
-    how: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_worker_that_fails_mid_run_stops_the_run(how: str) -> None:
     """Worker 1 of 3 dies (killed) or raises at its first batch: the run raises a WorkerError
-    naming it, or the worker's own exception, and does not hang (the others are stopped)."""
-    from sim.engine import workers as w
-
-    if w._context().get_start_method() != "fork":
-        pytest.skip("the patch reaches workers forked from this process only")
-    monkeypatch.setattr(w, "batch_facts", _fail_in_worker_1(how))
-    s = scenario_with(*SHORT, "cloudfront.origins=[]")
+    naming it, or the worker's own exception with the worker's traceback as a note, and does not
+    hang (the others are stopped)."""
+    out = _fresh(
+        f"""
+        import multiprocessing
+        facts = w.batch_facts
+        def failing(ctx, batch):
+            if multiprocessing.current_process().name.endswith("-1"):
+                if {how!r} == "die":
+                    os._exit(9)
+                raise ZeroDivisionError("boom in a worker")
+            return facts(ctx, batch)
+        w.batch_facts = failing
+        try:
+            simulate(s, workers=3)
+        except BaseException as exc:
+            print(type(exc).__name__)
+            print(str(exc))
+            print(any("in request fidelity worker 1" in n for n in getattr(exc, "__notes__", [])))
+        """
+    )
     if how == "die":
-        with pytest.raises(w.WorkerError, match="sim-request-worker-1 exited with code 9"):
-            simulate(s, workers=3)
+        assert out[0] == "WorkerError"
+        assert "sim-request-worker-1 exited with code 9" in out[1]
     else:
-        with pytest.raises(ZeroDivisionError, match="boom in a worker") as info:
-            simulate(s, workers=3)
-        assert any("in request fidelity worker 1" in n for n in info.value.__notes__)
+        assert out == ["ZeroDivisionError", "boom in a worker", "True"]
