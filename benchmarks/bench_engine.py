@@ -178,16 +178,17 @@ def in_process(repeats: int = 3) -> None:
         print(f"| {fidelity} | {best:.3f} | {n / best:,.0f} |")
 
 
-def _tree_run(cmd: list[str]) -> tuple[float, float]:
+def _tree_run(cmd: list[str], *, sample: bool = True) -> tuple[float, float]:
     """Run ``cmd``; return (wall seconds, peak of the summed resident memory of it and all its
-    descendants, MiB, sampled every 50 ms)."""
+    descendants, MiB, sampled every 50 ms). With ``sample`` false nothing runs beside it (the
+    sampler takes CPU from the workers on a 2-core machine) and the peak is 0."""
     import psutil
 
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     top = psutil.Process(proc.pid)
     peak = 0
-    while proc.poll() is None:
+    while sample and proc.poll() is None:
         try:
             tree = [top, *top.children(recursive=True)]
             rss = 0
@@ -198,21 +199,11 @@ def _tree_run(cmd: list[str]) -> tuple[float, float]:
         except psutil.Error:
             pass
         time.sleep(0.05)
+    _, err = proc.communicate()
     wall = time.perf_counter() - t0
     if proc.returncode:
-        raise RuntimeError(f"{cmd} failed:\n{proc.stderr.read().decode() if proc.stderr else ''}")
+        raise RuntimeError(f"{cmd} failed:\n{err.decode()}")
     return wall, peak / 2**20
-
-
-def _timed_run(cmd: list[str]) -> float:
-    """Run ``cmd``; return its wall seconds (nothing else runs beside it: no memory sampler, which
-    would take CPU from the workers on a 2-core machine)."""
-    t0 = time.perf_counter()
-    done = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    wall = time.perf_counter() - t0
-    if done.returncode:
-        raise RuntimeError(f"{cmd} failed:\n{done.stderr.decode()}")
-    return wall
 
 
 def _run_cmd(days: float, workers: int, out: Path, overrides: list[str]) -> list[str]:
@@ -241,7 +232,7 @@ def workers_case(counts: list[int], repeats: int, quick: bool, shipped: bool) ->
         for r in range(repeats):
             for w in counts:
                 out = Path(tmp) / f"m{w}-{r}"
-                wall = _timed_run(_run_cmd(month, w, out, overrides))
+                wall, _ = _tree_run(_run_cmd(month, w, out, overrides), sample=False)
                 best[w] = min(best[w], wall)
                 print(f"  {month} days, --workers {w}: {wall:.2f} s ({_load()})", flush=True)
         for w in counts:  # memory in runs of their own: the sampler is not in the timed runs

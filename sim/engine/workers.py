@@ -28,6 +28,7 @@ import contextlib
 import ctypes
 import multiprocessing
 import os
+import pickle
 import queue
 import threading
 import time
@@ -223,12 +224,14 @@ class _Readers:
             for p in self.procs:
                 if p.exitcode is None:
                     p.join(timeout=POLL_S)
-        exited = [p for p in self.procs if p.exitcode is not None]
-        # a worker whose neighbour died leaves quietly (code 0): name the one that failed
-        for p in [p for p in exited if p.exitcode != 0] or exited:
+        # a worker whose neighbour died leaves quietly (code 0): name one that failed first
+        exited = sorted(
+            (p for p in self.procs if p.exitcode is not None), key=lambda p: p.exitcode == 0
+        )
+        if exited:
             raise WorkerError(
-                f"request fidelity: worker process {p.name} exited with code "
-                f"{p.exitcode} (killed, or out of memory?); run again with --workers 1 "
+                f"request fidelity: worker process {exited[0].name} exited with code "
+                f"{exited[0].exitcode} (killed, or out of memory?); run again with --workers 1 "
                 "to see it in one process"
             )
         if not only_if_exited:  # pragma: no cover - a closed pipe and every worker alive
@@ -251,11 +254,11 @@ def _stop(procs: list[Any], inboxes: list[Any], readers: _Readers, *, graceful: 
             p.kill()
             p.join(timeout=5.0)
     for box in inboxes:
-        if not graceful:  # a worker may be gone with messages unread: do not wait to send them
-            box.cancel_join_thread()
         box.close()
         if graceful:
             box.join_thread()  # every message read: the queue's thread ends at once
+        else:  # a worker may be gone with messages unread: do not wait to send them
+            box.cancel_join_thread()
     readers.close()
 
 
@@ -346,7 +349,6 @@ def _messages(inbox: Any, state_in: Any, *, wait: bool) -> list[tuple[str, int, 
     """Every message waiting in ``inbox`` (from the run's process: counts, the first state, a
     relayed state, the stop) and on ``state_in`` (the state, from the worker before), at least one
     if ``wait``."""
-    import pickle
 
     # the queue's receiving end (CPython's ``multiprocessing.Queue`` reads from a pipe) is waited
     # on with the ring's pipe: a state wakes the worker as soon as it comes
@@ -376,8 +378,6 @@ def _pack(exc: BaseException, number: int, index: int) -> Any:
     traceback as text; one that does not pickle as it is (an ``__init__`` whose arguments are
     not its ``args``, as :class:`~sim.errors.ConfigError`'s) travels as its class, arguments
     and attributes."""
-    import pickle
-
     where = f"batch {index}" if index >= 0 else "start-up"
     text = "".join(traceback.format_exception(exc))
     try:
