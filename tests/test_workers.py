@@ -374,35 +374,6 @@ def test_a_threaded_caller_gets_workers_from_a_forkserver() -> None:
     assert two.equals(one)
 
 
-def test_a_run_on_workers_imports_what_comes_after_while_they_run() -> None:
-    """While the workers run, the run's process imports what it needs afterwards (and compiles
-    the report's template) on a thread of its own, gone when the run returns: in a fresh
-    process, none of it is there before, all of it after, and one thread is left."""
-    code = textwrap.dedent(
-        f"""
-        import sys, threading
-        from sim.config import load_scenario
-        from sim.engine import simulate
-        from sim.engine.workers import LATER_IMPORTS
-        if __name__ == "__main__":
-            s = load_scenario({str(SEED)!r}, {[*SHORT, "cloudfront.origins=[]"]!r})
-            print(sorted(n for n in LATER_IMPORTS if n in sys.modules))
-            simulate(s, workers=2)
-            print(sorted(n for n in LATER_IMPORTS if n in sys.modules))
-            report = sys.modules["sim.report"]
-            print(threading.active_count(), report._environment.cache_info().currsize)
-        """
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout.splitlines()
-    assert out[0] == "[]"
-    assert out[1] == str(
-        sorted(["pandas", "pyarrow.acero", "sim.reprice", "sim.summary", "sim.report"])
-    )
-    assert out[2] == "1 1"  # one thread; the report's environment made (its template compiled)
-
-
 def _fresh(body: str) -> list[str]:
     """Run ``body`` in a fresh interpreter (one thread: its workers fork from it, so a patch made
     there reaches them, whatever threads this test process holds) and return its output lines.
@@ -422,6 +393,27 @@ def _fresh(body: str) -> list[str]:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     return done.stdout.splitlines()
+
+
+def test_a_run_on_workers_imports_what_comes_after_while_they_run() -> None:
+    """While the workers run, the run's process imports what it needs afterwards (and compiles
+    the report's template) on a thread of its own, gone when the run returns: in a fresh
+    process, none of it is there before, all of it after, and one thread is left."""
+    out = _fresh(
+        """
+        import threading
+        print(sorted(n for n in w.LATER_IMPORTS if n in sys.modules))
+        simulate(s, workers=2)
+        print(sorted(n for n in w.LATER_IMPORTS if n in sys.modules))
+        report = sys.modules["sim.report"]
+        print(threading.active_count(), report._environment.cache_info().currsize)
+        """
+    )
+    assert out[0] == "[]"
+    assert out[1] == str(
+        sorted(["pandas", "pyarrow.acero", "sim.reprice", "sim.summary", "sim.report"])
+    )
+    assert out[2] == "1 1"  # one thread; the report's environment made (its template compiled)
 
 
 def test_a_state_too_large_for_the_ring_is_relayed() -> None:
